@@ -1,0 +1,55 @@
+import type { Command } from 'commander';
+import type { DatabaseStatus, StatusReport } from '../../status.js';
+import { commandLogger, loadCommandConfig, optionsOf, printJson, withService } from '../context.js';
+import { formatBytes, formatSeconds, table } from '../format.js';
+
+export function registerStatus(program: Command): void {
+  program
+    .command('status')
+    .description('databases, health, current primary, auto-failover state, last backup')
+    .option('--json', 'print the status as JSON')
+    .action(async (_options, command: Command) => {
+      const config = loadCommandConfig(command);
+      const report = await withService(config, commandLogger(config), async (service) => {
+        await service.test();
+        return service.status();
+      });
+      if (optionsOf(command).json) printJson(report);
+      else process.stdout.write(renderStatus(report));
+    });
+}
+
+export function renderStatus(report: StatusReport): string {
+  const lines = [
+    `Disaster recovery: ${report.enabled ? 'enabled' : 'DISABLED (disaster_recovery.enabled is false)'}`,
+    `Config:            ${report.config}`,
+    `Current primary:   ${report.primary ?? 'none'}`,
+    `Auto-failover:     ${report.auto_failover.enabled ? 'enabled' : 'disabled'}`,
+    `Last backup:       ${report.last_backup ?? 'none'}`,
+    '',
+    table(
+      ['DATABASE', 'TYPE', 'PRIORITY', 'ENGINE', 'STATUS', 'RESPONSE', 'SIZE', 'CONNS', 'LAG', 'URL'],
+      report.databases.map((d) => [
+        d.name + (d.is_primary ? ' *' : ''),
+        d.type,
+        String(d.priority),
+        d.engine,
+        d.status,
+        d.status === 'disabled' ? '-' : formatSeconds(d.response_time_seconds),
+        formatBytes(d.size_bytes),
+        d.connections === null ? '-' : String(d.connections),
+        formatSeconds(d.replication_lag_seconds),
+        d.url,
+      ]),
+    ),
+  ];
+  const problems = report.databases.filter((d) => d.error);
+  if (problems.length > 0) lines.push('', ...problems.map((d) => `${d.name}: ${d.error}`));
+  return `${lines.join('\n')}\n`;
+}
+
+export function renderProbeLine(d: DatabaseStatus, nameWidth: number): string {
+  const mark = d.status === 'up' ? 'ok  ' : 'FAIL';
+  const detail = d.status === 'up' ? `${formatSeconds(d.response_time_seconds)}  ${formatBytes(d.size_bytes)}` : (d.error ?? d.status);
+  return `${mark}  ${d.name.padEnd(nameWidth)}  ${d.engine.padEnd(10)}  ${detail}  (${d.url})`;
+}

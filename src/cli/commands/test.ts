@@ -1,0 +1,20 @@
+import type { Command } from 'commander';
+import { commandLogger, loadCommandConfig, optionsOf, printJson, withService } from '../context.js';
+import { renderProbeLine } from './status.js';
+
+export function registerTest(program: Command): void {
+  program
+    .command('test')
+    .description('probe every enabled database once; exit 1 if any is down')
+    .option('--json', 'print the results as JSON')
+    .action(async (_options, command: Command) => {
+      const config = loadCommandConfig(command);
+      const results = await withService(config, commandLogger(config), (service) => service.test());
+      if (optionsOf(command).json) printJson(results);
+      else {
+        const width = Math.max(...results.map((d) => d.name.length));
+        for (const d of results) process.stdout.write(`${renderProbeLine(d, width)}\n`);
+      }
+      if (results.some((d) => d.status !== 'up')) process.exitCode = 1;
+    });
+}

@@ -1,0 +1,42 @@
+import type { Command } from 'commander';
+import { loadConfig, resolveConfigPath, type Config } from '../config/load.js';
+import { createLogger, type Logger } from '../log.js';
+import { DisasterRecoveryService } from '../service.js';
+
+export interface GlobalOptions {
+  config?: string;
+  json?: boolean;
+}
+
+/** Options of a command merged with the program's (`--config` works before or after the command). */
+export function optionsOf(command: Command): GlobalOptions {
+  return command.optsWithGlobals<GlobalOptions>();
+}
+
+export function loadCommandConfig(command: Command): Config {
+  return loadConfig(resolveConfigPath(optionsOf(command).config));
+}
+
+/** Short commands log to stderr, warnings and up, so their output stays clean. */
+export function commandLogger(config: Config): Logger {
+  return createLogger({
+    level: config.logging.level === 'debug' || config.logging.level === 'trace' ? config.logging.level : 'warn',
+    secrets: config.secrets,
+    destination: process.stderr,
+    file: config.logging.file,
+  });
+}
+
+/** Runs `fn` with a service and always releases it. */
+export async function withService<T>(config: Config, log: Logger, fn: (service: DisasterRecoveryService) => Promise<T>): Promise<T> {
+  const service = new DisasterRecoveryService(config, log);
+  try {
+    return await fn(service);
+  } finally {
+    await service.stop();
+  }
+}
+
+export function printJson(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}

@@ -1,0 +1,39 @@
+import { Command, CommanderError } from 'commander';
+import { DrError } from '../errors.js';
+import { registerStartMonitoring } from './commands/start-monitoring.js';
+import { registerStatus } from './commands/status.js';
+import { registerTest } from './commands/test.js';
+
+export function buildProgram(): Command {
+  const program = new Command('disaster-recovery')
+    .description('Disaster-recovery sidecar for SQLite and PostgreSQL databases')
+    .option('-c, --config <path>', 'config file (default: $DR_CONFIG or config/config.yaml)')
+    .showHelpAfterError()
+    .exitOverride();
+  registerStatus(program);
+  registerTest(program);
+  registerStartMonitoring(program);
+  for (const command of program.commands) command.exitOverride();
+  return program;
+}
+
+/** Runs the CLI: a user's mistake is one line on stderr and a non-zero exit, never a stack. */
+export async function main(argv: string[]): Promise<void> {
+  try {
+    await buildProgram().parseAsync(argv);
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // commander already printed the message (or the help/version it was asked for)
+      process.exitCode = error.exitCode === 0 ? 0 : 2;
+      return;
+    }
+    if (error instanceof DrError) {
+      process.stderr.write(`error: ${error.message}\n`);
+      process.exitCode = error.exitCode;
+      return;
+    }
+    process.stderr.write(`error: ${(error as Error)?.message ?? String(error)}\n`);
+    if (process.env.DR_DEBUG) process.stderr.write(`${(error as Error)?.stack}\n`);
+    process.exitCode = 1;
+  }
+}

@@ -1,0 +1,142 @@
+import { z } from 'zod';
+
+/** Values that came from `${VAR}` are strings: numbers and booleans are read from them. */
+const numberFromString = (v: unknown) => (typeof v === 'string' && /^\s*-?\d+(\.\d+)?\s*$/.test(v) ? Number(v) : v);
+const booleanFromString = (v: unknown) => (v === 'true' ? true : v === 'false' ? false : v);
+
+const positive = () =>
+  z.preprocess(numberFromString, z.number({ error: 'expected a positive number' }).positive({ error: 'expected a positive number' }));
+const nonNegative = () =>
+  z.preprocess(numberFromString, z.number({ error: 'expected a number >= 0' }).min(0, { error: 'expected a number >= 0' }));
+const positiveInt = () =>
+  z.preprocess(
+    numberFromString,
+    z.number({ error: 'expected a positive whole number' }).int({ error: 'expected a positive whole number' }).positive({ error: 'expected a positive whole number' }),
+  );
+const nonNegativeInt = () =>
+  z.preprocess(
+    numberFromString,
+    z.number({ error: 'expected a whole number >= 0' }).int({ error: 'expected a whole number >= 0' }).min(0, { error: 'expected a whole number >= 0' }),
+  );
+const bool = () => z.preprocess(booleanFromString, z.boolean({ error: 'expected true or false' }));
+const text = () => z.string({ error: 'expected a string' });
+
+export const DATABASE_TYPES = ['primary', 'secondary'] as const;
+export const ALERT_METRICS = ['response_time', 'connection_count', 'error_count'] as const;
+export const ALERT_OPERATORS = ['>', '>=', '<', '<=', '==', '!='] as const;
+export const SEVERITIES = ['info', 'warning', 'critical'] as const;
+export const ALERT_ACTIONS = ['failover', 'backup', 'none'] as const;
+
+const oneOf = <T extends readonly [string, ...string[]]>(values: T) =>
+  z.enum(values, { error: `expected one of ${values.map((v) => `"${v}"`).join(', ')}` });
+
+export const databaseSchema = z.strictObject({
+  /** Defaults to the key under `databases`. */
+  name: text().min(1, { error: 'must not be empty' }).optional(),
+  type: oneOf(DATABASE_TYPES),
+  /** Lower is preferred, as the guide's priorities read (primary 0, secondary1 1, ...). */
+  priority: nonNegativeInt(),
+  url: text().min(1, { error: 'must not be empty' }),
+  enabled: bool().default(true),
+});
+
+export const backupSchema = z.strictObject({
+  backup_dir: text().default('backups'),
+  enable_auto_backup: bool().default(true),
+  backup_interval: positive().default(3600),
+  max_backups: positiveInt().default(10),
+  retention_days: positive().default(30),
+  enable_compression: bool().default(true),
+});
+
+export const failoverSchema = z.strictObject({
+  enable_auto_failover: bool().default(true),
+  health_check_interval: positive().default(30),
+  detection_threshold: positiveInt().default(3),
+  max_retry_attempts: positiveInt().default(3),
+  retry_delay: nonNegative().default(5),
+  notification_enabled: bool().default(true),
+  /** Additions (seconds). */
+  max_lag_on_failover: nonNegative().optional(),
+  sync_interval: positive().default(60),
+  cooldown: nonNegative().default(300),
+  pre_promote: text().optional(),
+});
+
+export const alertRuleSchema = z.strictObject({
+  enabled: bool().default(true),
+  metric: oneOf(ALERT_METRICS),
+  operator: oneOf(ALERT_OPERATORS),
+  /** In the guide's units: response_time in milliseconds, counts as counts. */
+  threshold: z.preprocess(numberFromString, z.number({ error: 'expected a number' })),
+  severity: oneOf(SEVERITIES).default('warning'),
+  /** Seconds the condition must hold (error_count: the window the errors are counted over). */
+  duration: nonNegative().optional(),
+  /** Addition: what the sidecar does when Alertmanager delivers this alert. */
+  action: oneOf(ALERT_ACTIONS).optional(),
+});
+
+export const monitoringSchema = z.strictObject({
+  enable_health_monitoring: bool().default(true),
+  check_interval: positive().default(30),
+  history_retention_hours: positive().default(24),
+  /** Addition: seconds one probe may take before the database counts as down. */
+  probe_timeout: positive().default(5),
+  alert_rules: z.record(z.string(), alertRuleSchema).default({}),
+});
+
+export const notificationsSchema = z.strictObject({
+  webhooks: z.array(text().url({ error: 'expected an http(s) URL' })).default([]),
+  timeout: positive().default(5),
+});
+
+export const disasterRecoverySchema = z.strictObject({
+  enabled: bool().default(false),
+  databases: z.record(z.string(), databaseSchema, { error: 'expected a map of database name to its settings' }),
+  backup: backupSchema.prefault({}),
+  failover: failoverSchema.prefault({}),
+  monitoring: monitoringSchema.prefault({}),
+  notifications: notificationsSchema.prefault({}),
+});
+
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'warning', 'error', 'critical', 'fatal', 'silent'] as const;
+
+export const serverSchema = z.strictObject({
+  host: text().default('127.0.0.1'),
+  port: z.preprocess(
+    numberFromString,
+    z.number({ error: 'expected a port number' }).int({ error: 'expected a port number' }).min(0, { error: 'expected a port number' }).max(65535, { error: 'expected a port number <= 65535' }),
+  ).default(9898),
+  /** Bearer token for POST and /api/* routes; when empty those routes are refused. */
+  auth_token: text().optional(),
+});
+
+export const stateSchema = z.strictObject({
+  path: text().default('data/dr-state.db'),
+});
+
+export const loggingSchema = z
+  .object({
+    level: z.preprocess((v) => (typeof v === 'string' ? v.toLowerCase() : v), oneOf(LOG_LEVELS)).default('info'),
+    /** Addition: also append the log lines to this file. */
+    file: text().optional(),
+  })
+  .loose();
+
+/**
+ * The whole file. Unknown top-level sections are kept: the file is usually the
+ * application's own config.yaml, of which `disaster_recovery` is one section.
+ */
+export const configSchema = z
+  .object({
+    debug: bool().default(false),
+    logging: loggingSchema.prefault({}),
+    server: serverSchema.prefault({}),
+    state: stateSchema.prefault({}),
+    disaster_recovery: disasterRecoverySchema,
+  })
+  .loose();
+
+export type RawConfig = z.infer<typeof configSchema>;
+export type DatabaseSettings = z.infer<typeof databaseSchema>;
+export type AlertRule = z.infer<typeof alertRuleSchema>;

@@ -1,0 +1,104 @@
+import pg from 'pg';
+import type { DatabaseConfig } from '../config/load.js';
+import { downResult, type Engine, type ProbeResult } from './engine.js';
+
+// One round trip. Lag is 0 only while the standby is streaming and has replayed all it
+// received; a standby cut off from its primary shows lag growing from its last replay.
+const PROBE_SQL = `
+SELECT pg_is_in_recovery() AS in_recovery,
+       pg_database_size(current_database())::bigint AS size_bytes,
+       (SELECT count(*) FROM pg_stat_activity WHERE datname = current_database())::int AS connections,
+       CASE WHEN NOT pg_is_in_recovery() THEN NULL
+            WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn()
+                 AND EXISTS (SELECT 1 FROM pg_stat_wal_receiver WHERE status = 'streaming') THEN 0
+            ELSE GREATEST(0, EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()))::float8
+       END AS lag_seconds`;
+
+interface ProbeRow {
+  in_recovery: boolean;
+  size_bytes: string;
+  connections: number;
+  lag_seconds: number | null;
+}
+
+export class PostgresEngine implements Engine {
+  readonly kind = 'postgresql' as const;
+  readonly name: string;
+  readonly displayUrl: string;
+  private readonly connectionString: string;
+
+  constructor(
+    config: DatabaseConfig,
+    private readonly scrub: (text: string) => string,
+  ) {
+    if (config.target.engine !== 'postgresql') throw new Error(`${config.name} is not a PostgreSQL database`);
+    this.name = config.name;
+    this.displayUrl = config.displayUrl;
+    this.connectionString = config.target.connectionString;
+  }
+
+  /**
+   * Each probe opens its own connection and closes it: it sees what a new
+   * application connection would see (a postmaster that no longer accepts, a
+   * failing authentication), where a long-lived session could still answer.
+   */
+  async probe(timeoutMs: number): Promise<ProbeResult> {
+    const startedAt = performance.now();
+    const client = new pg.Client({
+      connectionString: this.connectionString,
+      connectionTimeoutMillis: timeoutMs,
+      query_timeout: timeoutMs,
+      statement_timeout: timeoutMs,
+      application_name: 'dr-sidecar',
+    });
+    client.on('error', () => {
+      // A broken socket after the probe answered: the next probe will see it.
+    });
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`probe timed out after ${timeoutMs / 1000} s`)), timeoutMs);
+    });
+    try {
+      const row = await Promise.race([this.query(client), deadline]);
+      const result: ProbeResult = {
+        up: true,
+        checkedAt: Date.now(),
+        responseTimeSeconds: (performance.now() - startedAt) / 1000,
+        sizeBytes: Number(row.size_bytes),
+        connections: row.connections,
+        inRecovery: row.in_recovery,
+      };
+      if (row.lag_seconds !== null) result.replicationLagSeconds = row.lag_seconds;
+      return result;
+    } catch (error) {
+      return downResult(startedAt, this.scrub(describe(error)));
+    } finally {
+      clearTimeout(timer);
+      // end() waits for the server's goodbye; a hung server never sends it, so drop the socket.
+      const socket = (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream;
+      client.end().catch(() => undefined);
+      socket?.destroy();
+    }
+  }
+
+  private async query(client: pg.Client): Promise<ProbeRow> {
+    await client.connect();
+    const { rows } = await client.query<ProbeRow>(PROBE_SQL);
+    return rows[0]!;
+  }
+
+  async close(): Promise<void> {
+    // Probes hold no connection between them.
+  }
+}
+
+function describe(error: unknown): string {
+  const e = error as { code?: string; message?: string };
+  const message = e.message ?? String(error);
+  if (e.code === 'ECONNREFUSED') return 'connection refused';
+  if (e.code === 'ENOTFOUND' || e.code === 'EAI_AGAIN') return `host not found (${e.code})`;
+  if (message === 'Connection terminated due to connection timeout') return 'connection timed out';
+  if (message === 'Query read timeout') return 'query timed out';
+  if (e.code && /^[0-9A-Z]{5}$/.test(e.code)) return `${message} (SQLSTATE ${e.code})`;
+  return e.code ? `${e.code}: ${message}` : message;
+}

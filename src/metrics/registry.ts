@@ -1,0 +1,96 @@
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import type { DatabaseHealth } from '../monitor/health.js';
+
+/** What the metrics read at scrape time; the service provides it. */
+export interface MetricsSource {
+  /** Enabled databases with their health and engine. */
+  databases(): Array<{ name: string; engine: string; type: string; health: DatabaseHealth }>;
+  currentPrimary(): string | undefined;
+  autoFailoverEnabled(): boolean;
+}
+
+/**
+ * Every metric of the sidecar, on a registry of its own (no global state).
+ * Per-database gauges are computed at scrape time from the monitor's state.
+ */
+export class Metrics {
+  readonly registry = new Registry();
+
+  constructor(source: MetricsSource) {
+    const registry = this.registry;
+    collectDefaultMetrics({ register: registry });
+
+    const perDatabase = (name: string, help: string, value: (d: ReturnType<MetricsSource['databases']>[number]) => number | undefined) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ['database'],
+        registers: [registry],
+        collect() {
+          this.reset();
+          for (const d of source.databases()) {
+            const v = value(d);
+            if (v !== undefined && Number.isFinite(v)) this.set({ database: d.name }, v);
+          }
+        },
+      });
+    const probed = (d: { health: DatabaseHealth }) => d.health.last;
+
+    perDatabase('dr_database_up', '1 when the last probe of the database succeeded, 0 when it failed.', (d) =>
+      d.health.status === 'unknown' ? undefined : d.health.status === 'up' ? 1 : 0,
+    );
+    perDatabase('dr_database_response_time_seconds', 'Duration of the last probe (a real query), until answer, error or timeout.', (d) => probed(d)?.responseTimeSeconds);
+    perDatabase('dr_database_connections', 'Sessions connected to the database (PostgreSQL pg_stat_activity).', (d) => probed(d)?.connections);
+    perDatabase('dr_database_size_bytes', 'Size of the database: pg_database_size, or the SQLite file plus its WAL.', (d) => probed(d)?.sizeBytes);
+    perDatabase('dr_database_consecutive_failures', 'Failed probes in a row; failover is considered at detection_threshold.', (d) => d.health.consecutiveFailures);
+    perDatabase('dr_database_is_primary', '1 for the database the sidecar routes writes to now, else 0.', (d) => (d.name === source.currentPrimary() ? 1 : 0));
+    perDatabase('dr_database_in_recovery', '1 when the server says it is a standby (pg_is_in_recovery), 0 when it accepts writes.', (d) => {
+      const r = probed(d)?.inRecovery;
+      return r === undefined ? undefined : r ? 1 : 0;
+    });
+    perDatabase('dr_replication_lag_seconds', 'How far the secondary is behind the primary, in seconds.', (d) => probed(d)?.replicationLagSeconds);
+    perDatabase('dr_database_last_probe_timestamp_seconds', 'Unix time of the last probe of the database.', (d) => {
+      const at = probed(d)?.checkedAt;
+      return at === undefined ? undefined : at / 1000;
+    });
+
+    new Counter({
+      name: 'dr_database_errors_total',
+      help: 'Failed probes of the database since the sidecar started.',
+      labelNames: ['database'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const d of source.databases()) this.inc({ database: d.name }, d.health.errorCount);
+      },
+    });
+
+    new Gauge({
+      name: 'dr_database_info',
+      help: 'Configured databases: engine and configured type; value always 1.',
+      labelNames: ['database', 'engine', 'type'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const d of source.databases()) this.set({ database: d.name, engine: d.engine, type: d.type }, 1);
+      },
+    });
+
+    new Gauge({
+      name: 'dr_auto_failover_enabled',
+      help: '1 when automatic failover is enabled, else 0.',
+      registers: [registry],
+      collect() {
+        this.set(source.autoFailoverEnabled() ? 1 : 0);
+      },
+    });
+  }
+
+  contentType(): string {
+    return this.registry.contentType;
+  }
+
+  expose(): Promise<string> {
+    return this.registry.metrics();
+  }
+}

@@ -1,0 +1,122 @@
+import { EventEmitter } from 'node:events';
+import type { Engine, ProbeResult } from '../engines/engine.js';
+import type { Logger } from '../log.js';
+import { applyProbe, initialHealth, type DatabaseHealth } from './health.js';
+import { ProbeHistory } from './history.js';
+
+export interface MonitorOptions {
+  /** Seconds between the starts of two probes of one database. */
+  intervalSeconds: number | ((name: string) => number);
+  /** Seconds one probe may take before the database counts as down. */
+  timeoutSeconds: number;
+  historyRetentionHours: number;
+}
+
+export interface MonitorEvents {
+  probe: [health: DatabaseHealth, previous: DatabaseHealth];
+}
+
+/**
+ * Probes every database on its own timer, so a hung database delays nobody
+ * else's probes, and keeps each one's health and probe history.
+ */
+export class Monitor extends EventEmitter<MonitorEvents> {
+  private readonly healthByName = new Map<string, DatabaseHealth>();
+  private readonly historyByName = new Map<string, ProbeHistory>();
+  private readonly timers = new Map<string, NodeJS.Timeout>();
+  private readonly inFlight = new Set<Promise<unknown>>();
+  private running = false;
+
+  constructor(
+    private readonly engines: Engine[],
+    private readonly options: MonitorOptions,
+    private readonly log: Logger,
+  ) {
+    super();
+    for (const engine of engines) {
+      this.healthByName.set(engine.name, initialHealth(engine.name));
+      this.historyByName.set(engine.name, new ProbeHistory(options.historyRetentionHours * 3_600_000));
+    }
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    for (const engine of this.engines) this.schedule(engine, 0);
+  }
+
+  /** Stops the timers and waits for probes under way. */
+  async stop(): Promise<void> {
+    this.running = false;
+    for (const timer of this.timers.values()) clearTimeout(timer);
+    this.timers.clear();
+    await Promise.allSettled([...this.inFlight]);
+  }
+
+  /** Probes every database once, all at the same time; resolves when the slowest has answered or timed out. */
+  async probeAll(): Promise<DatabaseHealth[]> {
+    return Promise.all(this.engines.map((engine) => this.probe(engine)));
+  }
+
+  health(name: string): DatabaseHealth | undefined {
+    return this.healthByName.get(name);
+  }
+
+  snapshot(): DatabaseHealth[] {
+    return [...this.healthByName.values()];
+  }
+
+  history(name: string): ProbeHistory | undefined {
+    return this.historyByName.get(name);
+  }
+
+  private schedule(engine: Engine, delayMs: number): void {
+    const timer = setTimeout(async () => {
+      const startedAt = Date.now();
+      await this.probe(engine);
+      if (!this.running) return;
+      const intervalMs = this.intervalOf(engine.name) * 1000;
+      this.schedule(engine, Math.max(0, startedAt + intervalMs - Date.now()));
+    }, delayMs);
+    this.timers.set(engine.name, timer);
+  }
+
+  private intervalOf(name: string): number {
+    const interval = this.options.intervalSeconds;
+    return typeof interval === 'function' ? interval(name) : interval;
+  }
+
+  private async probe(engine: Engine): Promise<DatabaseHealth> {
+    const pending = engine.probe(this.options.timeoutSeconds * 1000);
+    this.inFlight.add(pending);
+    let result: ProbeResult;
+    try {
+      result = await pending;
+    } finally {
+      this.inFlight.delete(pending);
+    }
+    return this.record(engine.name, result);
+  }
+
+  private record(name: string, result: ProbeResult): DatabaseHealth {
+    const previous = this.healthByName.get(name) ?? initialHealth(name);
+    const health = applyProbe(previous, result);
+    this.healthByName.set(name, health);
+    this.historyByName.get(name)?.add(result.checkedAt, result.up, result.responseTimeSeconds);
+    this.logTransition(previous, health);
+    this.emit('probe', health, previous);
+    return health;
+  }
+
+  private logTransition(previous: DatabaseHealth, health: DatabaseHealth): void {
+    if (previous.status === health.status) return;
+    const fields = { database: health.name, status: health.status, previous: previous.status };
+    if (health.status === 'down') {
+      this.log.warn({ ...fields, error: health.last?.error }, `disaster-recovery health: database ${health.name} is down: ${health.last?.error}`);
+    } else if (previous.status === 'down') {
+      this.log.info(fields, `disaster-recovery health: database ${health.name} is up again`);
+    } else {
+      this.log.debug(fields, `disaster-recovery health: database ${health.name} is ${health.status}`);
+    }
+  }
+}
