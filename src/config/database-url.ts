@@ -66,7 +66,19 @@ function parsePostgres(url: string, scheme: string): DatabaseTarget {
   };
 }
 
-/** The URL as it may be shown anywhere: the password replaced by `***`. */
+/**
+ * The URL as it may be shown anywhere: the password replaced by `***`. The
+ * authority is split as the parser splits it (up to the first "/", "?" or "#";
+ * credentials up to its last "@").
+ */
 export function maskDatabaseUrl(url: string): string {
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/?#@]*):[^@/?#]*@/i, '$1:***@');
+  const m = /^([a-z][a-z0-9+.-]*:\/\/)([^/?#]*)(.*)$/is.exec(url);
+  if (!m) return url;
+  const [, scheme, authority, rest] = m as unknown as [string, string, string, string];
+  const at = authority.lastIndexOf('@');
+  if (at < 0) return url;
+  const userinfo = authority.slice(0, at);
+  const colon = userinfo.indexOf(':');
+  if (colon < 0) return url;
+  return `${scheme}${userinfo.slice(0, colon)}:***${authority.slice(at)}${rest}`;
 }

@@ -61,13 +61,14 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env, c
 }
 
 export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv = process.env, cwd: string = process.cwd()): Config {
-  const doc = parseDocument(text, { prettyErrors: false });
+  const doc = parseDocument(text);
   if (doc.errors.length > 0) {
     throw new ConfigError(
       file,
       doc.errors.map((e) => {
         const at = e.linePos?.[0];
-        return `YAML syntax error${at ? ` at line ${at.line}, column ${at.col}` : ''}: ${e.message.split('\n')[0]}`;
+        const what = e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+        return `YAML syntax error${at ? ` at line ${at.line}, column ${at.col}` : ''}: ${what}`;
       }),
     );
   }
@@ -76,7 +77,7 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
   if (problems.length > 0) throw new ConfigError(file, problems);
 
   const parsed = configSchema.safeParse(expanded);
-  if (!parsed.success) throw new ConfigError(file, parsed.error.issues.map(describeIssue));
+  if (!parsed.success) throw new ConfigError(file, parsed.error.issues.map((issue) => describeIssue(issue, expanded)));
   const raw = parsed.data;
 
   const databases = buildDatabases(raw, cwd, problems);
@@ -140,13 +141,22 @@ function buildDatabases(raw: RawConfig, cwd: string, problems: string[]): Databa
   return databases.sort((a, b) => a.priority - b.priority);
 }
 
-function describeIssue(issue: z.core.$ZodIssue): string {
+function describeIssue(issue: z.core.$ZodIssue, input: unknown): string {
   const at = issue.path.map(String).join('.') || '(root)';
   if (issue.code === 'unrecognized_keys') {
     return `${at}: unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
   }
-  if (issue.code === 'invalid_type' && issue.input === undefined) return `${at}: is required`;
+  if (issue.code === 'invalid_type' && valueAt(input, issue.path) === undefined) return `${at}: is required`;
   return `${at}: ${issue.message}`;
+}
+
+function valueAt(input: unknown, at: PropertyKey[]): unknown {
+  let node = input;
+  for (const key of at) {
+    if (node === null || typeof node !== 'object') return undefined;
+    node = (node as Record<PropertyKey, unknown>)[key];
+  }
+  return node;
 }
 
 function pinoLevel(level: string): PinoLevel {

@@ -19,6 +19,11 @@ export class Metrics {
   constructor(source: MetricsSource) {
     const registry = this.registry;
     collectDefaultMetrics({ register: registry });
+    // Gauges named *_total, which `promtool check metrics` rejects; the same counts stay
+    // in nodejs_active_{handles,requests,resources}{type}.
+    for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) {
+      registry.removeSingleMetric(name);
+    }
 
     const perDatabase = (name: string, help: string, value: (d: ReturnType<MetricsSource['databases']>[number]) => number | undefined) =>
       new Gauge({

@@ -1,0 +1,94 @@
+/**
+ * /metrics latency with the 55 databases: 2,000 sequential scrapes over one
+ * keep-alive connection, from a child process (so the client's own work does
+ * not share the server's event loop). Target: p99 < 10 ms.
+ */
+import { fork } from 'node:child_process';
+import { once } from 'node:events';
+import { parseConfig } from '../src/config/load.js';
+import { createApp } from '../src/http/app.js';
+import { listen } from '../src/http/server.js';
+import { silentLogger } from '../src/log.js';
+import { DisasterRecoveryService } from '../src/service.js';
+import { withTimeout } from './cleanup.js';
+import type { BenchContext, Section } from './context.js';
+import type { MetricsClientResult } from './metrics-client.js';
+import { max, median, percentile } from './stats.js';
+import type { Report } from './table.js';
+
+const WARMUP_REQUESTS = 100;
+const REQUESTS = 2_000;
+const CHECK_INTERVAL_SECONDS = 2;
+const P99_TARGET_MS = 10;
+const CLIENT_TIMEOUT_MS = 60_000;
+
+async function runClient(ctx: BenchContext, url: string): Promise<MetricsClientResult> {
+  const child = fork(new URL('./metrics-client.js', import.meta.url), [url, String(WARMUP_REQUESTS), String(REQUESTS)], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const exited = once(child, 'exit');
+  const kill = ctx.cleanup.add(
+    `metrics client pid ${child.pid}`,
+    async () => {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGKILL');
+        await exited;
+      }
+    },
+    () => child.kill('SIGKILL'),
+  );
+  try {
+    const reported = once(child, 'message') as Promise<[MetricsClientResult]>;
+    const died = exited.then(([code, signal]) => {
+      throw new Error(`the /metrics client exited (${signal ?? code}) without a result`);
+    });
+    died.catch(() => undefined); // after a normal report the client exits too: not an error then
+    const [message] = await withTimeout(Promise.race([reported, died]), CLIENT_TIMEOUT_MS, 'the /metrics client');
+    await withTimeout(exited, 5_000, 'the /metrics client to exit');
+    return message;
+  } finally {
+    await kill();
+  }
+}
+
+export const metricsLatencySection: Section = {
+  title: '/metrics latency (55 databases)',
+  budgetMs: 90_000,
+  async run(ctx: BenchContext, report: Report): Promise<void> {
+    const fleet = await ctx.fleet();
+    const config = parseConfig(
+      fleet.configYaml({ port: 0, statePath: `${ctx.tmp}/metrics-state.db`, checkIntervalSeconds: CHECK_INTERVAL_SECONDS }),
+      '/bench/config.yaml',
+    );
+    const service = new DisasterRecoveryService(config, silentLogger());
+    const stopService = ctx.cleanup.add('metrics-latency service', () => service.stop());
+    try {
+      await service.monitor.probeAll();
+      const server = await listen(createApp(service, silentLogger()), '127.0.0.1', 0);
+      const closeServer = ctx.cleanup.add('metrics-latency HTTP server', () => server.close());
+      try {
+        let probes = 0;
+        service.monitor.on('probe', () => probes++);
+        service.start();
+        const result = await runClient(ctx, `${server.url}/metrics`);
+        if (result.error) throw new Error(`after ${result.durationsMs.length} requests: ${result.error}`);
+        const d = result.durationsMs;
+        report.info(`GET /metrics, median of ${d.length}`, median(d), 'ms');
+        report.check(`GET /metrics, p99 of ${d.length}`, percentile(d, 99), 'ms', '<', P99_TARGET_MS);
+        report.info(`GET /metrics, max of ${d.length}`, max(d), 'ms');
+        report.info('response body size', result.bodyBytes / 1024, 'KiB', 1);
+        report.check('databases with dr_database_up 1', result.databasesUp, `of ${config.databases.length}`, '=', config.databases.length, 0);
+        report.info('requests over a reused keep-alive connection', `${result.reused} of ${d.length}`);
+        report.note(
+          `/metrics: client in a child process (node:http, keep-alive agent, one connection, ${WARMUP_REQUESTS} warm-up requests not counted), ` +
+            `server in the bench process with the monitor running (check_interval ${CHECK_INTERVAL_SECONDS} s), ` +
+            `so ${probes} probes (~${(probes / config.databases.length).toFixed(1)} cycles) ran while the client ran.`,
+        );
+      } finally {
+        await closeServer();
+      }
+    } finally {
+      await stopService();
+    }
+  },
+};

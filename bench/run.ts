@@ -1,0 +1,95 @@
+/**
+ * `npm run bench`: measures the sidecar and prints a table (measurement,
+ * value, target, verdict). A missed target is reported, not failed: the exit
+ * code is 0 unless a section could not measure at all. Add a section by
+ * writing a module that exports a `Section` and listing it below.
+ */
+import { rmSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Cleanup, withTimeout } from './cleanup.js';
+import type { BenchContext, Section } from './context.js';
+import { createFleet, type Fleet } from './fleet.js';
+import { idleRssSection } from './idle-rss.js';
+import { metricsLatencySection } from './metrics-latency.js';
+import { probeCycleSection } from './probes.js';
+import { renderTable, Report } from './table.js';
+
+const SECTIONS: Section[] = [probeCycleSection, metricsLatencySection, idleRssSection];
+const FLEET_TIMEOUT_MS = 60_000;
+/** The whole run, cleanup included; past it the bench prints what it has and exits 1. */
+const WATCHDOG_MS = 240_000;
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const started = Date.now();
+const progress = (text: string) => process.stderr.write(`[bench ${((Date.now() - started) / 1000).toFixed(1)} s] ${text}\n`);
+
+function header(): string {
+  const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
+  return `dr-sidecar bench, ${new Date().toISOString()}, node ${process.version}, ${os.cpus().length} x ${cpu}\n\n`;
+}
+
+async function main(report: Report, cleanup: Cleanup): Promise<void> {
+  const tmp = await mkdtemp(path.join(os.tmpdir(), 'dr-bench-'));
+  cleanup.add(`temp dir ${tmp}`, () => rm(tmp, { recursive: true, force: true }), () => rmSync(tmp, { recursive: true, force: true }));
+  let fleet: Promise<Fleet> | undefined;
+  const ctx: BenchContext = {
+    root: ROOT,
+    tmp,
+    cleanup,
+    fleet: () => (fleet ??= withTimeout(createFleet(tmp, cleanup), FLEET_TIMEOUT_MS, 'making the 55 databases')),
+  };
+  try {
+    for (const section of SECTIONS) {
+      progress(section.title);
+      report.begin(section.title);
+      try {
+        await withTimeout(section.run(ctx, report), section.budgetMs, section.title);
+      } catch (error) {
+        report.error('could not measure', (error as Error).message);
+        progress(`${section.title} failed: ${(error as Error).stack ?? String(error)}`);
+      }
+    }
+  } finally {
+    progress('cleaning up');
+    const failures = await cleanup.runAll();
+    if (failures.length > 0) {
+      report.begin('cleanup');
+      for (const failure of failures) report.error('cleanup failed', failure);
+    }
+  }
+}
+
+const report = new Report();
+const cleanup = new Cleanup();
+process.on('exit', () => cleanup.runSync());
+for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+  process.once(signal, () => {
+    progress(`${signal}: stopping`);
+    process.exit(code);
+  });
+}
+const watchdog = setTimeout(() => {
+  report.begin('bench');
+  report.error('gave up', `the bench took longer than ${WATCHDOG_MS / 1000} s`);
+  process.stdout.write(header() + renderTable(report));
+  process.exit(1);
+}, WATCHDOG_MS);
+
+try {
+  await main(report, cleanup);
+} catch (error) {
+  report.begin('bench');
+  report.error('failed', (error as Error).message);
+}
+clearTimeout(watchdog);
+process.stdout.write(header() + renderTable(report));
+progress('done');
+process.exitCode = report.count('ERROR') > 0 ? 1 : 0;
+// Everything was closed above; if some handle still keeps the process alive, do not hang.
+setTimeout(() => {
+  progress('a handle was left open; exiting anyway');
+  process.exit();
+}, 5_000).unref();

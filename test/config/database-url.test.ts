@@ -1,0 +1,47 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { maskDatabaseUrl, parseDatabaseUrl } from '../../src/config/database-url.js';
+
+describe('database URLs read as SQLAlchemy reads them', () => {
+  test('sqlite:/// is relative to the working directory, sqlite://// is absolute', () => {
+    assert.deepEqual(parseDatabaseUrl('sqlite:///data/images_primary.db', '/srv/app'), { engine: 'sqlite', file: '/srv/app/data/images_primary.db' });
+    assert.deepEqual(parseDatabaseUrl('sqlite:////var/lib/x.db', '/srv/app'), { engine: 'sqlite', file: '/var/lib/x.db' });
+  });
+
+  test('an in-memory or slash-less SQLite URL is refused with the fix', () => {
+    assert.throws(() => parseDatabaseUrl('sqlite:///:memory:'), /in-memory/);
+    assert.throws(() => parseDatabaseUrl('sqlite://data/x.db'), /three slashes/);
+  });
+
+  test('postgresql URL with password, port, driver suffix and escapes', () => {
+    const t = parseDatabaseUrl('postgresql+psycopg2://crawler:p%40ss%3Aword@db.local:6543/image_crawler?sslmode=disable');
+    assert.equal(t.engine, 'postgresql');
+    if (t.engine !== 'postgresql') return;
+    assert.equal(t.host, 'db.local');
+    assert.equal(t.port, 6543);
+    assert.equal(t.database, 'image_crawler');
+    assert.equal(t.user, 'crawler');
+    assert.equal(t.password, 'p@ss:word');
+    assert.match(t.connectionString, /^postgresql:\/\/crawler:p%40ss%3Aword@db\.local:6543\/image_crawler\?sslmode=disable$/);
+  });
+
+  test('postgresql defaults: port 5432, user postgres', () => {
+    const t = parseDatabaseUrl('postgres://localhost/app');
+    assert.equal(t.engine === 'postgresql' && t.port, 5432);
+    assert.equal(t.engine === 'postgresql' && t.user, 'postgres');
+  });
+
+  test('missing host, database or a foreign scheme are refused', () => {
+    assert.throws(() => parseDatabaseUrl('postgresql:///app'), /needs a host/);
+    assert.throws(() => parseDatabaseUrl('postgresql://localhost:5432/'), /needs a database name/);
+    assert.throws(() => parseDatabaseUrl('mysql://localhost/app'), /unsupported database scheme "mysql"/);
+    assert.throws(() => parseDatabaseUrl('just-a-path.db'), /expected a URL/);
+  });
+
+  test('masking hides the password and nothing else', () => {
+    assert.equal(maskDatabaseUrl('postgresql://user:password@localhost:5432/db'), 'postgresql://user:***@localhost:5432/db');
+    assert.equal(maskDatabaseUrl('postgresql://user:p@ss@host/db'), 'postgresql://user:***@host/db');
+    assert.equal(maskDatabaseUrl('postgresql://user@localhost/db'), 'postgresql://user@localhost/db');
+    assert.equal(maskDatabaseUrl('sqlite:///data/x.db'), 'sqlite:///data/x.db');
+  });
+});
