@@ -53,7 +53,9 @@ export const probeCycleSection: Section = {
       report.check('databases up after a cycle', healths.length - down.length, `of ${engines.length}`, '=', engines.length, 0);
       if (down.length > 0) report.note(`down: ${down.slice(0, 5).map((h) => `${h.name} (${h.last?.error})`).join('; ')}`);
 
+      const cpuBefore = process.cpuUsage();
       const cycles = await repeat(CYCLES, () => service.monitor.probeAll());
+      const cpu = process.cpuUsage(cpuBefore);
 
       // Each engine alone, one after another: nothing else runs meanwhile.
       const singles = new Map<Engine, number>();
@@ -73,6 +75,7 @@ export const probeCycleSection: Section = {
       report.info(`cycle time, p95 of ${CYCLES}`, percentile(cycles, 95), 'ms');
       report.info(`slowest single probe alone (median of ${SINGLE_REPEATS}): ${slowest.name}`, slowestMs, 'ms');
       report.check('cycle overhead = cycle median - slowest single', cycleMedian - slowestMs, 'ms', '<=', OVERHEAD_TARGET_MS);
+      report.info('bench process CPU per cycle (all threads; PostgreSQL not included)', (cpu.user + cpu.system) / 1000 / CYCLES, 'ms');
       report.info('single SQLite probe alone, median over files', perKind('sqlite'), 'ms');
       report.info('single PostgreSQL probe alone, median over dbs', perKind('postgresql'), 'ms');
       report.info(`${SQLITE_FILES} SQLite probes at once (no PostgreSQL), median`, sqliteBatch, 'ms');

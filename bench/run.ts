@@ -28,7 +28,8 @@ const progress = (text: string) => process.stderr.write(`[bench ${((Date.now() -
 
 function header(): string {
   const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
-  return `dr-sidecar bench, ${new Date().toISOString()}, node ${process.version}, ${os.cpus().length} x ${cpu}\n\n`;
+  const load = os.loadavg().map((l) => l.toFixed(2)).join(' ');
+  return `dr-sidecar bench, ${new Date().toISOString()}, node ${process.version}, ${os.cpus().length} x ${cpu}, load average at the end ${load}\n\n`;
 }
 
 async function main(report: Report, cleanup: Cleanup): Promise<void> {

@@ -231,35 +231,27 @@ describe('disaster-recovery CLI', () => {
       assert.equal(assertOneProblem(r, config), `cannot read ${config}: file not found`);
     });
 
-    test('YAML syntax error: one problem, a YAML syntax error', async (t) => {
-      const { r, config } = await statusWith(t, (text) => text.replace('\n  port: ', '\n   port: '));
-      assert.match(assertOneProblem(r, config), /^YAML syntax error\b/);
+    test('YAML syntax error: the message says where ("line N")', async (t) => {
+      const { r, config } = await statusWith(t, (text) => text.replace('host: 127.0.0.1', 'host: "127.0.0.1'));
+      const expectedLine = readFileSync(config, 'utf8').split('\n').indexOf('  host: "127.0.0.1') + 1;
+      assert.ok(expectedLine > 0, 'the fixture has the unclosed quote');
+      assert.match(assertOneProblem(r, config), new RegExp(`^YAML syntax error at line ${expectedLine}, column \\d+: Missing closing "quote`));
     });
 
     test(
-      'YAML syntax error: the message says where ("line N")',
-      { todo: 'src/config/load.ts parseConfig: parseDocument(text, { prettyErrors: false }) leaves YAMLError.linePos unset, so "at line N" is never printed' },
+      'YAML syntax error: a misindented line is one problem, not a cascade',
+      { todo: 'src/config/load.ts parseConfig lists every doc.errors entry; the yaml parser reports follow-on errors for one misindented line (3 lines for 1 mistake)' },
       async (t) => {
-        const { r, config } = await statusWith(t, (text) => text.replace('\n  port: ', '\n   port: '));
-        const problem = assertOneProblem(r, config);
-        const expectedLine = readFileSync(config, 'utf8').split('\n').findIndex((l) => l.startsWith('   port: ')) + 1;
-        assert.match(problem, new RegExp(`^YAML syntax error at line ${expectedLine}, column \\d+: `), problem);
+        const { r, config } = await statusWith(t, (text) => text.replace('\n  port: ', '\n port: '));
+        const expectedLine = readFileSync(config, 'utf8').split('\n').indexOf(' port: 9898') + 1;
+        assert.match(assertOneProblem(r, config), new RegExp(`^YAML syntax error at line ${expectedLine}, column \\d+: `));
       },
     );
 
-    test('health_check_interval: "abc" is refused, naming its path', async (t) => {
+    test('health_check_interval: "abc" → "expected a positive number"', async (t) => {
       const { r, config } = await statusWith(t, (text) => text.replace('health_check_interval: 30', 'health_check_interval: "abc"'));
-      assert.match(assertOneProblem(r, config), /^disaster_recovery\.failover\.health_check_interval: /);
+      assert.equal(assertOneProblem(r, config), 'disaster_recovery.failover.health_check_interval: expected a positive number');
     });
-
-    test(
-      'health_check_interval: "abc" → "expected a positive number"',
-      { todo: 'src/config/load.ts describeIssue: zod 4 drops issue.input unless parse is called with { reportInput: true }, so every invalid_type reads "is required"' },
-      async (t) => {
-        const { r, config } = await statusWith(t, (text) => text.replace('health_check_interval: 30', 'health_check_interval: "abc"'));
-        assert.equal(assertOneProblem(r, config), 'disaster_recovery.failover.health_check_interval: expected a positive number');
-      },
-    );
 
     test('unknown operator "=>" in an alert rule', async (t) => {
       const { r, config } = await statusWith(t, (text) => text.replace(/operator: ('|")?>('|")?/, 'operator: "=>"'));
@@ -400,7 +392,8 @@ describe('disaster-recovery CLI', () => {
   describe('secrets never shown (PostgreSQL with a password, API token)', () => {
     const USER = 'drsidecar';
     const PASSWORD = 's3cr3t-Pa55word';
-    const WRONG = 'wr0ng-P@ss/w0rd';
+    /** Written into the URL as is (not URL-encoded), as users do: "@" and ":" inside the password. */
+    const WRONG = 'wr0ng-P@ss:w0rd';
     const TOKEN = 'tok-very-secret-123';
     let pgServer: PgServer;
 
@@ -424,9 +417,13 @@ describe('disaster-recovery CLI', () => {
       return sandbox;
     }
 
-    /** Asserts that no secret (as written, or URL-encoded) is in any of the texts. */
+    /**
+     * Asserts that no secret is in any of the texts: as written, URL-encoded, or a piece of it
+     * between "@", ":" and "/" (what a mask that splits the URL in the wrong place leaves).
+     */
     function assertNoSecrets(texts: Array<[where: string, text: string]>, secrets: string[]): void {
-      const forms = [...new Set(secrets.flatMap((s) => [s, encodeURIComponent(s)]))];
+      const pieces = (s: string) => s.split(/[@:/]/).filter((p) => p.length >= 4);
+      const forms = [...new Set(secrets.flatMap((s) => [s, encodeURIComponent(s), ...pieces(s)]))];
       const leaks = texts.flatMap(([where, text]) => forms.filter((s) => text.includes(s)).map((s) => `${where} shows "${s}"`));
       assert.deepEqual(leaks, [], `secrets leaked:\n${leaks.join('\n')}`);
     }
@@ -487,7 +484,7 @@ describe('disaster-recovery CLI', () => {
 
     test('a wrong password: the database is down with the server\'s reason, and the wrong password is shown nowhere', async (t) => {
       const port = await freePort();
-      const url = pgServer.url({ user: USER, password: WRONG, database: 'images' });
+      const url = `postgresql://${USER}:${WRONG}@127.0.0.1:${pgServer.port}/images`;
       const masked = `postgresql://${USER}:***@127.0.0.1:${pgServer.port}/images`;
       const sandbox = pgSandbox(t, port, url);
       const env = { DR_AUTH_TOKEN: TOKEN };
@@ -529,7 +526,10 @@ describe('disaster-recovery CLI', () => {
       const stopped = await m.stop('SIGTERM');
       keep('start-monitoring', stopped);
       assert.equal(stopped.code, 0, show(stopped));
-      assert.ok(stopped.stdout.includes(reason), `the monitor logs why the primary is down:\n${stopped.stdout}`);
+      assert.ok(
+        logLines(stopped.stdout).some((l) => String(l.msg).includes(reason)),
+        `the monitor logs why the primary is down:\n${stopped.stdout}`,
+      );
 
       assertNoSecrets(texts, [WRONG, TOKEN]);
     });

@@ -1,0 +1,114 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import type { ClusterState, FailoverRecord, FailoverTrigger, Lease, StateStore } from './store.js';
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS demoted (name TEXT PRIMARY KEY, since INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS lease (id INTEGER PRIMARY KEY CHECK (id = 1), holder TEXT NOT NULL, expires_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS failover_history (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  started_at TEXT NOT NULL,
+  record TEXT NOT NULL
+);`;
+
+/**
+ * The state store in a SQLite file (WAL mode), shared by every process on the
+ * host. Each change is one IMMEDIATE transaction, so two processes never both
+ * win the lease or both commit a switch from the same epoch.
+ */
+export class SqliteStateStore implements StateStore {
+  private readonly db: Database.Database;
+
+  constructor(readonly file: string) {
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    this.db = new Database(file, { timeout: 5000 });
+    this.db.pragma('journal_mode = WAL');
+    // A committed switch must survive a power cut: the next start must not route to the old primary.
+    this.db.pragma('synchronous = FULL');
+    this.db.exec(SCHEMA);
+  }
+
+  async read(): Promise<ClusterState> {
+    return this.db.transaction(() => this.readNow())();
+  }
+
+  async setAutoFailover(enabled: boolean): Promise<void> {
+    this.setMeta('auto_failover', enabled ? '1' : '0');
+  }
+
+  async reinstate(name: string): Promise<void> {
+    this.db.prepare('DELETE FROM demoted WHERE name = ?').run(name);
+  }
+
+  async acquireLease(holder: string, ttlMs: number): Promise<Lease | undefined> {
+    return this.db
+      .transaction(() => {
+        const now = Date.now();
+        const current = this.db.prepare('SELECT holder, expires_at FROM lease WHERE id = 1').get() as { holder: string; expires_at: number } | undefined;
+        if (current && current.holder !== holder && current.expires_at > now) return undefined;
+        const lease = { holder, expiresAt: now + ttlMs };
+        this.db.prepare('INSERT INTO lease (id, holder, expires_at) VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at').run(holder, lease.expiresAt);
+        return lease;
+      })
+      .immediate();
+  }
+
+  async leaseHolder(): Promise<Lease | undefined> {
+    const row = this.db.prepare('SELECT holder, expires_at FROM lease WHERE id = 1').get() as { holder: string; expires_at: number } | undefined;
+    return row && row.expires_at > Date.now() ? { holder: row.holder, expiresAt: row.expires_at } : undefined;
+  }
+
+  async releaseLease(holder: string): Promise<void> {
+    this.db.prepare('DELETE FROM lease WHERE id = 1 AND holder = ?').run(holder);
+  }
+
+  async commitSwitch(expectedEpoch: number, from: string | undefined, to: string, trigger: FailoverTrigger, at: number): Promise<ClusterState | undefined> {
+    return this.db
+      .transaction(() => {
+        const state = this.readNow();
+        if (state.epoch !== expectedEpoch) return undefined;
+        this.setMeta('primary', to);
+        this.setMeta('epoch', String(state.epoch + 1));
+        if (trigger === 'auto' || trigger === 'alert') this.setMeta('last_auto_failover_at', String(at));
+        if (from && from !== to) this.db.prepare('INSERT OR REPLACE INTO demoted (name, since) VALUES (?, ?)').run(from, at);
+        this.db.prepare('DELETE FROM demoted WHERE name = ?').run(to);
+        return this.readNow();
+      })
+      .immediate();
+  }
+
+  async appendHistory(record: FailoverRecord): Promise<number> {
+    const { id: _id, ...rest } = record;
+    const info = this.db.prepare('INSERT INTO failover_history (started_at, record) VALUES (?, ?)').run(record.startedAt, JSON.stringify(rest));
+    return Number(info.lastInsertRowid);
+  }
+
+  async history(limit: number): Promise<FailoverRecord[]> {
+    const rows = this.db.prepare('SELECT id, record FROM failover_history ORDER BY id DESC LIMIT ?').all(limit) as Array<{ id: number; record: string }>;
+    return rows.map((row) => ({ id: row.id, ...(JSON.parse(row.record) as Omit<FailoverRecord, 'id'>) }));
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+
+  private readNow(): ClusterState {
+    const meta = new Map((this.db.prepare('SELECT key, value FROM meta').all() as Array<{ key: string; value: string }>).map((r) => [r.key, r.value]));
+    const demoted = (this.db.prepare('SELECT name FROM demoted ORDER BY since').all() as Array<{ name: string }>).map((r) => r.name);
+    const auto = meta.get('auto_failover');
+    const lastAuto = meta.get('last_auto_failover_at');
+    return {
+      primary: meta.get('primary'),
+      epoch: Number(meta.get('epoch') ?? 0),
+      autoFailover: auto === undefined ? undefined : auto === '1',
+      demoted,
+      lastAutoFailoverAt: lastAuto === undefined ? undefined : Number(lastAuto),
+    };
+  }
+
+  private setMeta(key: string, value: string): void {
+    this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(key, value);
+  }
+}

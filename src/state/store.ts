@@ -1,0 +1,75 @@
+/**
+ * The durable state the sidecar, the CLI and the library share. An interface
+ * free of SQL: the SQLite store is one implementation, an etcd one (several
+ * sidecars on several hosts, one failover lease) can be another.
+ */
+
+export type FailoverTrigger = 'auto' | 'manual' | 'alert';
+export type FailoverResult = 'success' | 'failed' | 'no_candidate' | 'refused';
+
+export interface ClusterState {
+  /** The primary recorded by the last failover; undefined: the config's primary. */
+  primary: string | undefined;
+  /** Grows by one with every completed failover; a fencing token for writers. */
+  epoch: number;
+  /** Set by enable-/disable-auto-failover; undefined: the config's value. */
+  autoFailover: boolean | undefined;
+  /** Former primaries, never chosen automatically until an operator reinstates them. */
+  demoted: string[];
+  /** Epoch ms of the last automatic failover (for the cooldown). */
+  lastAutoFailoverAt: number | undefined;
+}
+
+export interface DataSyncOutcome {
+  /** How the target was brought up to date. */
+  method: 'streaming' | 'final-copy' | 'dump-restore' | 'periodic-copy' | 'none';
+  /** True when the target is known to hold everything the old primary acknowledged. */
+  complete: boolean;
+  detail: string;
+  /** For a target that could not be synced at the end: how old its data is. */
+  lagSeconds?: number;
+}
+
+export interface FailoverRecord {
+  id?: number;
+  epoch: number | null;
+  startedAt: string;
+  finishedAt: string;
+  from: string | null;
+  to: string | null;
+  trigger: FailoverTrigger;
+  reason: string;
+  result: FailoverResult;
+  error: string | null;
+  dataSync: DataSyncOutcome | null;
+  /** Milliseconds of each phase: detect, choose, sync, switch. */
+  phases: Partial<Record<'detect' | 'choose' | 'sync' | 'switch', number>>;
+}
+
+export interface Lease {
+  holder: string;
+  expiresAt: number;
+}
+
+export interface StateStore {
+  read(): Promise<ClusterState>;
+  setAutoFailover(enabled: boolean): Promise<void>;
+  reinstate(name: string): Promise<void>;
+  /**
+   * Takes the failover lease for `ttlMs`, or renews it for the same holder.
+   * Returns undefined when another holder has it; `holder()` says who.
+   */
+  acquireLease(holder: string, ttlMs: number): Promise<Lease | undefined>;
+  leaseHolder(): Promise<Lease | undefined>;
+  releaseLease(holder: string): Promise<void>;
+  /**
+   * Records the switch atomically, only if the epoch is still `expectedEpoch`:
+   * primary = to, epoch + 1, `from` demoted, `to` reinstated. Returns the new state,
+   * or undefined when someone else switched first.
+   */
+  commitSwitch(expectedEpoch: number, from: string | undefined, to: string, trigger: FailoverTrigger, at: number): Promise<ClusterState | undefined>;
+  appendHistory(record: FailoverRecord): Promise<number>;
+  /** Newest first. */
+  history(limit: number): Promise<FailoverRecord[]>;
+  close(): Promise<void>;
+}
