@@ -105,7 +105,8 @@ function fleetConfigYaml(databases: FleetDatabase[], backupDir: string, options:
       databases: Object.fromEntries(entries),
       // Nothing but probing: no automatic backup or failover may run during a measurement.
       backup: { backup_dir: backupDir, enable_auto_backup: false },
-      failover: { enable_auto_failover: false },
+      // sync_interval: the SQLite secondaries' periodic copy of the primary is not part of these measurements.
+      failover: { enable_auto_failover: false, sync_interval: 3600 },
       monitoring: { check_interval: options.checkIntervalSeconds, probe_timeout: 5 },
     },
   });

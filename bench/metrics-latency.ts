@@ -5,14 +5,15 @@
  */
 import { fork } from 'node:child_process';
 import { once } from 'node:events';
-import { parseConfig } from '../src/config/load.js';
+import path from 'node:path';
+import { constants, PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
 import { createApp } from '../src/http/app.js';
 import { listen } from '../src/http/server.js';
 import { silentLogger } from '../src/log.js';
-import { DisasterRecoveryService } from '../src/service.js';
 import { withTimeout } from './cleanup.js';
 import type { BenchContext, Section } from './context.js';
 import type { MetricsClientResult } from './metrics-client.js';
+import { openService } from './service.js';
 import { max, median, percentile } from './stats.js';
 import type { Report } from './table.js';
 
@@ -51,7 +52,34 @@ async function runClient(ctx: BenchContext, url: string): Promise<MetricsClientR
   }
 }
 
-function reportPhase(report: Report, phase: string, result: MetricsClientResult, databases: number): void {
+interface GcPauses {
+  count: number;
+  /** Mark-sweep-compact collections (the long ones); the rest are mostly scavenges. */
+  major: number;
+  totalMs: number;
+  maxMs: number;
+}
+
+/** Runs `fn` and records the garbage-collection pauses of this process's main thread meanwhile. */
+async function watchGc<T>(fn: () => Promise<T>): Promise<[T, GcPauses]> {
+  const pauses: GcPauses = { count: 0, major: 0, totalMs: 0, maxMs: 0 };
+  const observer = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) {
+      pauses.count++;
+      if ((entry as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR) pauses.major++;
+      pauses.totalMs += entry.duration;
+      pauses.maxMs = Math.max(pauses.maxMs, entry.duration);
+    }
+  });
+  observer.observe({ entryTypes: ['gc'] });
+  try {
+    return [await fn(), pauses];
+  } finally {
+    observer.disconnect();
+  }
+}
+
+function reportPhase(report: Report, phase: string, [result, gc]: [MetricsClientResult, GcPauses], databases: number): void {
   if (result.error) throw new Error(`${phase}: after ${result.durationsMs.length} requests: ${result.error}`);
   const d = result.durationsMs;
   report.info(`GET /metrics, ${phase}: median of ${d.length}`, median(d), 'ms');
@@ -60,6 +88,10 @@ function reportPhase(report: Report, phase: string, result: MetricsClientResult,
   report.info(`${phase}: response body size`, result.bodyBytes / 1024, 'KiB', 1);
   report.check(`${phase}: databases with dr_database_up 1`, result.databasesUp, `of ${databases}`, '=', databases, 0);
   report.info(`${phase}: requests over a reused connection`, `${result.reused} of ${d.length}`);
+  report.info(
+    `${phase}: server GC pauses (count/major, total, longest)`,
+    `${gc.count}/${gc.major}, ${gc.totalMs.toFixed(0)} ms, ${gc.maxMs.toFixed(1)} ms`,
+  );
 }
 
 export const metricsLatencySection: Section = {
@@ -67,12 +99,8 @@ export const metricsLatencySection: Section = {
   budgetMs: 90_000,
   async run(ctx: BenchContext, report: Report): Promise<void> {
     const fleet = await ctx.fleet();
-    const config = parseConfig(
-      fleet.configYaml({ port: 0, statePath: `${ctx.tmp}/metrics-state.db`, checkIntervalSeconds: CHECK_INTERVAL_SECONDS }),
-      '/bench/config.yaml',
-    );
-    const service = new DisasterRecoveryService(config, silentLogger());
-    const stopService = ctx.cleanup.add('metrics-latency service', () => service.stop());
+    const yaml = fleet.configYaml({ port: 0, statePath: path.join(ctx.tmp, 'metrics-state.db'), checkIntervalSeconds: CHECK_INTERVAL_SECONDS });
+    const { config, service, stop: stopService } = await openService(ctx, 'metrics-latency', yaml);
     try {
       await service.monitor.probeAll();
       const server = await listen(createApp(service, silentLogger()), '127.0.0.1', 0);
@@ -80,13 +108,13 @@ export const metricsLatencySection: Section = {
       try {
         const url = `${server.url}/metrics`;
         // 1. Quiet: the monitor holds every database's state but probes nothing meanwhile.
-        const quiet = await runClient(ctx, url);
+        const quiet = await watchGc(() => runClient(ctx, url));
         reportPhase(report, 'monitor idle', quiet, config.databases.length);
         // 2. Busy: the monitor probes all 55 every CHECK_INTERVAL_SECONDS while the scrapes run.
         let probes = 0;
         service.monitor.on('probe', () => probes++);
-        service.start();
-        const busy = await runClient(ctx, url);
+        await service.start();
+        const busy = await watchGc(() => runClient(ctx, url));
         reportPhase(report, `probing every ${CHECK_INTERVAL_SECONDS} s`, busy, config.databases.length);
         report.note(
           `/metrics: client in a child process (node:http, keep-alive agent, one connection, ${WARMUP_REQUESTS} warm-up requests not counted), ` +

@@ -24,12 +24,16 @@ const WATCHDOG_MS = 240_000;
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const started = Date.now();
+const loadAtStart = os.loadavg();
 const progress = (text: string) => process.stderr.write(`[bench ${((Date.now() - started) / 1000).toFixed(1)} s] ${text}\n`);
 
 function header(): string {
   const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
-  const load = os.loadavg().map((l) => l.toFixed(2)).join(' ');
-  return `dr-sidecar bench, ${new Date().toISOString()}, node ${process.version}, ${os.cpus().length} x ${cpu}, load average at the end ${load}\n\n`;
+  const load = (l: number[]) => l.map((v) => v.toFixed(2)).join(' ');
+  return (
+    `dr-sidecar bench, ${new Date().toISOString()}, node ${process.version}, ${os.cpus().length} x ${cpu}\n` +
+    `load average (1, 5, 15 min) at start ${load(loadAtStart)}, at end ${load(os.loadavg())}\n\n`
+  );
 }
 
 async function main(report: Report, cleanup: Cleanup): Promise<void> {
@@ -69,6 +73,9 @@ process.on('exit', () => cleanup.runSync());
 for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
   process.once(signal, () => {
     progress(`${signal}: stopping`);
+    report.begin('bench');
+    report.error('interrupted', `${signal} before the end: the figures above are all there is`);
+    process.stdout.write(header() + renderTable(report));
     process.exit(code);
   });
 }

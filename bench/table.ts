@@ -51,9 +51,10 @@ export class Report {
     return ok;
   }
 
-  /** The section could not measure: shown as an ERROR row with the reason. */
+  /** The section could not measure: an ERROR row, the reason in the notes (it is often long). */
   error(measurement: string, why: string): void {
-    this.rows.push({ section: this.section, measurement, value: why.split('\n')[0]!.slice(0, 120), target: '', verdict: 'ERROR' });
+    this.notes.push(`ERROR in ${this.section}: ${why.trim()}`);
+    this.rows.push({ section: this.section, measurement, value: `see note ${this.notes.length}`, target: '', verdict: 'ERROR' });
   }
 
   note(text: string): void {
@@ -87,7 +88,7 @@ export function renderTable(report: Report): string {
   out.push(`${report.count('ok')} ok, ${report.count('MISS')} MISS, ${report.count('ERROR')} ERROR`);
   if (report.notes.length > 0) {
     out.push('', 'notes:');
-    for (const note of report.notes) out.push(`  - ${note}`);
+    report.notes.forEach((note, i) => out.push(`  ${i + 1}. ${note}`));
   }
   return `${out.join('\n')}\n`;
 }

@@ -1,51 +1,123 @@
-import type { Config, DatabaseConfig } from './config/load.js';
+import type { Config } from './config/load.js';
 import { scrubSecrets } from './config/load.js';
 import { Engines } from './engines/index.js';
+import { InputError } from './errors.js';
+import { detectFailure } from './failover/detection.js';
+import { autoFailoverOf, primaryOf } from './failover/primary.js';
+import { FailoverProcedure, type FailoverRequest } from './failover/procedure.js';
+import { SecondaryCopies } from './failover/secondary-copies.js';
 import type { Logger } from './log.js';
 import { Metrics } from './metrics/registry.js';
+import type { DatabaseHealth } from './monitor/health.js';
 import { Monitor } from './monitor/monitor.js';
+import { SilentNotifier, WebhookNotifier, type Notifier } from './notifications/notifier.js';
+import { SqliteStateStore } from './state/sqlite-store.js';
+import type { ClusterState, FailoverRecord, StateStore } from './state/store.js';
 import { databaseStatus, statusReport, type DatabaseStatus, type StatusReport } from './status.js';
+
+const EMPTY_STATE: ClusterState = { primary: undefined, epoch: 0, autoFailover: undefined, demoted: [], lastAutoFailoverAt: undefined };
 
 /**
  * The one object the CLI, the HTTP server and the library call: it wires
- * config, engines, monitor and metrics together.
+ * config, state, engines, monitor, failover and metrics together, and runs
+ * the HA loop (one decision per probe of the primary) when started.
  */
 export class DisasterRecoveryService {
   readonly engines: Engines;
   readonly monitor: Monitor;
   readonly metrics: Metrics;
-  private readonly enabled: DatabaseConfig[];
+  readonly notifier: Notifier;
+  readonly copies: SecondaryCopies;
+  private readonly procedure: FailoverProcedure;
+  private state: ClusterState = EMPTY_STATE;
+  private failoverUnderWay = false;
+  private lastAttemptAt: number | undefined;
+  private heldBecause: string | undefined;
+  private refreshTimer: NodeJS.Timeout | undefined;
+  private started = false;
 
   constructor(
     readonly config: Config,
     readonly log: Logger,
+    readonly store: StateStore = new SqliteStateStore(config.state.path),
   ) {
-    this.enabled = config.databases.filter((d) => d.enabled);
-    this.engines = new Engines(this.enabled, (text) => scrubSecrets(text, config.secrets));
+    const enabled = config.databases.filter((d) => d.enabled);
+    this.engines = new Engines(enabled, (text) => scrubSecrets(text, config.secrets));
     this.monitor = new Monitor(
       this.engines.all(),
       {
-        intervalSeconds: config.monitoring.check_interval,
+        intervalSeconds: (name) => this.probeInterval(name),
         timeoutSeconds: config.monitoring.probe_timeout,
         historyRetentionHours: config.monitoring.history_retention_hours,
       },
       log,
     );
+    const webhooks = config.notifications.webhooks;
+    this.notifier =
+      config.failover.notification_enabled && webhooks.length > 0
+        ? new WebhookNotifier({ urls: webhooks, timeoutMs: config.notifications.timeout * 1000, attempts: 3, backoffMs: 1000 }, log)
+        : new SilentNotifier();
+    this.copies = new SecondaryCopies(this.engines, config.failover.sync_interval, () => this.copyPlan(), log);
     this.metrics = new Metrics({
       databases: () =>
-        this.enabled.map((d) => ({ name: d.name, engine: d.target.engine, type: d.type, health: this.monitor.health(d.name)! })),
+        enabled.map((d) => ({
+          name: d.name,
+          engine: d.target.engine,
+          type: d.type,
+          health: this.monitor.health(d.name)!,
+          copyLagSeconds: this.copies.lagSeconds(d.name),
+        })),
       currentPrimary: () => this.currentPrimary(),
       autoFailoverEnabled: () => this.autoFailoverEnabled(),
     });
+    this.procedure = new FailoverProcedure({
+      config,
+      engines: this.engines,
+      store,
+      notifier: this.notifier,
+      log,
+      lastCopyAt: (name) => this.copies.lastCopyAt(name),
+      counted: (trigger, result) => this.metrics.failovers.inc({ trigger, result }),
+    });
+    this.monitor.on('probe', (health, previous) => void this.onProbe(health, previous));
+  }
+
+  /** A service on the config's state store, with the state read. */
+  static async open(config: Config, log: Logger): Promise<DisasterRecoveryService> {
+    const service = new DisasterRecoveryService(config, log);
+    await service.refreshState();
+    return service;
   }
 
   /** The database writes go to now. */
   currentPrimary(): string | undefined {
-    return this.enabled.find((d) => d.type === 'primary')?.name;
+    return primaryOf(this.state, this.config);
   }
 
   autoFailoverEnabled(): boolean {
-    return this.config.failover.enable_auto_failover;
+    return autoFailoverOf(this.state, this.config);
+  }
+
+  clusterState(): ClusterState {
+    return this.state;
+  }
+
+  /** Re-reads the shared state: another process (the CLI, a second sidecar) may have switched. */
+  async refreshState(): Promise<ClusterState> {
+    this.state = await this.store.read();
+    return this.state;
+  }
+
+  /** The current primary as `GET /primary` answers it, read fresh from the shared state. */
+  async primaryRoute(): Promise<{ usable: boolean; body: { name: string | null; engine: string | null; url: string | null; status: string; epoch: number } }> {
+    await this.refreshState();
+    const name = this.currentPrimary();
+    const db = this.config.databases.find((d) => d.name === name);
+    const status = name ? (this.monitor.health(name)?.status ?? 'unknown') : 'none';
+    return {
+      usable: status === 'up',
+      body: { name: name ?? null, engine: db?.target.engine ?? null, url: db?.displayUrl ?? null, status, epoch: this.state.epoch },
+    };
   }
 
   /** Probes every enabled database once, concurrently, and reports each. */
@@ -55,22 +127,138 @@ export class DisasterRecoveryService {
   }
 
   status(): StatusReport {
-    return statusReport(this.config, this.databaseStatuses(), this.currentPrimary(), this.autoFailoverEnabled());
+    return statusReport(this.config, this.databaseStatuses(), this.state, {
+      enabled: this.autoFailoverEnabled(),
+      source: this.state.autoFailover === undefined ? 'config' : 'operator',
+      held: this.heldBecause ?? this.derivedHold(),
+    });
   }
 
-  start(): void {
+  /** Why a primary that is down right now is not being replaced (for a process that does not run the HA loop). */
+  private derivedHold(): string | null {
+    const primary = this.currentPrimary();
+    const health = primary ? this.monitor.health(primary) : undefined;
+    if (!primary || health?.status !== 'down') return null;
+    if (!this.autoFailoverEnabled()) return `primary ${primary} is down and automatic failover is disabled`;
+    return null;
+  }
+
+  /** Manual failover/switchover (target given) or a choice by priority (alerts). */
+  async failover(request: FailoverRequest): Promise<FailoverRecord> {
+    this.failoverUnderWay = true;
+    try {
+      return await this.procedure.run(request);
+    } finally {
+      this.failoverUnderWay = false;
+      await this.refreshState();
+    }
+  }
+
+  async setAutoFailover(enabled: boolean): Promise<void> {
+    await this.store.setAutoFailover(enabled);
+    await this.refreshState();
+    this.log.warn({ enabled }, `disaster-recovery: automatic failover ${enabled ? 'enabled' : 'disabled'} by an operator`);
+  }
+
+  /** An operator's word that a demoted former primary may be chosen automatically again. */
+  async reinstate(name: string): Promise<void> {
+    if (!this.config.databases.some((d) => d.name === name)) throw new InputError(`unknown database "${name}"`);
+    await this.store.reinstate(name);
+    await this.refreshState();
+    this.log.warn({ database: name }, `disaster-recovery failover: ${name} reinstated as a candidate`);
+  }
+
+  history(limit: number): Promise<FailoverRecord[]> {
+    return this.store.history(limit);
+  }
+
+  /** Runs the sidecar: probes, the HA loop, periodic copies, state refresh. */
+  async start(): Promise<void> {
+    this.started = true;
+    await this.refreshState();
     this.monitor.start();
+    this.copies.start();
+    this.refreshTimer = setInterval(() => void this.refreshState().catch((e) => this.log.error({ err: e }, 'disaster-recovery: state store unreadable')), 1000);
   }
 
   async stop(): Promise<void> {
+    clearInterval(this.refreshTimer);
     await this.monitor.stop();
+    await this.copies.stop();
+    await this.notifier.drain();
     await this.engines.close();
+    await this.store.close();
+  }
+
+  private probeInterval(name: string): number {
+    const { check_interval } = this.config.monitoring;
+    if (name !== this.currentPrimary() || !this.autoFailoverEnabled()) return check_interval;
+    return Math.min(check_interval, this.config.failover.health_check_interval);
+  }
+
+  private copyPlan() {
+    const primary = this.currentPrimary();
+    const up = primary !== undefined && this.monitor.health(primary)?.status === 'up';
+    return { primary: up ? primary : undefined, exclude: [...this.state.demoted, ...(primary ? [primary] : [])], allowed: !this.failoverUnderWay };
+  }
+
+  /** The HA loop: one decision per probe of the primary. */
+  private async onProbe(health: DatabaseHealth, previous: DatabaseHealth): Promise<void> {
+    if (!this.started) return;
+    if (health.name !== this.currentPrimary()) {
+      await this.fenceResurrected(health, previous);
+      return;
+    }
+    const decision = detectFailure({
+      primary: health.name,
+      consecutiveFailures: health.consecutiveFailures,
+      threshold: this.config.failover.detection_threshold,
+      autoFailoverEnabled: this.autoFailoverEnabled(),
+      inProgress: this.failoverUnderWay,
+      now: Date.now(),
+      lastAutoFailoverAt: this.state.lastAutoFailoverAt,
+      cooldownSeconds: this.config.failover.cooldown,
+      lastAttemptAt: this.lastAttemptAt,
+      retryDelaySeconds: this.config.failover.retry_delay,
+    });
+    if (decision.action !== 'hold') this.heldBecause = undefined;
+    if (decision.action === 'hold') {
+      if (this.heldBecause !== decision.why) this.log.error({ database: health.name }, `disaster-recovery failover held: ${decision.why}`);
+      this.heldBecause = decision.why;
+      return;
+    }
+    if (decision.action !== 'failover') return;
+    this.lastAttemptAt = Date.now();
+    const detectMs = health.failingSince === undefined ? undefined : Date.now() - health.failingSince;
+    const reason = `primary ${health.name} failed ${health.consecutiveFailures} probes in a row: ${health.last?.error ?? 'down'}`;
+    try {
+      await this.failover({ trigger: 'auto', reason, detectMs });
+    } catch (error) {
+      this.log.error({ err: error }, `disaster-recovery failover failed: ${(error as Error).message}`);
+    }
+    this.lastAttemptAt = Date.now();
+  }
+
+  /** A demoted PostgreSQL primary that comes back writable is made read-only again before anyone writes to it. */
+  private async fenceResurrected(health: DatabaseHealth, previous: DatabaseHealth): Promise<void> {
+    if (health.status !== 'up' || previous.status === 'up' || !this.state.demoted.includes(health.name)) return;
+    if (health.last?.inRecovery !== false) return;
+    try {
+      const fence = await this.engines.get(health.name)!.fence(this.config.monitoring.probe_timeout * 1000);
+      await fence.keep();
+      this.log.warn({ database: health.name }, `disaster-recovery failover: former primary ${health.name} came back writable and was fenced (read-only)`);
+    } catch (error) {
+      this.log.error({ database: health.name, err: error }, `disaster-recovery failover: could not fence the returning former primary ${health.name}`);
+    }
   }
 
   private databaseStatuses(): DatabaseStatus[] {
     const primary = this.currentPrimary();
     return this.config.databases.map((db) =>
-      databaseStatus(db, this.monitor.health(db.name), this.monitor.history(db.name)?.summary(), primary),
+      databaseStatus(db, this.monitor.health(db.name), this.monitor.history(db.name)?.summary(), primary, {
+        demoted: this.state.demoted.includes(db.name),
+        copyLagSeconds: this.copies.lagSeconds(db.name),
+      }),
     );
   }
 }

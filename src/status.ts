@@ -1,6 +1,7 @@
 import type { Config, DatabaseConfig } from './config/load.js';
 import type { DatabaseHealth } from './monitor/health.js';
 import type { HistorySummary } from './monitor/history.js';
+import type { ClusterState } from './state/store.js';
 
 /** One database as status, the API and the CLI show it: no secret in it. */
 export interface DatabaseStatus {
@@ -11,6 +12,8 @@ export interface DatabaseStatus {
   url: string;
   enabled: boolean;
   is_primary: boolean;
+  /** A former primary, not chosen automatically until reinstated. */
+  demoted: boolean;
   status: 'unknown' | 'up' | 'down' | 'disabled';
   response_time_seconds: number | null;
   size_bytes: number | null;
@@ -25,11 +28,20 @@ export interface DatabaseStatus {
   history: HistorySummary | null;
 }
 
+export interface AutoFailoverStatus {
+  enabled: boolean;
+  /** Who decided: the config file, or an operator's enable-/disable-auto-failover. */
+  source: 'config' | 'operator';
+  /** Why a dead primary is not being replaced right now, if it is not. */
+  held: string | null;
+}
+
 export interface StatusReport {
   enabled: boolean;
   config: string;
   primary: string | null;
-  auto_failover: { enabled: boolean };
+  epoch: number;
+  auto_failover: AutoFailoverStatus;
   last_backup: null;
   databases: DatabaseStatus[];
 }
@@ -41,6 +53,7 @@ export function databaseStatus(
   health: DatabaseHealth | undefined,
   history: HistorySummary | undefined,
   primary: string | undefined,
+  extra: { demoted: boolean; copyLagSeconds: number | undefined },
 ): DatabaseStatus {
   const last = health?.last;
   return {
@@ -51,12 +64,13 @@ export function databaseStatus(
     url: db.displayUrl,
     enabled: db.enabled,
     is_primary: db.name === primary,
+    demoted: extra.demoted,
     status: !db.enabled ? 'disabled' : (health?.status ?? 'unknown'),
     response_time_seconds: last?.responseTimeSeconds ?? null,
     size_bytes: last?.sizeBytes ?? null,
     connections: last?.connections ?? null,
     in_recovery: last?.inRecovery ?? null,
-    replication_lag_seconds: last?.replicationLagSeconds ?? null,
+    replication_lag_seconds: db.name === primary ? null : (last?.replicationLagSeconds ?? extra.copyLagSeconds ?? null),
     consecutive_failures: health?.consecutiveFailures ?? 0,
     error_count: health?.errorCount ?? 0,
     error: last?.up === false ? (last.error ?? 'down') : null,
@@ -66,12 +80,13 @@ export function databaseStatus(
   };
 }
 
-export function statusReport(config: Config, databases: DatabaseStatus[], primary: string | undefined, autoFailover: boolean): StatusReport {
+export function statusReport(config: Config, databases: DatabaseStatus[], state: ClusterState, autoFailover: AutoFailoverStatus): StatusReport {
   return {
     enabled: config.enabled,
     config: config.file,
-    primary: primary ?? null,
-    auto_failover: { enabled: autoFailover },
+    primary: databases.find((d) => d.is_primary)?.name ?? null,
+    epoch: state.epoch,
+    auto_failover: autoFailover,
     last_backup: null,
     databases,
   };

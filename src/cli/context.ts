@@ -17,10 +17,10 @@ export function loadCommandConfig(command: Command): Config {
   return loadConfig(resolveConfigPath(optionsOf(command).config));
 }
 
-/** Short commands log to stderr, warnings and up, so their output stays clean. */
+/** Short commands log errors only, to stderr: what they found is in their output already. */
 export function commandLogger(config: Config): Logger {
   return createLogger({
-    level: config.logging.level === 'debug' || config.logging.level === 'trace' ? config.logging.level : 'warn',
+    level: config.logging.level === 'debug' || config.logging.level === 'trace' ? config.logging.level : 'error',
     secrets: config.secrets,
     destination: process.stderr,
     file: config.logging.file,
@@ -29,7 +29,7 @@ export function commandLogger(config: Config): Logger {
 
 /** Runs `fn` with a service and always releases it. */
 export async function withService<T>(config: Config, log: Logger, fn: (service: DisasterRecoveryService) => Promise<T>): Promise<T> {
-  const service = new DisasterRecoveryService(config, log);
+  const service = await DisasterRecoveryService.open(config, log);
   try {
     return await fn(service);
   } finally {

@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { DrError } from '../errors.js';
+import { registerFailover } from './commands/failover.js';
 import { registerStartMonitoring } from './commands/start-monitoring.js';
 import { registerStatus } from './commands/status.js';
 import { registerTest } from './commands/test.js';
@@ -13,6 +14,7 @@ export function buildProgram(): Command {
   registerStatus(program);
   registerTest(program);
   registerStartMonitoring(program);
+  registerFailover(program);
   for (const command of program.commands) command.exitOverride();
   return program;
 }

@@ -63,14 +63,11 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env, c
 export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv = process.env, cwd: string = process.cwd()): Config {
   const doc = parseDocument(text);
   if (doc.errors.length > 0) {
-    throw new ConfigError(
-      file,
-      doc.errors.map((e) => {
-        const at = e.linePos?.[0];
-        const what = e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
-        return `YAML syntax error${at ? ` at line ${at.line}, column ${at.col}` : ''}: ${what}`;
-      }),
-    );
+    // Only the first: the errors after it are usually echoes of the same mistake.
+    const first = doc.errors[0]!;
+    const at = first.linePos?.[0];
+    const what = first.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+    throw new ConfigError(file, [`YAML syntax error${at ? ` at line ${at.line}, column ${at.col}` : ''}: ${what}`]);
   }
   const problems: string[] = [];
   const expanded = expandEnvDeep(doc.toJS() ?? {}, env, problems);

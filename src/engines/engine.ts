@@ -18,6 +18,24 @@ export interface ProbeResult {
 
 export type EngineKind = 'sqlite' | 'postgresql';
 
+/** How a database was brought up to date before it became the primary. */
+export interface DataSyncOutcome {
+  method: 'streaming' | 'final-copy' | 'dump-restore' | 'periodic-copy' | 'none';
+  /** True when the target is known to hold everything the old primary acknowledged. */
+  complete: boolean;
+  detail: string;
+  /** How far behind the target's data is when it could not be brought up to date. */
+  lagSeconds?: number;
+}
+
+/** Writes can no longer reach the fenced database (the primary being replaced). */
+export interface Fence {
+  /** The switch did not happen: let writes reach the database again. */
+  release(): Promise<void>;
+  /** The switch happened: leave the database fenced as a demoted primary, free what the sidecar holds. */
+  keep(): Promise<void>;
+}
+
 /** One database, as the sidecar reaches it. Adapters: engines/sqlite.ts, engines/postgres.ts. */
 export interface Engine {
   readonly name: string;
@@ -28,6 +46,21 @@ export interface Engine {
   probe(timeoutMs: number): Promise<ProbeResult>;
   /** Releases connections, pools and workers. */
   close(): Promise<void>;
+
+  /** Stops writes reaching this database, waiting up to `timeoutMs` for writes under way. */
+  fence(timeoutMs: number): Promise<Fence>;
+  /**
+   * Brings this database up to date from `source` (same engine). With the
+   * source's fence, the result holds every write the source acknowledged;
+   * throws when that cannot be done within `timeoutMs`.
+   */
+  catchUp(source: Engine, fence: Fence | undefined, timeoutMs: number): Promise<DataSyncOutcome>;
+  /** Makes this database accept writes (PostgreSQL: pg_promote on a standby, lift a fence). */
+  promote(timeoutMs: number): Promise<void>;
+  /** Points this standby at the new primary (PostgreSQL streaming); nothing for SQLite. */
+  follow(primary: Engine): Promise<string>;
+  /** True when secondaries of this engine are kept warm by periodic copies (SQLite). */
+  readonly copiesPeriodically: boolean;
 }
 
 export function downResult(startedAt: number, error: string): ProbeResult {

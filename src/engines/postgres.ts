@@ -1,6 +1,8 @@
 import pg from 'pg';
 import type { DatabaseConfig } from '../config/load.js';
-import { downResult, type Engine, type ProbeResult } from './engine.js';
+import type { DatabaseTarget } from '../config/database-url.js';
+import { downResult, type DataSyncOutcome, type Engine, type Fence, type ProbeResult } from './engine.js';
+import { dumpRestore, follow, isInRecovery, PostgresFence, promote, waitForReplay } from './postgres-failover.js';
 
 // One round trip. Lag is 0 only while the standby is streaming and has replayed all it
 // received; a standby cut off from its primary shows lag growing from its last replay.
@@ -23,8 +25,10 @@ interface ProbeRow {
 
 export class PostgresEngine implements Engine {
   readonly kind = 'postgresql' as const;
+  readonly copiesPeriodically = false;
   readonly name: string;
   readonly displayUrl: string;
+  readonly target: Extract<DatabaseTarget, { engine: 'postgresql' }>;
   private readonly connectionString: string;
 
   constructor(
@@ -34,6 +38,7 @@ export class PostgresEngine implements Engine {
     if (config.target.engine !== 'postgresql') throw new Error(`${config.name} is not a PostgreSQL database`);
     this.name = config.name;
     this.displayUrl = config.displayUrl;
+    this.target = config.target;
     this.connectionString = config.target.connectionString;
   }
 
@@ -85,6 +90,31 @@ export class PostgresEngine implements Engine {
     await client.connect();
     const { rows } = await client.query<ProbeRow>(PROBE_SQL);
     return rows[0]!;
+  }
+
+  fence(timeoutMs: number): Promise<Fence> {
+    return PostgresFence.take(this.target, timeoutMs);
+  }
+
+  /**
+   * A standby catches up by replaying WAL (to the fence's position when the old
+   * primary was fenced); an independent server gets a dump of the source.
+   */
+  async catchUp(source: Engine, fence: Fence | undefined, timeoutMs: number): Promise<DataSyncOutcome> {
+    if (!(source instanceof PostgresEngine)) throw new Error(`cannot copy ${source.kind} database ${source.name} into PostgreSQL database ${this.name}`);
+    if (await isInRecovery(this.target, timeoutMs)) {
+      return waitForReplay(this.target, fence instanceof PostgresFence ? fence.lsn : undefined, timeoutMs);
+    }
+    return dumpRestore(source.target, this.target, timeoutMs);
+  }
+
+  promote(timeoutMs: number): Promise<void> {
+    return promote(this.target, timeoutMs);
+  }
+
+  follow(primary: Engine): Promise<string> {
+    if (!(primary instanceof PostgresEngine)) return Promise.resolve('not PostgreSQL; left as it is');
+    return follow(this.target, this.name, primary.target, 10_000);
   }
 
   async close(): Promise<void> {

@@ -50,7 +50,7 @@ export class SqliteProbePool {
   }
 
   /** Waits (bounded) for workers that are inside a call, then ends every worker. */
-  async close(graceMs = 10_000): Promise<void> {
+  async close(graceMs = 2_000): Promise<void> {
     this.closed = true;
     const slots = [...this.slots, ...this.retired];
     this.slots = [];

@@ -1,5 +1,5 @@
-import express, { type ErrorRequestHandler } from 'express';
-import { DrError } from '../errors.js';
+import express, { type ErrorRequestHandler, type Request } from 'express';
+import { DrError, InputError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { DisasterRecoveryService } from '../service.js';
 import { requireBearer } from './auth.js';
@@ -19,10 +19,39 @@ export function createApp(service: DisasterRecoveryService, log: Logger): expres
     res.set('Content-Type', service.metrics.contentType()).send(body);
   });
 
+  // For applications, proxies and scripts: where writes go now. 503 when that database is not usable.
+  app.get('/primary', async (_req, res) => {
+    const primary = await service.primaryRoute();
+    res.status(primary.usable ? 200 : 503).json(primary.body);
+  });
+  app.get('/primary/:name', async (req, res) => {
+    const primary = await service.primaryRoute();
+    const yes = primary.usable && primary.body.name === req.params.name;
+    res.status(yes ? 200 : 503).json({ ...primary.body, is_primary: primary.body.name === req.params.name });
+  });
+
+  const auth = requireBearer(service.config.server.auth_token);
+  const json = express.json({ limit: '64kb' });
   const api = express.Router();
-  api.use(requireBearer(service.config.server.auth_token));
+  api.use(auth);
   api.get('/status', (_req, res) => {
     res.json(service.status());
+  });
+  api.get('/history', async (req, res) => {
+    res.json(await service.history(limitOf(req)));
+  });
+  api.post('/failover', json, async (req, res) => {
+    const body = objectBody(req);
+    const target = optionalString(body, 'target');
+    const reason = optionalString(body, 'reason') ?? 'manual failover over HTTP';
+    if (!target) throw new InputError('body.target: the database to fail over to is required');
+    res.json(await service.failover({ trigger: 'manual', target, reason }));
+  });
+  api.post('/auto-failover', json, async (req, res) => {
+    const enabled = objectBody(req).enabled;
+    if (typeof enabled !== 'boolean') throw new InputError('body.enabled: expected true or false');
+    await service.setAutoFailover(enabled);
+    res.json({ auto_failover: { enabled: service.autoFailoverEnabled() } });
   });
   app.use('/api', api);
 
@@ -32,7 +61,7 @@ export function createApp(service: DisasterRecoveryService, log: Logger): expres
 
   const onError: ErrorRequestHandler = (error, _req, res, _next) => {
     if (error instanceof DrError) {
-      res.status(error.status).json({ error: error.message });
+      res.status(error.status).json({ error: error.message, ...('record' in error ? { record: error.record } : {}) });
       return;
     }
     const status = typeof error?.status === 'number' && error.status < 500 ? error.status : 500;
@@ -41,4 +70,26 @@ export function createApp(service: DisasterRecoveryService, log: Logger): expres
   };
   app.use(onError);
   return app;
+}
+
+function objectBody(req: Request): Record<string, unknown> {
+  const body: unknown = req.body;
+  if (body === undefined || body === null || typeof body !== 'object' || Array.isArray(body)) {
+    throw new InputError('expected a JSON object body with Content-Type: application/json');
+  }
+  return body as Record<string, unknown>;
+}
+
+function optionalString(body: Record<string, unknown>, key: string): string | undefined {
+  const value = body[key];
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || value === '') throw new InputError(`body.${key}: expected a non-empty string`);
+  return value;
+}
+
+function limitOf(req: Request): number {
+  const raw = req.query.limit ?? '20';
+  const limit = Number(raw);
+  if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) throw new InputError(`limit: expected a whole number from 1 to 10000, got "${String(raw)}"`);
+  return limit;
 }

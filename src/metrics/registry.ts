@@ -4,7 +4,7 @@ import type { DatabaseHealth } from '../monitor/health.js';
 /** What the metrics read at scrape time; the service provides it. */
 export interface MetricsSource {
   /** Enabled databases with their health and engine. */
-  databases(): Array<{ name: string; engine: string; type: string; health: DatabaseHealth }>;
+  databases(): Array<{ name: string; engine: string; type: string; health: DatabaseHealth; copyLagSeconds: number | undefined }>;
   currentPrimary(): string | undefined;
   autoFailoverEnabled(): boolean;
 }
@@ -15,6 +15,7 @@ export interface MetricsSource {
  */
 export class Metrics {
   readonly registry = new Registry();
+  readonly failovers: Counter<'trigger' | 'result'>;
 
   constructor(source: MetricsSource) {
     const registry = this.registry;
@@ -53,7 +54,11 @@ export class Metrics {
       const r = probed(d)?.inRecovery;
       return r === undefined ? undefined : r ? 1 : 0;
     });
-    perDatabase('dr_replication_lag_seconds', 'How far the secondary is behind the primary, in seconds.', (d) => probed(d)?.replicationLagSeconds);
+    perDatabase(
+      'dr_replication_lag_seconds',
+      'How far the secondary is behind the primary, in seconds: PostgreSQL replay lag, or the age of the last copy into a SQLite secondary.',
+      (d) => (d.name === source.currentPrimary() ? undefined : (probed(d)?.replicationLagSeconds ?? d.copyLagSeconds)),
+    );
     perDatabase('dr_database_last_probe_timestamp_seconds', 'Unix time of the last probe of the database.', (d) => {
       const at = probed(d)?.checkedAt;
       return at === undefined ? undefined : at / 1000;
@@ -80,6 +85,16 @@ export class Metrics {
         for (const d of source.databases()) this.set({ database: d.name, engine: d.engine, type: d.type }, 1);
       },
     });
+
+    this.failovers = new Counter({
+      name: 'dr_failovers_total',
+      help: 'Failover attempts by trigger (auto, manual, alert) and result (success, failed, no_candidate, refused).',
+      labelNames: ['trigger', 'result'],
+      registers: [registry],
+    });
+    for (const trigger of ['auto', 'manual', 'alert']) {
+      for (const result of ['success', 'failed', 'no_candidate', 'refused']) this.failovers.inc({ trigger, result }, 0);
+    }
 
     new Gauge({
       name: 'dr_auto_failover_enabled',

@@ -15,6 +15,8 @@ export interface DatabaseHealth {
   lastDownAt: number | undefined;
   /** The latest failure's reason, kept after the database recovers. */
   lastError: string | undefined;
+  /** Epoch ms when the current run of failures began; undefined while up. */
+  failingSince: number | undefined;
 }
 
 export function initialHealth(name: string): DatabaseHealth {
@@ -28,12 +30,13 @@ export function initialHealth(name: string): DatabaseHealth {
     lastUpAt: undefined,
     lastDownAt: undefined,
     lastError: undefined,
+    failingSince: undefined,
   };
 }
 
 export function applyProbe(health: DatabaseHealth, result: ProbeResult): DatabaseHealth {
   if (result.up) {
-    return { ...health, status: 'up', last: result, consecutiveFailures: 0, probes: health.probes + 1, lastUpAt: result.checkedAt };
+    return { ...health, status: 'up', last: result, consecutiveFailures: 0, probes: health.probes + 1, lastUpAt: result.checkedAt, failingSince: undefined };
   }
   return {
     ...health,
@@ -44,6 +47,7 @@ export function applyProbe(health: DatabaseHealth, result: ProbeResult): Databas
     probes: health.probes + 1,
     lastDownAt: result.checkedAt,
     lastError: result.error,
+    failingSince: health.failingSince ?? result.checkedAt - result.responseTimeSeconds * 1000,
   };
 }
 

@@ -20,15 +20,8 @@ export interface ClusterState {
   lastAutoFailoverAt: number | undefined;
 }
 
-export interface DataSyncOutcome {
-  /** How the target was brought up to date. */
-  method: 'streaming' | 'final-copy' | 'dump-restore' | 'periodic-copy' | 'none';
-  /** True when the target is known to hold everything the old primary acknowledged. */
-  complete: boolean;
-  detail: string;
-  /** For a target that could not be synced at the end: how old its data is. */
-  lagSeconds?: number;
-}
+export type { DataSyncOutcome } from '../engines/engine.js';
+import type { DataSyncOutcome } from '../engines/engine.js';
 
 export interface FailoverRecord {
   id?: number;

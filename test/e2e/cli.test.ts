@@ -1,10 +1,6 @@
 /**
  * The `disaster-recovery` command as a user meets it: the real bin as a subprocess,
  * real SQLite files, a real PostgreSQL server that wants a password, real HTTP.
- *
- * Tests marked `todo` assert the contract where src/ does not meet it yet (see the
- * reason on each); they run and report, without failing the suite. Drop the `todo`
- * once the bug is fixed.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -240,7 +236,6 @@ describe('disaster-recovery CLI', () => {
 
     test(
       'YAML syntax error: a misindented line is one problem, not a cascade',
-      { todo: 'src/config/load.ts parseConfig lists every doc.errors entry; the yaml parser reports follow-on errors for one misindented line (3 lines for 1 mistake)' },
       async (t) => {
         const { r, config } = await statusWith(t, (text) => text.replace('\n  port: ', '\n port: '));
         const expectedLine = readFileSync(config, 'utf8').split('\n').indexOf(' port: 9898') + 1;
@@ -372,13 +367,12 @@ describe('disaster-recovery CLI', () => {
       const r = await sandbox.run(['start-monitoring', '--config', 'config.yaml'], { timeoutMs: 10_000 });
       assert.notEqual(r.code, 0, show(r));
       assertNoStack(r);
-      assert.match(r.stderr, /^error: disaster recovery is disabled\b.*disaster_recovery\.enabled/m, show(r));
+      assert.match(r.stderr, /^\s+- disaster_recovery\.enabled: is false, so the sidecar does not start/m, show(r));
       await assert.rejects(httpGet(`http://127.0.0.1:${port}/healthz`), 'it never served');
     });
 
     test(
       'disaster_recovery.enabled: false → exit 2',
-      { todo: 'src/cli/commands/start-monitoring.ts throws a plain DrError (exitCode 1) for a config that disables the sidecar; a config refusal is exit 2' },
       async (t) => {
         const port = await freePort();
         const { sandbox, doc } = createDemoSandbox(t, port, 1);

@@ -20,6 +20,7 @@ describe('HTTP: /metrics, /healthz, /api/status', () => {
   let service: DisasterRecoveryService;
   let server: RunningServer;
   let open: RunningServer;
+  let noToken: DisasterRecoveryService;
 
   before(async () => {
     pgServer = await startPostgres({ passwordAuth: true });
@@ -27,6 +28,7 @@ describe('HTTP: /metrics, /healthz, /api/status', () => {
     makeImagesDb(path.join(tmp.dir, 'primary.db'), 3);
     const yaml = (token: string) => `
 server: { auth_token: "${token}" }
+state: { path: "${tmp.dir}/state-${token ? 'a' : 'b'}.db" }
 disaster_recovery:
   enabled: true
   databases:
@@ -38,13 +40,14 @@ disaster_recovery:
     service = new DisasterRecoveryService(parseConfig(yaml(TOKEN), 'x.yaml', {}), silentLogger());
     await service.monitor.probeAll();
     server = await listen(createApp(service, silentLogger()), '127.0.0.1', 0);
-    const noToken = new DisasterRecoveryService(parseConfig(yaml(''), 'y.yaml', {}), silentLogger());
+    noToken = new DisasterRecoveryService(parseConfig(yaml(''), 'y.yaml', {}), silentLogger());
     open = await listen(createApp(noToken, silentLogger()), '127.0.0.1', 0);
   });
   after(async () => {
     await server?.close();
     await open?.close();
     await service?.stop();
+    await noToken?.stop();
     await pgServer?.destroy();
     tmp.cleanup();
   });

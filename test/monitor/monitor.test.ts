@@ -28,6 +28,7 @@ describe('the monitor probes every database on its own clock', () => {
     makeImagesDb(path.join(tmp.dir, 'primary.db'), 10);
     const config = parseConfig(
       `
+state: { path: "${tmp.dir}/state.db" }
 disaster_recovery:
   enabled: true
   databases:

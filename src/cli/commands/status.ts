@@ -24,13 +24,14 @@ export function renderStatus(report: StatusReport): string {
     `Disaster recovery: ${report.enabled ? 'enabled' : 'DISABLED (disaster_recovery.enabled is false)'}`,
     `Config:            ${report.config}`,
     `Current primary:   ${report.primary ?? 'none'}`,
-    `Auto-failover:     ${report.auto_failover.enabled ? 'enabled' : 'disabled'}`,
+    `Auto-failover:     ${report.auto_failover.enabled ? 'enabled' : 'disabled'}${report.auto_failover.source === 'operator' ? ' (set by an operator)' : ''}`,
+    ...(report.auto_failover.held ? [`Failover held:     ${report.auto_failover.held}`] : []),
     `Last backup:       ${report.last_backup ?? 'none'}`,
     '',
     table(
       ['DATABASE', 'TYPE', 'PRIORITY', 'ENGINE', 'STATUS', 'RESPONSE', 'SIZE', 'CONNS', 'LAG', 'URL'],
       report.databases.map((d) => [
-        d.name + (d.is_primary ? ' *' : ''),
+        d.name + (d.is_primary ? ' *' : '') + (d.demoted ? ' (demoted)' : ''),
         d.type,
         String(d.priority),
         d.engine,

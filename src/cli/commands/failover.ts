@@ -1,0 +1,73 @@
+import type { Command } from 'commander';
+import { InputError } from '../../errors.js';
+import type { FailoverRecord } from '../../state/store.js';
+import { commandLogger, loadCommandConfig, optionsOf, printJson, withService } from '../context.js';
+
+export function registerFailover(program: Command): void {
+  program
+    .command('failover')
+    .description('manual failover / switchover to TARGET (lossless while the primary is up)')
+    .argument('<target>', 'database to make the primary')
+    .option('--reason <text>', 'why (kept in the history)', 'manual failover')
+    .option('--json', 'print the history entry as JSON')
+    .action(async (target: string, options: { reason: string }, command: Command) => {
+      const config = loadCommandConfig(command);
+      const record = await withService(config, commandLogger(config), (service) =>
+        service.failover({ trigger: 'manual', target, reason: options.reason }),
+      );
+      if (optionsOf(command).json) printJson(record);
+      else process.stdout.write(renderFailover(record));
+    });
+
+  program
+    .command('history')
+    .description('failover history, newest first')
+    .option('--limit <n>', 'how many entries', '20')
+    .option('--json', 'print as JSON')
+    .action(async (options: { limit: string }, command: Command) => {
+      const limit = Number(options.limit);
+      if (!Number.isInteger(limit) || limit < 1) throw new InputError(`--limit: expected a positive whole number, got "${options.limit}"`);
+      const config = loadCommandConfig(command);
+      const records = await withService(config, commandLogger(config), (service) => service.history(limit));
+      if (optionsOf(command).json) printJson(records);
+      else process.stdout.write(records.length === 0 ? 'no failover yet\n' : records.map(renderFailover).join('\n'));
+    });
+
+  for (const [name, enabled] of [['enable-auto-failover', true], ['disable-auto-failover', false]] as const) {
+    program
+      .command(name)
+      .description(`${enabled ? 'enable' : 'disable'} automatic failover (persisted; overrides the config)`)
+      .action(async (_options, command: Command) => {
+        const config = loadCommandConfig(command);
+        await withService(config, commandLogger(config), (service) => service.setAutoFailover(enabled));
+        process.stdout.write(`automatic failover ${enabled ? 'enabled' : 'disabled'}\n`);
+      });
+  }
+
+  program
+    .command('reinstate')
+    .description('let a demoted former primary be chosen by automatic failover again')
+    .argument('<database>')
+    .action(async (database: string, _options, command: Command) => {
+      const config = loadCommandConfig(command);
+      await withService(config, commandLogger(config), (service) => service.reinstate(database));
+      process.stdout.write(`${database} may be chosen by automatic failover again\n`);
+    });
+}
+
+export function renderFailover(r: FailoverRecord): string {
+  const phases = Object.entries(r.phases)
+    .map(([phase, ms]) => `${phase} ${ms} ms`)
+    .join(', ');
+  const lines = [
+    `#${r.id ?? '-'} ${r.startedAt}  ${r.trigger}  ${r.from ?? '-'} -> ${r.to ?? '-'}  ${r.result.toUpperCase()}${r.epoch !== null ? `  (epoch ${r.epoch})` : ''}`,
+    `   reason: ${r.reason}`,
+  ];
+  if (r.error) lines.push(`   error: ${r.error}`);
+  if (r.dataSync) {
+    const lag = r.dataSync.lagSeconds !== undefined ? `, data ${r.dataSync.lagSeconds.toFixed(1)} s behind` : '';
+    lines.push(`   data sync: ${r.dataSync.method}, ${r.dataSync.complete ? 'complete' : 'NOT complete'}${lag}: ${r.dataSync.detail}`);
+  }
+  if (phases) lines.push(`   phases: ${phases}`);
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,42 @@
+/** What the HA loop sees after a probe of the current primary. */
+export interface DetectionInput {
+  primary: string | undefined;
+  consecutiveFailures: number;
+  threshold: number;
+  autoFailoverEnabled: boolean;
+  /** A failover (by this process) is under way. */
+  inProgress: boolean;
+  now: number;
+  lastAutoFailoverAt: number | undefined;
+  cooldownSeconds: number;
+  /** When this process last tried and found no candidate, or failed. */
+  lastAttemptAt: number | undefined;
+  retryDelaySeconds: number;
+}
+
+export type Detection =
+  | { action: 'none' }
+  | { action: 'failover' }
+  | { action: 'hold'; why: string };
+
+/**
+ * Whether to fail over now. Only after `threshold` failed probes in a row
+ * (a slow answer is not a failure); never twice within the cooldown; and
+ * after an attempt that found no candidate, again only after `retry_delay`.
+ */
+export function detectFailure(input: DetectionInput): Detection {
+  if (!input.primary || input.consecutiveFailures < input.threshold) return { action: 'none' };
+  const dead = `primary ${input.primary} failed ${input.consecutiveFailures} probes in a row`;
+  if (!input.autoFailoverEnabled) return { action: 'hold', why: `${dead}, but automatic failover is disabled` };
+  if (input.inProgress) return { action: 'hold', why: `${dead}; a failover is already under way` };
+  if (input.lastAutoFailoverAt !== undefined) {
+    const since = (input.now - input.lastAutoFailoverAt) / 1000;
+    if (since < input.cooldownSeconds) {
+      return { action: 'hold', why: `${dead}, but the last automatic failover was ${since.toFixed(0)} s ago (cooldown ${input.cooldownSeconds} s)` };
+    }
+  }
+  if (input.lastAttemptAt !== undefined && (input.now - input.lastAttemptAt) / 1000 < input.retryDelaySeconds) {
+    return { action: 'hold', why: `${dead}; retrying after retry_delay` };
+  }
+  return { action: 'failover' };
+}

@@ -1,0 +1,275 @@
+import { spawn } from 'node:child_process';
+import os from 'node:os';
+import type { Config } from '../config/load.js';
+import type { DataSyncOutcome, Engine, Fence } from '../engines/engine.js';
+import type { Engines } from '../engines/index.js';
+import { ConflictError, DrError, InputError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { Notifier } from '../notifications/notifier.js';
+import type { ClusterState, FailoverRecord, FailoverResult, FailoverTrigger, StateStore } from '../state/store.js';
+import { chooseCandidate, describeRejections, type CandidateInput } from './candidates.js';
+import { primaryOf } from './primary.js';
+
+export interface FailoverRequest {
+  trigger: FailoverTrigger;
+  reason: string;
+  /** The database to switch to (manual); chosen by priority when absent. */
+  target?: string | undefined;
+  /** Milliseconds from the first failed probe to the decision (automatic failovers). */
+  detectMs?: number | undefined;
+}
+
+export interface FailoverDeps {
+  config: Config;
+  engines: Engines;
+  store: StateStore;
+  notifier: Notifier;
+  log: Logger;
+  /** Epoch ms of the last periodic copy into a SQLite secondary. */
+  lastCopyAt(name: string): number | undefined;
+  counted(trigger: FailoverTrigger, result: FailoverResult): void;
+}
+
+const LEASE_TTL_MS = 60_000;
+const HOLDER = `${os.hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`;
+
+/** A failover refused or failed after it started: the record says what happened. */
+export class FailoverFailed extends ConflictError {
+  constructor(
+    message: string,
+    readonly record: FailoverRecord,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * One failover or switchover, from choice to notification: lease, choose,
+ * fence the old primary, bring the target up to date, promote, record the
+ * switch, point the other standbys at it. Every attempt lands in the history.
+ */
+export class FailoverProcedure {
+  constructor(private readonly deps: FailoverDeps) {}
+
+  async run(request: FailoverRequest): Promise<FailoverRecord> {
+    const { store, log } = this.deps;
+    const startedAt = new Date();
+    const phases: FailoverRecord['phases'] = {};
+    if (request.detectMs !== undefined) phases.detect = Math.round(request.detectMs);
+    const record = (partial: Partial<FailoverRecord> & { result: FailoverResult }): FailoverRecord => ({
+      epoch: null,
+      startedAt: startedAt.toISOString(),
+      finishedAt: new Date().toISOString(),
+      from: null,
+      to: null,
+      trigger: request.trigger,
+      reason: request.reason,
+      error: null,
+      dataSync: null,
+      phases,
+      ...partial,
+    });
+
+    if (!(await store.acquireLease(HOLDER, LEASE_TTL_MS))) {
+      const holder = await store.leaseHolder();
+      const why = `another failover is in progress (${holder?.holder ?? 'unknown holder'}); nothing changed`;
+      await this.finish(record({ result: 'refused', error: why }));
+      throw new ConflictError(why);
+    }
+    const renew = setInterval(() => void store.acquireLease(HOLDER, LEASE_TTL_MS), LEASE_TTL_MS / 4);
+    try {
+      const state = await store.read();
+      const from = primaryOf(state, this.deps.config);
+      const base = { from: from ?? null };
+      let t = performance.now();
+      const target = request.target ? await this.validateTarget(request.target, from) : await this.choose(from, state);
+      phases.choose = Math.round(performance.now() - t);
+      if (typeof target !== 'string') {
+        const why = `no eligible secondary: ${target.why}`;
+        log.fatal({ from, reason: request.reason }, `disaster-recovery failover impossible: ${why}`);
+        return await this.finish(record({ ...base, result: 'no_candidate', error: why }));
+      }
+      const attempt = { ...base, to: target };
+      try {
+        return await this.switchTo(from, target, state, request, phases, (p) => record({ ...attempt, ...p }));
+      } catch (error) {
+        if (error instanceof FailoverFailed) throw error;
+        const failed = await this.finish(record({ ...attempt, result: error instanceof ConflictError ? 'refused' : 'failed', error: (error as Error).message }));
+        throw new FailoverFailed(`failover to ${target} ${failed.result}: ${(error as Error).message}`, failed);
+      }
+    } finally {
+      clearInterval(renew);
+      await store.releaseLease(HOLDER);
+    }
+  }
+
+  private async switchTo(
+    from: string | undefined,
+    to: string,
+    state: ClusterState,
+    request: FailoverRequest,
+    phases: FailoverRecord['phases'],
+    record: (p: Partial<FailoverRecord> & { result: FailoverResult }) => FailoverRecord,
+  ): Promise<FailoverRecord> {
+    const { engines, config, store, log } = this.deps;
+    const timeoutMs = config.monitoring.probe_timeout * 1000;
+    const targetEngine = engines.get(to)!;
+    const fromEngine = from ? engines.get(from) : undefined;
+    log.warn({ from, to, trigger: request.trigger, reason: request.reason }, `disaster-recovery failover started: ${from ?? 'none'} -> ${to}`);
+
+    let t = performance.now();
+    const fromUp = fromEngine ? (await fromEngine.probe(timeoutMs)).up : false;
+    if (request.trigger !== 'manual' && fromUp) throw new ConflictError(`primary ${from} answers again; failover called off`);
+    const fence = fromEngine ? await this.tryFence(fromEngine, fromUp, timeoutMs) : undefined;
+    let dataSync: DataSyncOutcome;
+    try {
+      await this.runHook(from, to, request);
+      dataSync = fromEngine ? await this.catchUp(targetEngine, fromEngine, fence) : { method: 'none', complete: false, detail: 'no previous primary' };
+      phases.sync = Math.round(performance.now() - t);
+      t = performance.now();
+      await this.retry(`promote ${to}`, () => targetEngine.promote(timeoutMs * 4));
+    } catch (error) {
+      await fence?.release().catch((e) => log.error({ err: e }, `disaster-recovery failover: could not lift the fence of ${from}`));
+      throw error;
+    }
+    const committed = await store.commitSwitch(state.epoch, from, to, request.trigger, Date.now());
+    if (!committed) {
+      await fence?.release();
+      throw new ConflictError('another process switched the primary first; nothing changed here');
+    }
+    phases.switch = Math.round(performance.now() - t);
+    await fence?.keep();
+    const followers = await this.repointStandbys(from, targetEngine);
+    const done = record({ result: 'success', epoch: committed.epoch, dataSync: followers ? { ...dataSync, detail: `${dataSync.detail}; ${followers}` } : dataSync });
+    log.warn({ from, to, epoch: committed.epoch, dataSync, phases }, `disaster-recovery failover completed: ${to} is the primary (epoch ${committed.epoch})`);
+    return this.finish(done);
+  }
+
+  /** A live primary must be fenced (or the switch is refused); a dead one is tried briefly, for a final copy. */
+  private async tryFence(engine: Engine, up: boolean, timeoutMs: number): Promise<Fence | undefined> {
+    try {
+      return await engine.fence(up ? timeoutMs * 2 : Math.min(timeoutMs, 2000));
+    } catch (error) {
+      if (up) throw new ConflictError(`cannot fence the primary ${engine.name}, so the switch would not be lossless: ${(error as Error).message}`);
+      return undefined;
+    }
+  }
+
+  private async catchUp(target: Engine, from: Engine, fence: Fence | undefined): Promise<DataSyncOutcome> {
+    const timeoutMs = Math.max(30_000, this.deps.config.monitoring.probe_timeout * 6000);
+    if (fence) {
+      try {
+        return await this.retry(`bring ${target.name} up to date`, () => target.catchUp(from, fence, timeoutMs));
+      } catch (error) {
+        throw new ConflictError(`cannot bring ${target.name} up to date from ${from.name}: ${(error as Error).message}`);
+      }
+    }
+    try {
+      return await target.catchUp(from, undefined, Math.min(timeoutMs, 10_000));
+    } catch (error) {
+      return this.staleOutcome(target, `the old primary could not be read (${(error as Error).message})`);
+    }
+  }
+
+  private staleOutcome(target: Engine, why: string): DataSyncOutcome {
+    const copiedAt = this.deps.lastCopyAt(target.name);
+    const outcome: DataSyncOutcome = {
+      method: target.copiesPeriodically ? 'periodic-copy' : 'none',
+      complete: false,
+      detail: `${why}; ${copiedAt ? `data as of the last copy at ${new Date(copiedAt).toISOString()}` : 'no copy of the data was made'}`,
+    };
+    if (copiedAt) outcome.lagSeconds = (Date.now() - copiedAt) / 1000;
+    return outcome;
+  }
+
+  private async choose(from: string | undefined, state: ClusterState): Promise<string | { why: string }> {
+    const { engines, config } = this.deps;
+    const timeoutMs = config.monitoring.probe_timeout * 1000;
+    const others = config.databases.filter((d) => d.name !== from);
+    const probes = await Promise.all(others.map((d) => (d.enabled ? engines.get(d.name)!.probe(timeoutMs) : undefined)));
+    const inputs: CandidateInput[] = others.map((d, i) => {
+      const probe = probes[i];
+      const copiedAt = this.deps.lastCopyAt(d.name);
+      const lag = probe?.replicationLagSeconds ?? (copiedAt ? (Date.now() - copiedAt) / 1000 : undefined);
+      return { name: d.name, enabled: d.enabled, priority: d.priority, engine: d.target.engine, up: probe?.up ?? false, lagSeconds: lag };
+    });
+    const fromConfig = config.databases.find((d) => d.name === from);
+    const choice = chooseCandidate(inputs, {
+      from,
+      fromEngine: fromConfig?.target.engine,
+      demoted: state.demoted,
+      maxLagSeconds: config.failover.max_lag_on_failover,
+    });
+    return choice.kind === 'chosen' ? choice.target : { why: describeRejections(choice.passedOver) };
+  }
+
+  /** A manual target: known, enabled, not the primary already, same engine, and up right now. */
+  private async validateTarget(name: string, from: string | undefined): Promise<string> {
+    const { config, engines } = this.deps;
+    const db = config.databases.find((d) => d.name === name);
+    if (!db) throw new InputError(`unknown database "${name}" (configured: ${config.databases.map((d) => d.name).join(', ')})`);
+    if (!db.enabled) throw new InputError(`database "${name}" is disabled in the config`);
+    if (name === from) throw new InputError(`database "${name}" is already the primary`);
+    const fromDb = config.databases.find((d) => d.name === from);
+    if (fromDb && fromDb.target.engine !== db.target.engine) {
+      throw new InputError(`database "${name}" is ${db.target.engine} and the primary ${from} is ${fromDb.target.engine}: no failover across engines`);
+    }
+    const probe = await engines.get(name)!.probe(config.monitoring.probe_timeout * 1000);
+    if (!probe.up) throw new ConflictError(`database "${name}" is down (${probe.error}); nothing changed`);
+    return name;
+  }
+
+  private async repointStandbys(from: string | undefined, primary: Engine): Promise<string> {
+    const { config, engines, log } = this.deps;
+    const standbys = config.databases.filter((d) => d.enabled && d.name !== primary.name && d.name !== from && d.target.engine === 'postgresql');
+    const notes = await Promise.all(
+      standbys.map(async (d) => {
+        try {
+          return `${d.name}: ${await engines.get(d.name)!.follow(primary)}`;
+        } catch (error) {
+          log.error({ database: d.name, err: error }, `disaster-recovery failover: ${d.name} could not be pointed at ${primary.name}`);
+          return `${d.name}: could not follow (${(error as Error).message})`;
+        }
+      }),
+    );
+    return notes.join('; ');
+  }
+
+  private runHook(from: string | undefined, to: string, request: FailoverRequest): Promise<void> {
+    const command = this.deps.config.failover.pre_promote;
+    if (!command) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const env = { ...process.env, DR_FROM: from ?? '', DR_TO: to, DR_TRIGGER: request.trigger, DR_REASON: request.reason };
+      const child = spawn('sh', ['-c', command], { env, stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000 });
+      let output = '';
+      child.stdout.on('data', (d) => (output += d));
+      child.stderr.on('data', (d) => (output += d));
+      child.on('error', (error) => reject(new DrError(`pre_promote hook could not run: ${error.message}`)));
+      child.on('close', (code, signal) => {
+        if (code === 0) resolve();
+        else reject(new DrError(`pre_promote hook failed (${signal ?? `exit ${code}`}), promotion aborted: ${output.trim().split('\n').pop() ?? ''}`));
+      });
+    });
+  }
+
+  private async retry<T>(what: string, step: () => Promise<T>): Promise<T> {
+    const { max_retry_attempts: attempts, retry_delay: delay } = this.deps.config.failover;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await step();
+      } catch (error) {
+        if (attempt >= attempts) throw error;
+        this.deps.log.warn({ attempt, err: error }, `disaster-recovery failover: ${what} failed, retrying in ${delay} s`);
+        await new Promise((r) => setTimeout(r, delay * 1000));
+      }
+    }
+  }
+
+  private async finish(record: FailoverRecord): Promise<FailoverRecord> {
+    const id = await this.deps.store.appendHistory(record);
+    this.deps.counted(record.trigger, record.result);
+    const summary = record.result === 'success' ? `failover ${record.from ?? '-'} -> ${record.to}: success` : `failover ${record.result}: ${record.error}`;
+    if (this.deps.config.failover.notification_enabled) this.deps.notifier.notify({ event: 'failover', summary, ...record, id });
+    return { ...record, id };
+  }
+}

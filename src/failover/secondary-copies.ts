@@ -1,0 +1,72 @@
+import type { Engines } from '../engines/index.js';
+import type { Logger } from '../log.js';
+
+export interface CopyPlan {
+  /** The primary to copy from, when it is up. */
+  primary: string | undefined;
+  /** Databases not to overwrite: the primary, demoted former primaries, disabled ones. */
+  exclude: readonly string[];
+  /** False while a failover is under way. */
+  allowed: boolean;
+}
+
+/**
+ * Keeps SQLite secondaries warm: every `sync_interval` seconds a consistent
+ * online copy of the primary replaces each secondary's file. The time of the
+ * last copy is the secondary's replication lag. A demoted former primary is
+ * never overwritten: it may hold the writes of the lost window.
+ */
+export class SecondaryCopies {
+  private readonly copiedAt = new Map<string, number>();
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+
+  constructor(
+    private readonly engines: Engines,
+    private readonly intervalSeconds: number,
+    private readonly plan: () => CopyPlan,
+    private readonly log: Logger,
+  ) {}
+
+  start(): void {
+    const tick = async () => {
+      this.running = this.copyOnce();
+      await this.running;
+      this.timer = setTimeout(tick, this.intervalSeconds * 1000);
+    };
+    this.timer = setTimeout(tick, 0);
+  }
+
+  async stop(): Promise<void> {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    await this.running;
+  }
+
+  lastCopyAt(name: string): number | undefined {
+    return this.copiedAt.get(name);
+  }
+
+  lagSeconds(name: string, now: number = Date.now()): number | undefined {
+    const at = this.copiedAt.get(name);
+    return at === undefined ? undefined : (now - at) / 1000;
+  }
+
+  /** One round of copies; a failing secondary is logged and tried again next round. */
+  async copyOnce(): Promise<void> {
+    const plan = this.plan();
+    const primary = plan.primary ? this.engines.get(plan.primary) : undefined;
+    if (!plan.allowed || !primary || !primary.copiesPeriodically) return;
+    for (const target of this.engines.all()) {
+      if (target.kind !== primary.kind || target === primary || plan.exclude.includes(target.name)) continue;
+      const startedAt = Date.now();
+      try {
+        await target.catchUp(primary, undefined, 60_000);
+        this.copiedAt.set(target.name, startedAt);
+        this.log.debug({ from: primary.name, to: target.name }, `disaster-recovery sync: copied ${primary.name} to ${target.name}`);
+      } catch (error) {
+        this.log.error({ from: primary.name, to: target.name, err: error }, `disaster-recovery sync: copy of ${primary.name} to ${target.name} failed`);
+      }
+    }
+  }
+}
