@@ -18,3 +18,8 @@ export function httpGet(url: string, timeoutMs: number): Promise<{ status: numbe
 export function countUp(body: string): number {
   return body.split('\n').filter((l) => l.startsWith('dr_database_up{') && l.endsWith(' 1')).length;
 }
+
+/** SQLite databases with a `dr_replication_lag_seconds` series: those a secondary copy has reached. */
+export function countSqliteCopies(body: string): number {
+  return body.split('\n').filter((l) => /^dr_replication_lag_seconds\{database="sqlite/.test(l)).length;
+}

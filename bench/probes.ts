@@ -2,6 +2,7 @@
  * Probe cycle: one `monitor.probeAll()` over the 55 databases, against the
  * slowest single probe run alone. Target: cycle <= slowest single probe + 20 ms.
  */
+import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Engine } from '../src/engines/index.js';
@@ -88,8 +89,8 @@ export const probeCycleSection: Section = {
       report.info(`  sidecar CPU per such batch`, pgBatch.cpuMs, 'ms');
       report.note(
         `probe cycle: ${PG_DATABASES} PostgreSQL databases live on ONE server (cheaper than ${PG_DATABASES} servers; ` +
-          'their probes share its postmaster). Each PostgreSQL probe opens a fresh TCP connection; ' +
-          'SQLite probes run in the service\'s probe worker pool.',
+          `their probes share its postmaster) on this same host, so its backends' CPU competes with the sidecar's on ${os.cpus().length} CPUs. ` +
+          'Each PostgreSQL probe opens a fresh connection (a new backend); SQLite probes run in the service\'s probe worker pool.',
       );
     } finally {
       await stop();

@@ -13,17 +13,23 @@ export interface CopyOutcome {
  * name, fsynced, then renamed over `dest`: whoever opens `dest` sees the old
  * file or the whole new one, never a torn copy.
  *
- * `source` may be an open connection, e.g. one that holds the write lock
- * during a switchover, so nothing can be written between copy and switch.
+ * The copy must come from a connection that is not inside a transaction
+ * (the backup API copies nothing then); during a switchover the fence holds
+ * the write lock on another connection, and this one reads the last commit.
  */
 export async function copySqliteDatabase(source: string | Database.Database, dest: string): Promise<CopyOutcome> {
   const started = performance.now();
   const db = typeof source === 'string' ? new Database(source, { readonly: true, fileMustExist: true, timeout: 5000 }) : source;
   const temporary = temporaryNameFor(dest);
   try {
-    await db.backup(temporary);
-    const copy = new Database(temporary);
+    const progress = await db.backup(temporary);
+    if (progress.remainingPages !== 0 || progress.totalPages < 1 || !fs.existsSync(temporary)) {
+      throw new Error(`the online copy of ${db.name} did not complete (${progress.totalPages - progress.remainingPages} of ${progress.totalPages} pages)`);
+    }
+    const copy = new Database(temporary, { fileMustExist: true });
     try {
+      const pages = copy.pragma('page_count', { simple: true }) as number;
+      if (pages !== progress.totalPages) throw new Error(`the copy of ${db.name} has ${pages} pages, the source ${progress.totalPages}`);
       // The copy takes the source's journal mode; a secondary in WAL mode reads like its primary.
       copy.pragma('wal_checkpoint(TRUNCATE)');
     } finally {

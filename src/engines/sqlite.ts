@@ -64,11 +64,13 @@ export class SqliteEngine implements Engine {
     }
   }
 
-  /** Copies the source over this file: through the fence's connection when there is one, so nothing slips in between. */
+  /**
+   * Copies the source over this file. With the source's fence holding its write
+   * lock, the copy (read through a connection of its own) has every commit.
+   */
   async catchUp(source: Engine, fence: Fence | undefined, _timeoutMs: number): Promise<DataSyncOutcome> {
     if (!(source instanceof SqliteEngine)) throw new Error(`cannot copy ${source.kind} database ${source.name} into SQLite database ${this.name}`);
-    const from = fence instanceof SqliteFence ? fence.connection : source.file;
-    const copy = await copySqliteDatabase(from, this.file);
+    const copy = await copySqliteDatabase(source.file, this.file);
     return {
       method: 'final-copy',
       complete: fence !== undefined,

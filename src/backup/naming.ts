@@ -1,0 +1,60 @@
+import path from 'node:path';
+import { InputError } from '../errors.js';
+
+/** What a backup of each engine holds, and the extension its file gets. */
+export const BACKUP_FORMATS = {
+  /** A page-for-page copy of the SQLite database file (opens with `sqlite3`). */
+  'sqlite-database': { engine: 'sqlite', extension: 'db' },
+  /** `pg_dump --format=plain --clean --if-exists`: SQL that `psql` replays. */
+  'postgresql-plain-sql': { engine: 'postgresql', extension: 'sql' },
+} as const;
+
+export type BackupFormat = keyof typeof BACKUP_FORMATS;
+
+export const MANIFEST_SUFFIX = '.manifest.json';
+const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
+
+/**
+ * A name from `--name` or the API becomes part of a file name: it may not
+ * leave its folder nor hide (no separators, no `..`, no leading dot).
+ */
+export function validateBackupName(name: string): string {
+  if (name.includes('/') || name.includes('\\') || name.includes('..') || !NAME_PATTERN.test(name)) {
+    throw new InputError(
+      `invalid backup name "${name}": use 1 to 100 letters, digits, "_", "-" or "." (starting with a letter or digit, no "..", no path separators)`,
+    );
+  }
+  return name;
+}
+
+/** `20231201T143000Z`: UTC, sortable, no characters that trouble a shell or a file system. */
+export function utcStamp(at: Date): string {
+  return at.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z');
+}
+
+/** `<name>_<UTC stamp>[-N].<ext>[.gz]`; `attempt` > 1 tells apart two backups of the same second. */
+export function backupFileName(name: string, at: Date, format: BackupFormat, compressed: boolean, attempt = 1): string {
+  const suffix = attempt > 1 ? `-${attempt}` : '';
+  return `${name}_${utcStamp(at)}${suffix}.${BACKUP_FORMATS[format].extension}${compressed ? '.gz' : ''}`;
+}
+
+export const manifestPathOf = (backupFile: string): string => `${backupFile}${MANIFEST_SUFFIX}`;
+
+/** Where a database's backups live: `backup_dir/<database>/`. */
+export const databaseDir = (backupDir: string, database: string): string => path.join(backupDir, database);
+
+// The temporary names of engines/durable-file.ts (`.<file>.tmp-<pid>-<ms>`), and the
+// journal files SQLite may leave beside a scratch copy.
+const TEMPORARY = /^\..+\.tmp-(\d+)-\d+(?:-journal|-wal|-shm)?$/;
+
+/** The process that owns a temporary file, or undefined when `file` is not one. */
+export function temporaryOwner(file: string): number | undefined {
+  const match = TEMPORARY.exec(path.basename(file));
+  return match ? Number(match[1]) : undefined;
+}
+
+/** True when `child` is `parent` or inside it, after resolving both. */
+export function isInside(parent: string, child: string): boolean {
+  const relative = path.relative(path.resolve(parent), path.resolve(child));
+  return relative === '' || (!relative.startsWith('..') && !path.isAbsolute(relative));
+}
