@@ -41,16 +41,22 @@ export function backupFileName(name: string, at: Date, format: BackupFormat, com
 export const manifestPathOf = (backupFile: string): string => `${backupFile}${MANIFEST_SUFFIX}`;
 
 /** Where a database's backups live: `backup_dir/<database>/`. */
-export const databaseDir = (backupDir: string, database: string): string => path.join(backupDir, database);
+export function databaseDir(backupDir: string, database: string): string {
+  // The config allows "." and "-" in names, so "." and ".." would pass it and leave backup_dir.
+  if (database === '.' || database === '..' || database.includes('/') || database.includes('\\')) {
+    throw new InputError(`database name "${database}" cannot name a backup folder`);
+  }
+  return path.join(backupDir, database);
+}
 
 // The temporary names of engines/durable-file.ts (`.<file>.tmp-<pid>-<ms>`), and the
 // journal files SQLite may leave beside a scratch copy.
-const TEMPORARY = /^\..+\.tmp-(\d+)-\d+(?:-journal|-wal|-shm)?$/;
+const TEMPORARY = /^\..+\.tmp-(\d+)-(\d+)(?:-journal|-wal|-shm)?$/;
 
-/** The process that owns a temporary file, or undefined when `file` is not one. */
-export function temporaryOwner(file: string): number | undefined {
+/** The process that made a temporary file and when, or undefined when `file` is not one. */
+export function temporaryOwner(file: string): { pid: number; createdMs: number } | undefined {
   const match = TEMPORARY.exec(path.basename(file));
-  return match ? Number(match[1]) : undefined;
+  return match ? { pid: Number(match[1]), createdMs: Number(match[2]) } : undefined;
 }
 
 /** True when `child` is `parent` or inside it, after resolving both. */

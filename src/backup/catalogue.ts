@@ -1,0 +1,222 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { fsyncDir, temporaryNameFor } from '../engines/durable-file.js';
+import { fsError, publishFile } from './backup-file.js';
+import { manifestText, parseManifest, type Manifest } from './manifest.js';
+import { databaseDir, MANIFEST_SUFFIX, manifestPathOf, temporaryOwner } from './naming.js';
+
+export interface CatalogueEntry {
+  database: string;
+  /** Absolute path of the backup file. */
+  path: string;
+  manifestPath: string;
+  manifest: Manifest | undefined;
+  /** Why this backup is not good (missing, truncated, failed verification); undefined when it is. */
+  problem: string | undefined;
+}
+
+/** A manifest without its file is a crash's leftover once it is older than this (publishing takes microseconds). */
+const ORPHAN_MANIFEST_AGE_MS = 60_000;
+
+/**
+ * The backups under `backup_dir`, read from the manifests beside them. No
+ * other store: what is on disk is the truth, whichever process wrote it.
+ */
+export class Catalogue {
+  private readonly cache = new Map<string, { mtimeMs: number; entries: CatalogueEntry[] }>();
+
+  constructor(readonly root: string) {}
+
+  dirOf(database: string): string {
+    return databaseDir(this.root, database);
+  }
+
+  /** The databases that have a backup folder. */
+  async databases(): Promise<string[]> {
+    const entries = await readDir(this.root, { withFileTypes: true });
+    return entries.filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name).sort();
+  }
+
+  /** A database's backups, newest first; files without a manifest come last. */
+  async list(database: string): Promise<CatalogueEntry[]> {
+    const dir = this.dirOf(database);
+    const names = await readDir(dir);
+    const manifests = names.filter((n) => n.endsWith(MANIFEST_SUFFIX) && !n.startsWith('.'));
+    const entries = await Promise.all(manifests.map((m) => this.entryAt(path.join(dir, m.slice(0, -MANIFEST_SUFFIX.length)), database)));
+    const described = new Set(manifests.map((m) => m.slice(0, -MANIFEST_SUFFIX.length)));
+    const strays = names
+      .filter((n) => !n.startsWith('.') && !n.endsWith(MANIFEST_SUFFIX) && !described.has(n))
+      .sort()
+      .map((n) => strayEntry(database, path.join(dir, n)));
+    return [...entries.sort(newestFirst), ...strays];
+  }
+
+  async listAll(): Promise<CatalogueEntry[]> {
+    const lists = await Promise.all((await this.databases()).map((d) => this.list(d)));
+    return lists.flat();
+  }
+
+  /**
+   * The database's list, re-read only when its folder changed (every publish,
+   * prune and manifest update renames inside it): cheap enough for each scrape.
+   */
+  async cachedList(database: string): Promise<CatalogueEntry[]> {
+    let mtimeMs: number;
+    try {
+      mtimeMs = (await fs.promises.stat(this.dirOf(database))).mtimeMs;
+    } catch {
+      return [];
+    }
+    const cached = this.cache.get(database);
+    if (cached?.mtimeMs === mtimeMs) return cached.entries;
+    const entries = await this.list(database);
+    this.cache.set(database, { mtimeMs, entries });
+    return entries;
+  }
+
+  async newestGood(database: string): Promise<CatalogueEntry | undefined> {
+    return (await this.cachedList(database)).find((e) => e.problem === undefined);
+  }
+
+  /** The entry of any backup file, from the manifest beside it. */
+  async entryAt(file: string, database?: string): Promise<CatalogueEntry> {
+    const manifestPath = manifestPathOf(file);
+    const entry: CatalogueEntry = { database: database ?? path.basename(path.dirname(file)), path: file, manifestPath, manifest: undefined, problem: undefined };
+    let text: string;
+    try {
+      text = await fs.promises.readFile(manifestPath, 'utf8');
+    } catch (error) {
+      const missing = (error as NodeJS.ErrnoException).code === 'ENOENT';
+      return { ...entry, problem: missing ? `no manifest beside it (${path.basename(manifestPath)}): not a catalogued backup` : fsError(error, `reading ${manifestPath}`).message };
+    }
+    const manifest = parseManifest(text);
+    if (typeof manifest === 'string') return { ...entry, problem: manifest };
+    return { ...entry, database: database ?? manifest.database, manifest, problem: await problemOf(file, manifest) };
+  }
+
+  /** Writes a new manifest; never replaces one. */
+  writeManifest(file: string, manifest: Manifest): void {
+    const temporary = temporaryNameFor(manifestPathOf(file));
+    try {
+      fs.writeFileSync(temporary, manifestText(manifest), { flag: 'wx' });
+      publishFile(temporary, manifestPathOf(file));
+    } catch (error) {
+      fs.rmSync(temporary, { force: true });
+      throw fsError(error, `writing the manifest of ${file}`);
+    }
+  }
+
+  /** Replaces a manifest (to record a verification), atomically. */
+  updateManifest(entry: CatalogueEntry, manifest: Manifest): void {
+    const temporary = temporaryNameFor(entry.manifestPath);
+    try {
+      fs.writeFileSync(temporary, manifestText(manifest), { flag: 'wx' });
+      fs.renameSync(temporary, entry.manifestPath);
+      fsyncDir(path.dirname(entry.manifestPath));
+    } catch (error) {
+      fs.rmSync(temporary, { force: true });
+      throw fsError(error, `updating ${entry.manifestPath}`);
+    }
+  }
+
+  /** Removes the file first, then its manifest: a crash between leaves a manifest that names nothing, never a file that looks good. */
+  remove(entry: CatalogueEntry): void {
+    fs.rmSync(entry.path, { force: true });
+    fs.rmSync(entry.manifestPath, { force: true });
+    fsyncDir(path.dirname(entry.path));
+  }
+
+  /**
+   * Removes what crashed backups left: temporary files of processes that are
+   * gone, and manifests whose file never arrived. Returns what it removed.
+   */
+  async cleanLeftovers(database: string, now = Date.now()): Promise<string[]> {
+    const dir = this.dirOf(database);
+    const names = await readDir(dir);
+    const removed: string[] = [];
+    for (const name of names) {
+      const file = path.join(dir, name);
+      const owner = temporaryOwner(name);
+      const leftover =
+        owner !== undefined
+          ? ownerGone(owner.pid, owner.createdMs)
+          : name.endsWith(MANIFEST_SUFFIX) && !names.includes(name.slice(0, -MANIFEST_SUFFIX.length)) && olderThan(file, now - ORPHAN_MANIFEST_AGE_MS);
+      if (!leftover) continue;
+      fs.rmSync(file, { force: true });
+      removed.push(file);
+    }
+    return removed;
+  }
+}
+
+async function problemOf(file: string, manifest: Manifest): Promise<string | undefined> {
+  if (manifest.file !== path.basename(file)) return `manifest describes "${manifest.file}", not this file`;
+  let size: number;
+  try {
+    size = (await fs.promises.stat(file)).size;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'backup file is missing' : fsError(error, `reading ${file}`).message;
+  }
+  if (size !== manifest.size_bytes) return `file is ${size} bytes, its manifest says ${manifest.size_bytes} (truncated or changed)`;
+  if (manifest.verification?.ok === false) return `failed verification at ${manifest.verification.at}: ${manifest.verification.detail}`;
+  return undefined;
+}
+
+function strayEntry(database: string, file: string): CatalogueEntry {
+  return { database, path: file, manifestPath: manifestPathOf(file), manifest: undefined, problem: 'no manifest beside it: not a catalogued backup' };
+}
+
+function newestFirst(a: CatalogueEntry, b: CatalogueEntry): number {
+  const at = (e: CatalogueEntry) => (e.manifest ? Date.parse(e.manifest.created_at) : 0);
+  return at(b) - at(a) || b.path.localeCompare(a.path);
+}
+
+async function readDir(dir: string): Promise<string[]>;
+async function readDir(dir: string, options: { withFileTypes: true }): Promise<fs.Dirent[]>;
+async function readDir(dir: string, options?: { withFileTypes: true }): Promise<string[] | fs.Dirent[]> {
+  try {
+    return options ? await fs.promises.readdir(dir, options) : await fs.promises.readdir(dir);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw fsError(error, `reading ${dir}`);
+  }
+}
+
+function olderThan(file: string, cutoffMs: number): boolean {
+  try {
+    return fs.statSync(file).mtimeMs < cutoffMs;
+  } catch {
+    return false;
+  }
+}
+
+const processStartMs = Date.now() - process.uptime() * 1000;
+
+/**
+ * Whether the process that made a temporary file is gone. A live process with
+ * that id counts only if it started before the file was made: in a container
+ * the sidecar is pid 1 again after every restart.
+ */
+function ownerGone(pid: number, createdMs: number): boolean {
+  if (pid === process.pid) return createdMs < processStartMs - 1000;
+  try {
+    process.kill(pid, 0);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EPERM') return true;
+  }
+  const started = processStartedMs(pid);
+  return started !== undefined && started > createdMs + 1000;
+}
+
+/** When a process started (Linux /proc), or undefined when that cannot be read. */
+function processStartedMs(pid: number): number | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const ticks = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
+    const boot = Number(/^btime (\d+)$/m.exec(fs.readFileSync('/proc/stat', 'utf8'))?.[1]);
+    // USER_HZ is 100 on every Linux architecture Node runs on.
+    return Number.isFinite(ticks) && Number.isFinite(boot) ? boot * 1000 + ticks * 10 : undefined;
+  } catch {
+    return undefined;
+  }
+}
