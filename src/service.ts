@@ -1,3 +1,4 @@
+import { AlertReceiver } from './alerting/receiver.js';
 import type { Config } from './config/load.js';
 import { scrubSecrets } from './config/load.js';
 import { Engines } from './engines/index.js';
@@ -28,6 +29,7 @@ export class DisasterRecoveryService {
   readonly metrics: Metrics;
   readonly notifier: Notifier;
   readonly copies: SecondaryCopies;
+  readonly alerts: AlertReceiver;
   private readonly procedure: FailoverProcedure;
   private state: ClusterState = EMPTY_STATE;
   private failoverUnderWay = false;
@@ -79,7 +81,29 @@ export class DisasterRecoveryService {
       lastCopyAt: (name) => this.copies.lastCopyAt(name),
       counted: (trigger, result) => this.metrics.failovers.inc({ trigger, result }),
     });
+    this.alerts = new AlertReceiver({
+      store,
+      log,
+      notifier: this.notifier,
+      notificationsEnabled: config.failover.notification_enabled,
+      counter: this.metrics.alertNotifications,
+      context: () => ({ databases: enabled.map((d) => d.name), currentPrimary: this.currentPrimary(), autoFailoverEnabled: this.autoFailoverEnabled() }),
+      failover: (database, reason) => this.alertFailover(database, reason),
+      backup: (database, reason) => this.alertBackup(database, reason),
+    });
     this.monitor.on('probe', (health, previous) => void this.onProbe(health, previous));
+  }
+
+  private async alertFailover(database: string, reason: string): Promise<string> {
+    const r = await this.failover({ trigger: 'alert', reason, expectedFrom: database });
+    return r.result === 'success' ? `${r.from} -> ${r.to} (epoch ${r.epoch})` : `${r.result}: ${r.error}`;
+  }
+
+  private async alertBackup(database: string | null, reason: string): Promise<string> {
+    const backups = (this as unknown as { backups?: { create(o: { database?: string; name?: string }): Promise<{ file?: string }> } }).backups;
+    if (!backups) throw new Error('backups are not available');
+    const made = await backups.create({ ...(database ? { database } : {}), name: 'alert' });
+    return `backup ${made.file ?? 'created'} (${reason})`;
   }
 
   /** A service on the config's state store, with the state read. */
@@ -183,6 +207,7 @@ export class DisasterRecoveryService {
 
   async stop(): Promise<void> {
     clearInterval(this.refreshTimer);
+    await this.alerts.drain();
     await this.monitor.stop();
     await this.copies.stop();
     await this.notifier.drain();

@@ -58,17 +58,16 @@ export function toPrometheusRule(name: string, rule: AlertRule): PrometheusRule 
     expr = `${metric} ${rule.operator} ${rule.threshold}`;
     what = `connections ${rule.operator} ${rule.threshold}`;
   }
-  const out: PrometheusRule = {
+  return {
     alert: alertName(name),
     expr,
+    ...(holdFor !== undefined && holdFor > 0 ? { for: seconds(holdFor) } : {}),
     labels: { severity: rule.severity, rule: name, dr_action: actionOf(rule) },
     annotations: {
       summary: `{{ $labels.database }}: ${what}`,
       description: `Rule ${name} of the disaster-recovery config: ${rule.metric} of database {{ $labels.database }} is {{ $value }} (${what}${holdFor ? ` for ${seconds(holdFor)}` : ''}).`,
     },
   };
-  if (holdFor !== undefined && holdFor > 0) out.for = seconds(holdFor);
-  return out;
 }
 
 /** Rules the guide implies, whatever the config lists: primary down, backup too old, replication lag too high. */

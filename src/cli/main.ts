@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { DrError } from '../errors.js';
 import { registerFailover } from './commands/failover.js';
+import { registerRules } from './commands/rules.js';
 import { registerStartMonitoring } from './commands/start-monitoring.js';
 import { registerStatus } from './commands/status.js';
 import { registerTest } from './commands/test.js';
@@ -15,6 +16,7 @@ export function buildProgram(): Command {
   registerTest(program);
   registerStartMonitoring(program);
   registerFailover(program);
+  registerRules(program);
   for (const command of program.commands) command.exitOverride();
   return program;
 }

@@ -17,6 +17,8 @@ export interface FailoverRequest {
   target?: string | undefined;
   /** Milliseconds from the first failed probe to the decision (automatic failovers). */
   detectMs?: number | undefined;
+  /** Only fail over away from this database: an alert about a primary already replaced is a no-op. */
+  expectedFrom?: string | undefined;
 }
 
 export interface FailoverDeps {
@@ -73,13 +75,18 @@ export class FailoverProcedure {
     if (!(await store.acquireLease(HOLDER, LEASE_TTL_MS))) {
       const holder = await store.leaseHolder();
       const why = `another failover is in progress (${holder?.holder ?? 'unknown holder'}); nothing changed`;
-      await this.finish(record({ result: 'refused', error: why }));
+      // An operator's attempt is history; a monitor or alert racing the failover under way is not.
+      if (request.trigger === 'manual') await this.finish(record({ result: 'refused', error: why }));
+      else this.deps.counted(request.trigger, 'refused');
       throw new ConflictError(why);
     }
     const renew = setInterval(() => void store.acquireLease(HOLDER, LEASE_TTL_MS), LEASE_TTL_MS / 4);
     try {
       const state = await store.read();
       const from = primaryOf(state, this.deps.config);
+      if (request.expectedFrom !== undefined && from !== request.expectedFrom) {
+        throw new ConflictError(`${request.expectedFrom} is no longer the primary (${from ?? 'none'} is); nothing to do`);
+      }
       const base = { from: from ?? null };
       let t = performance.now();
       const target = request.target ? await this.validateTarget(request.target, from) : await this.choose(from, state);

@@ -1,4 +1,5 @@
 import express, { type ErrorRequestHandler, type Request } from 'express';
+import { parseWebhookPayload } from '../alerting/payload.js';
 import { DrError, InputError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { DisasterRecoveryService } from '../service.js';
@@ -54,6 +55,14 @@ export function createApp(service: DisasterRecoveryService, log: Logger): expres
     res.json({ auto_failover: { enabled: service.autoFailoverEnabled() } });
   });
   app.use('/api', api);
+
+  // Alertmanager retries on 5xx only: a bad delivery is 4xx, an unrecordable one 500.
+  app.post('/alertmanager/webhook', requireBearer(service.config.server.auth_token, { basic: true }), express.json({ limit: '1mb' }), async (req, res) => {
+    const parsed = parseWebhookPayload(req.body);
+    if (!parsed.ok) throw new InputError(`not an Alertmanager webhook payload: ${parsed.error}`);
+    const receipt = await service.alerts.receive(parsed.payload);
+    res.json(receipt);
+  });
 
   app.use((_req, res) => {
     res.status(404).json({ error: 'not found' });

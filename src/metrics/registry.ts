@@ -16,6 +16,7 @@ export interface MetricsSource {
 export class Metrics {
   readonly registry = new Registry();
   readonly failovers: Counter<'trigger' | 'result'>;
+  readonly alertNotifications: Counter<'action' | 'result'>;
 
   constructor(source: MetricsSource) {
     const registry = this.registry;
@@ -95,6 +96,13 @@ export class Metrics {
     for (const trigger of ['auto', 'manual', 'alert']) {
       for (const result of ['success', 'failed', 'no_candidate', 'refused']) this.failovers.inc({ trigger, result }, 0);
     }
+
+    this.alertNotifications = new Counter({
+      name: 'dr_alert_notifications_total',
+      help: 'Alertmanager alerts received, by the action they map to and what became of them (executed, failed, recorded, resolved, suppressed, ignored, duplicate).',
+      labelNames: ['action', 'result'],
+      registers: [registry],
+    });
 
     new Gauge({
       name: 'dr_auto_failover_enabled',

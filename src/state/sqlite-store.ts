@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import type { ClusterState, FailoverRecord, FailoverTrigger, Lease, StateStore } from './store.js';
+import type { AlertRecord, ClusterState, FailoverRecord, FailoverTrigger, Lease, StateStore } from './store.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -11,7 +11,16 @@ CREATE TABLE IF NOT EXISTS failover_history (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
   started_at TEXT NOT NULL,
   record TEXT NOT NULL
-);`;
+);
+CREATE TABLE IF NOT EXISTS alerts (
+  key TEXT PRIMARY KEY,
+  received_at INTEGER NOT NULL,
+  record TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS alerts_received_at ON alerts (received_at);`;
+
+/** Alert records are kept this long: long enough to catch any re-delivery. */
+const ALERT_RETENTION_MS = 30 * 86_400_000;
 
 /**
  * The state store in a SQLite file (WAL mode), shared by every process on the
@@ -88,6 +97,24 @@ export class SqliteStateStore implements StateStore {
   async history(limit: number): Promise<FailoverRecord[]> {
     const rows = this.db.prepare('SELECT id, record FROM failover_history ORDER BY id DESC LIMIT ?').all(limit) as Array<{ id: number; record: string }>;
     return rows.map((row) => ({ id: row.id, ...(JSON.parse(row.record) as Omit<FailoverRecord, 'id'>) }));
+  }
+
+  async recordAlert(record: AlertRecord): Promise<boolean> {
+    const now = Date.now();
+    const inserted = this.db.prepare('INSERT OR IGNORE INTO alerts (key, received_at, record) VALUES (?, ?, ?)').run(record.key, now, JSON.stringify(record));
+    if (inserted.changes > 0 && Number(inserted.lastInsertRowid) % 1000 === 0) {
+      this.db.prepare('DELETE FROM alerts WHERE received_at < ?').run(now - ALERT_RETENTION_MS);
+    }
+    return inserted.changes > 0;
+  }
+
+  async finishAlert(key: string, result: string): Promise<void> {
+    this.db.prepare("UPDATE alerts SET record = json_set(record, '$.result', ?) WHERE key = ?").run(result, key);
+  }
+
+  async alerts(limit: number): Promise<AlertRecord[]> {
+    const rows = this.db.prepare('SELECT record FROM alerts ORDER BY rowid DESC LIMIT ?').all(limit) as Array<{ record: string }>;
+    return rows.map((row) => JSON.parse(row.record) as AlertRecord);
   }
 
   async close(): Promise<void> {

@@ -44,6 +44,21 @@ export interface Lease {
   expiresAt: number;
 }
 
+/** One alert delivery as the webhook receiver recorded it. */
+export interface AlertRecord {
+  /** fingerprint@startsAt:status: the same alert delivered again has the same key. */
+  key: string;
+  receivedAt: string;
+  alertname: string;
+  database: string | null;
+  status: 'firing' | 'resolved';
+  action: string;
+  outcome: string;
+  why: string;
+  /** What executing the action gave, filled in afterwards. */
+  result: string | null;
+}
+
 export interface StateStore {
   read(): Promise<ClusterState>;
   setAutoFailover(enabled: boolean): Promise<void>;
@@ -64,5 +79,10 @@ export interface StateStore {
   appendHistory(record: FailoverRecord): Promise<number>;
   /** Newest first. */
   history(limit: number): Promise<FailoverRecord[]>;
+  /** Records an alert delivery once: false when its key was recorded before (a duplicate delivery). */
+  recordAlert(record: AlertRecord): Promise<boolean>;
+  finishAlert(key: string, result: string): Promise<void>;
+  /** Newest first. */
+  alerts(limit: number): Promise<AlertRecord[]>;
   close(): Promise<void>;
 }

@@ -1,0 +1,52 @@
+import type { AlertAction } from './rules.js';
+import type { WebhookAlert } from './payload.js';
+
+export type AlertOutcome = 'execute' | 'recorded' | 'resolved' | 'suppressed' | 'ignored';
+
+/** What the sidecar does with one delivered alert, and why. */
+export interface AlertDecision {
+  key: string;
+  alertname: string;
+  database: string | null;
+  action: AlertAction | 'unknown';
+  outcome: AlertOutcome;
+  why: string;
+}
+
+export interface ActionContext {
+  databases: readonly string[];
+  currentPrimary: string | undefined;
+  autoFailoverEnabled: boolean;
+}
+
+/** Alertmanager may deliver one alert many times: one action per (fingerprint, startsAt), firing or resolved. */
+export function alertKey(alert: WebhookAlert): string {
+  return `${alert.fingerprint}@${alert.startsAt}:${alert.status}`;
+}
+
+const ACTIONS = new Set(['failover', 'backup', 'none']);
+
+/**
+ * Maps an alert to an action by its `dr_action` label. Resolved alerts are
+ * recorded, never acted on; a failover runs only when automatic failover is
+ * enabled and the alert names the current primary.
+ */
+export function decide(alert: WebhookAlert, context: ActionContext): AlertDecision {
+  const database = alert.labels.database ?? null;
+  const raw = alert.labels.dr_action ?? 'none';
+  const action: AlertAction | 'unknown' = ACTIONS.has(raw) ? (raw as AlertAction) : 'unknown';
+  const base = { key: alertKey(alert), alertname: alert.labels.alertname ?? 'unnamed', database, action };
+  if (alert.status === 'resolved') return { ...base, outcome: 'resolved', why: 'resolved alerts are recorded, not acted on' };
+  if (action === 'unknown') return { ...base, outcome: 'ignored', why: `unknown dr_action "${raw}" (expected failover, backup or none)` };
+  if (database !== null && !context.databases.includes(database)) {
+    return { ...base, outcome: 'ignored', why: `unknown database "${database}"` };
+  }
+  if (action === 'none') return { ...base, outcome: 'recorded', why: 'the rule asks for no action' };
+  if (action === 'backup') return { ...base, outcome: 'execute', why: `backup of ${database ?? 'the current primary'}` };
+  if (!context.autoFailoverEnabled) return { ...base, outcome: 'suppressed', why: 'automatic failover is disabled' };
+  if (database === null) return { ...base, outcome: 'suppressed', why: 'the alert names no database' };
+  if (database !== context.currentPrimary) {
+    return { ...base, outcome: 'suppressed', why: `${database} is not the current primary (${context.currentPrimary ?? 'none'})` };
+  }
+  return { ...base, outcome: 'execute', why: `failover away from the primary ${database}` };
+}
