@@ -5,8 +5,8 @@ import { InputError } from '../errors.js';
 export const BACKUP_FORMATS = {
   /** A page-for-page copy of the SQLite database file (opens with `sqlite3`). */
   'sqlite-database': { engine: 'sqlite', extension: 'db' },
-  /** `pg_dump --format=plain --clean --if-exists`: SQL that `psql` replays. */
-  'postgresql-plain-sql': { engine: 'postgresql', extension: 'sql' },
+  /** `pg_dump --format=custom --compress=0`: an archive that `pg_restore` reads (from stdin too). */
+  'postgresql-custom': { engine: 'postgresql', extension: 'dump' },
 } as const;
 
 export type BackupFormat = keyof typeof BACKUP_FORMATS;

@@ -1,13 +1,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
+import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import type { DatabaseTarget } from '../config/database-url.js';
 import { pgBinary, pgToolEnv } from '../engines/pg-tools.js';
 import { DrError } from '../errors.js';
+import { fsError } from './backup-file.js';
 
 export type PgTarget = Extract<DatabaseTarget, { engine: 'postgresql' }>;
 
-/** A running pg_dump or psql, with the tail of what it said on stderr. */
+/** A running pg_dump or pg_restore, with the tail of what it said on stderr. */
 export interface PgToolRun {
   child: ChildProcess;
   /** Exit code, or a signal name; never rejects. */
@@ -20,7 +21,7 @@ const STDERR_TAIL_BYTES = 8 * 1024;
 
 /** Starts a PostgreSQL client program; the connection (and password) goes through the environment only. */
 export function startPgTool(
-  name: 'pg_dump' | 'psql',
+  name: 'pg_dump' | 'pg_restore',
   args: string[],
   target: PgTarget,
   stdio: { stdin: 'pipe' | 'ignore'; stdout: 'pipe' | 'ignore' },
@@ -45,41 +46,29 @@ export function startPgTool(
 export function toolReason(stderr: string): string {
   const lines = stderr.split('\n').map((l) => l.trim()).filter(Boolean);
   const error = lines.find((l) => /\b(ERROR|FATAL|error):/.test(l));
-  return (error ?? lines.at(-1) ?? 'no message').replace(/^(pg_dump|psql)(:[^:]*:\d+)?:\s*/, '');
+  return (error ?? lines.at(-1) ?? 'no message').replace(/^(pg_dump|pg_restore)(:[^:]*:\d+)?:\s*/, '');
+}
+
+/** A libpq conninfo naming only the database: any name, even one holding "=", stays a name. */
+export function dbnameConninfo(database: string): string {
+  return `dbname='${database.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 }
 
 /**
- * Replays a plain SQL dump with psql, in one transaction that only our own
- * COMMIT ends. psql's --single-transaction commits at end of input, so a
- * sidecar killed mid-restore (stdin closes) would commit half a restore; here
- * the end of input without COMMIT makes the server roll everything back.
+ * Feeds a custom-format archive to `pg_restore --single-transaction` on
+ * stdin. A stream that fails part-way kills pg_restore before its input
+ * ends; and an archive cut short (this process killed) is one pg_restore
+ * refuses, so the transaction never commits half a restore.
  */
-export async function replaySql(content: Readable, target: PgTarget, what: string): Promise<void> {
-  const run = startPgTool('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-f', '-'], target, { stdin: 'pipe', stdout: 'ignore' });
+export async function restoreArchive(content: Readable, target: PgTarget, options: string[], what: string): Promise<void> {
+  const args = ['--single-transaction', '--exit-on-error', '--no-password', ...options, `--dbname=${dbnameConninfo(target.database)}`];
+  const run = startPgTool('pg_restore', args, target, { stdin: 'pipe', stdout: 'ignore' });
   const stdin = run.child.stdin!;
-  stdin.on('error', () => undefined); // EPIPE when psql stops at an error: its exit code says why.
-  let ended = false;
-  let endedEarly = false;
-  void run.exited.then(() => (ended = true));
-  const write = async (chunk: Buffer | string) => {
-    if (!stdin.write(chunk)) await Promise.race([once(stdin, 'drain').catch(() => undefined), run.exited]);
-  };
-  try {
-    await write('BEGIN;\n');
-    for await (const chunk of content as AsyncIterable<Buffer>) {
-      if (ended) break;
-      await write(chunk);
-    }
-    endedEarly = ended;
-    if (!endedEarly) await write('\nCOMMIT;\n');
-    stdin.end();
-  } catch (error) {
-    // Killed before its input ends: it never sees the COMMIT.
-    run.child.kill('SIGKILL');
-    stdin.destroy();
-    await run.exited;
-    throw error;
-  }
-  const code = await run.exited;
-  if (code !== 0 || endedEarly) throw new DrError(`${what} failed and was rolled back: ${toolReason(run.stderr())}`);
+  stdin.on('error', () => undefined); // EPIPE when pg_restore stops at an error: its exit code says why.
+  content.once('error', () => run.child.kill('SIGKILL'));
+  const fed = pipeline(content, stdin).catch((error: unknown) => error);
+  const [code, fedError] = await Promise.all([run.exited, fed]);
+  const pipeClosed = (fedError as NodeJS.ErrnoException | undefined)?.code === 'EPIPE';
+  if (fedError && !pipeClosed) throw new DrError(`${what} was stopped and rolled back: ${fsError(fedError, 'reading the backup').message}`);
+  if (code !== 0) throw new DrError(`${what} failed and was rolled back: ${toolReason(run.stderr())}`);
 }
