@@ -1,11 +1,11 @@
-import { AlertReceiver } from './alerting/receiver.js';
+import { ActionSuppressed, AlertReceiver } from './alerting/receiver.js';
 import type { Config } from './config/load.js';
 import { scrubSecrets } from './config/load.js';
 import { Engines } from './engines/index.js';
-import { InputError } from './errors.js';
+import { ConflictError, InputError } from './errors.js';
 import { detectFailure } from './failover/detection.js';
 import { autoFailoverOf, primaryOf } from './failover/primary.js';
-import { FailoverProcedure, type FailoverRequest } from './failover/procedure.js';
+import { FailoverFailed, FailoverProcedure, type FailoverRequest } from './failover/procedure.js';
 import { SecondaryCopies } from './failover/secondary-copies.js';
 import type { Logger } from './log.js';
 import { Metrics } from './metrics/registry.js';
@@ -87,7 +87,14 @@ export class DisasterRecoveryService {
       notifier: this.notifier,
       notificationsEnabled: config.failover.notification_enabled,
       counter: this.metrics.alertNotifications,
-      context: () => ({ databases: enabled.map((d) => d.name), currentPrimary: this.currentPrimary(), autoFailoverEnabled: this.autoFailoverEnabled() }),
+      context: () => ({
+        databases: enabled.map((d) => d.name),
+        currentPrimary: this.currentPrimary(),
+        autoFailoverEnabled: this.autoFailoverEnabled(),
+        lastAutoFailoverAt: this.state.lastAutoFailoverAt,
+        cooldownSeconds: config.failover.cooldown,
+        now: Date.now(),
+      }),
       failover: (database, reason) => this.alertFailover(database, reason),
       backup: (database, reason) => this.alertBackup(database, reason),
     });
@@ -95,8 +102,18 @@ export class DisasterRecoveryService {
   }
 
   private async alertFailover(database: string, reason: string): Promise<string> {
-    const r = await this.failover({ trigger: 'alert', reason, expectedFrom: database });
-    return r.result === 'success' ? `${r.from} -> ${r.to} (epoch ${r.epoch})` : `${r.result}: ${r.error}`;
+    // The lease keeps other processes out, not a second run in this one: the monitor's failover may be under way.
+    if (this.failoverUnderWay) throw new ActionSuppressed('a failover is already under way');
+    let r: FailoverRecord;
+    try {
+      r = await this.failover({ trigger: 'alert', reason, expectedFrom: database });
+    } catch (error) {
+      // Another process's failover, the primary already replaced, or answering again: nothing for this alert to do.
+      const refused = error instanceof ConflictError && (!(error instanceof FailoverFailed) || error.record.result === 'refused');
+      throw refused ? new ActionSuppressed((error as Error).message) : error;
+    }
+    if (r.result !== 'success') throw new Error(`${r.result}: ${r.error}`);
+    return `${r.from} -> ${r.to} (epoch ${r.epoch})`;
   }
 
   private async alertBackup(database: string | null, reason: string): Promise<string> {

@@ -17,6 +17,10 @@ export interface ActionContext {
   databases: readonly string[];
   currentPrimary: string | undefined;
   autoFailoverEnabled: boolean;
+  /** Epoch ms of the last automatic (monitor or alert) failover, and the cooldown after it, as the HA loop keeps them. */
+  lastAutoFailoverAt?: number | undefined;
+  cooldownSeconds?: number;
+  now?: number;
 }
 
 /** Alertmanager may deliver one alert many times: one action per (fingerprint, startsAt), firing or resolved. */
@@ -29,7 +33,8 @@ const ACTIONS = new Set(['failover', 'backup', 'none']);
 /**
  * Maps an alert to an action by its `dr_action` label. Resolved alerts are
  * recorded, never acted on; a failover runs only when automatic failover is
- * enabled and the alert names the current primary.
+ * enabled, the alert names the current primary, and the cooldown since the
+ * last automatic failover has passed (an alert is no way around it).
  */
 export function decide(alert: WebhookAlert, context: ActionContext): AlertDecision {
   const database = alert.labels.database ?? null;
@@ -48,5 +53,16 @@ export function decide(alert: WebhookAlert, context: ActionContext): AlertDecisi
   if (database !== context.currentPrimary) {
     return { ...base, outcome: 'suppressed', why: `${database} is not the current primary (${context.currentPrimary ?? 'none'})` };
   }
+  const cooling = cooldownLeft(context);
+  if (cooling > 0) {
+    return { ...base, outcome: 'suppressed', why: `the last automatic failover was less than ${context.cooldownSeconds} s ago (cooldown, ${Math.ceil(cooling)} s left)` };
+  }
   return { ...base, outcome: 'execute', why: `failover away from the primary ${database}` };
+}
+
+/** Seconds of the failover cooldown still to run; 0 when none applies. */
+function cooldownLeft(context: ActionContext): number {
+  const { lastAutoFailoverAt, cooldownSeconds = 0, now = Date.now() } = context;
+  if (lastAutoFailoverAt === undefined || cooldownSeconds <= 0) return 0;
+  return Math.max(0, cooldownSeconds - (now - lastAutoFailoverAt) / 1000);
 }

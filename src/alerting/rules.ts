@@ -34,6 +34,9 @@ export function actionOf(rule: AlertRule): AlertAction {
 
 const seconds = (s: number) => `${Math.max(1, Math.round(s))}s`;
 
+/** Milliseconds as seconds for PromQL, without float noise (4.35 ms is 0.00435, not 0.004349999999999999). */
+const msToSeconds = (ms: number) => Number((ms / 1000).toPrecision(12));
+
 /**
  * A configured alert rule as PromQL, in the metric's base units: the guide's
  * response_time thresholds are milliseconds, the metric is seconds; an
@@ -45,12 +48,15 @@ export function toPrometheusRule(name: string, rule: AlertRule): PrometheusRule 
   let expr: string;
   let holdFor: number | undefined = rule.duration;
   let what: string;
+  let value = '{{ $value }}';
   if (rule.metric === 'response_time') {
     // A database that is down has no response time worth alerting on: dr_database_up covers it.
-    expr = `${metric} ${rule.operator} ${rule.threshold / 1000} and on (database) dr_database_up == 1`;
+    expr = `${metric} ${rule.operator} ${msToSeconds(rule.threshold)} and on (database) dr_database_up == 1`;
     what = `response time ${rule.operator} ${rule.threshold} ms`;
+    value = '{{ $value | humanizeDuration }}';
   } else if (rule.metric === 'error_count') {
-    const window = rule.duration ?? DEFAULT_ERROR_WINDOW_SECONDS;
+    // duration 0 would be a window no scrape fits in: the rule would never fire.
+    const window = rule.duration || DEFAULT_ERROR_WINDOW_SECONDS;
     expr = `increase(${metric}[${seconds(window)}]) ${rule.operator} ${rule.threshold}`;
     holdFor = undefined;
     what = `${rule.operator} ${rule.threshold} failed probes within ${seconds(window)}`;
@@ -65,7 +71,7 @@ export function toPrometheusRule(name: string, rule: AlertRule): PrometheusRule 
     labels: { severity: rule.severity, rule: name, dr_action: actionOf(rule) },
     annotations: {
       summary: `{{ $labels.database }}: ${what}`,
-      description: `Rule ${name} of the disaster-recovery config: ${rule.metric} of database {{ $labels.database }} is {{ $value }} (${what}${holdFor ? ` for ${seconds(holdFor)}` : ''}).`,
+      description: `Rule ${name} of the disaster-recovery config: ${rule.metric} of database {{ $labels.database }} is ${value} (${what}${holdFor ? ` for ${seconds(holdFor)}` : ''}).`,
     },
   };
 }

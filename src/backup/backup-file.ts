@@ -118,13 +118,23 @@ const FS_REASONS: Record<string, string> = {
   EFBIG: 'file too large',
 };
 
+/** A failure of the file system (full, read-only, permissions), as opposed to bad data. */
+export class FileSystemError extends DrError {
+  constructor(
+    message: string,
+    readonly code: string,
+  ) {
+    super(message);
+  }
+}
+
 /** A file-system error in words a user can act on, naming what was being done. */
 export function fsError(error: unknown, doing: string): Error {
   if (error instanceof DrError) return error;
   const e = error as NodeJS.ErrnoException;
   if (e?.name === 'AbortError') return new DrError(`stopped while ${doing}`);
   const reason = e?.code ? FS_REASONS[e.code] : undefined;
-  if (reason) return new DrError(`${reason} while ${doing} (${e.code})`);
+  if (reason) return new FileSystemError(`${reason} while ${doing} (${e.code})`, e.code!);
   if (e?.code === 'Z_DATA_ERROR' || e?.code === 'Z_BUF_ERROR') return new DrError(`not a valid gzip stream while ${doing}: ${e.message}`);
   return new DrError(`${e?.message ?? String(error)} while ${doing}`);
 }

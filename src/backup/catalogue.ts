@@ -22,6 +22,8 @@ const ORPHAN_MANIFEST_AGE_MS = 60_000;
 /**
  * The backups under `backup_dir`, read from the manifests beside them. No
  * other store: what is on disk is the truth, whichever process wrote it.
+ * Reads are synchronous: a folder holds `max_backups` small manifests, and
+ * status and metrics read them while answering.
  */
 export class Catalogue {
   private readonly cache = new Map<string, { mtimeMs: number; entries: CatalogueEntry[] }>();
@@ -33,17 +35,17 @@ export class Catalogue {
   }
 
   /** The databases that have a backup folder. */
-  async databases(): Promise<string[]> {
-    const entries = await readDir(this.root, { withFileTypes: true });
+  databases(): string[] {
+    const entries = readDir(this.root, { withFileTypes: true });
     return entries.filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name).sort();
   }
 
   /** A database's backups, newest first; files without a manifest come last. */
-  async list(database: string): Promise<CatalogueEntry[]> {
+  list(database: string): CatalogueEntry[] {
     const dir = this.dirOf(database);
-    const names = await readDir(dir);
+    const names = readDir(dir);
     const manifests = names.filter((n) => n.endsWith(MANIFEST_SUFFIX) && !n.startsWith('.'));
-    const entries = await Promise.all(manifests.map((m) => this.entryAt(path.join(dir, m.slice(0, -MANIFEST_SUFFIX.length)), database)));
+    const entries = manifests.map((m) => this.entryAt(path.join(dir, m.slice(0, -MANIFEST_SUFFIX.length)), database));
     const described = new Set(manifests.map((m) => m.slice(0, -MANIFEST_SUFFIX.length)));
     const strays = names
       .filter((n) => !n.startsWith('.') && !n.endsWith(MANIFEST_SUFFIX) && !described.has(n))
@@ -52,47 +54,46 @@ export class Catalogue {
     return [...entries.sort(newestFirst), ...strays];
   }
 
-  async listAll(): Promise<CatalogueEntry[]> {
-    const lists = await Promise.all((await this.databases()).map((d) => this.list(d)));
-    return lists.flat();
+  listAll(): CatalogueEntry[] {
+    return this.databases().flatMap((d) => this.list(d));
   }
 
   /**
    * The database's list, re-read only when its folder changed (every publish,
    * prune and manifest update renames inside it): cheap enough for each scrape.
    */
-  async cachedList(database: string): Promise<CatalogueEntry[]> {
+  cachedList(database: string): CatalogueEntry[] {
     let mtimeMs: number;
     try {
-      mtimeMs = (await fs.promises.stat(this.dirOf(database))).mtimeMs;
+      mtimeMs = fs.statSync(this.dirOf(database)).mtimeMs;
     } catch {
       return [];
     }
     const cached = this.cache.get(database);
     if (cached?.mtimeMs === mtimeMs) return cached.entries;
-    const entries = await this.list(database);
+    const entries = this.list(database);
     this.cache.set(database, { mtimeMs, entries });
     return entries;
   }
 
-  async newestGood(database: string): Promise<CatalogueEntry | undefined> {
-    return (await this.cachedList(database)).find((e) => e.problem === undefined);
+  newestGood(database: string): CatalogueEntry | undefined {
+    return this.cachedList(database).find((e) => e.problem === undefined);
   }
 
   /** The entry of any backup file, from the manifest beside it. */
-  async entryAt(file: string, database?: string): Promise<CatalogueEntry> {
+  entryAt(file: string, database?: string): CatalogueEntry {
     const manifestPath = manifestPathOf(file);
     const entry: CatalogueEntry = { database: database ?? path.basename(path.dirname(file)), path: file, manifestPath, manifest: undefined, problem: undefined };
     let text: string;
     try {
-      text = await fs.promises.readFile(manifestPath, 'utf8');
+      text = fs.readFileSync(manifestPath, 'utf8');
     } catch (error) {
       const missing = (error as NodeJS.ErrnoException).code === 'ENOENT';
       return { ...entry, problem: missing ? `no manifest beside it (${path.basename(manifestPath)}): not a catalogued backup` : fsError(error, `reading ${manifestPath}`).message };
     }
     const manifest = parseManifest(text);
     if (typeof manifest === 'string') return { ...entry, problem: manifest };
-    return { ...entry, database: database ?? manifest.database, manifest, problem: await problemOf(file, manifest) };
+    return { ...entry, database: database ?? manifest.database, manifest, problem: problemOf(file, manifest) };
   }
 
   /** Writes a new manifest; never replaces one. */
@@ -131,9 +132,9 @@ export class Catalogue {
    * Removes what crashed backups left: temporary files of processes that are
    * gone, and manifests whose file never arrived. Returns what it removed.
    */
-  async cleanLeftovers(database: string, now = Date.now()): Promise<string[]> {
+  cleanLeftovers(database: string, now = Date.now()): string[] {
     const dir = this.dirOf(database);
-    const names = await readDir(dir);
+    const names = readDir(dir);
     const removed: string[] = [];
     for (const name of names) {
       const file = path.join(dir, name);
@@ -150,11 +151,11 @@ export class Catalogue {
   }
 }
 
-async function problemOf(file: string, manifest: Manifest): Promise<string | undefined> {
+function problemOf(file: string, manifest: Manifest): string | undefined {
   if (manifest.file !== path.basename(file)) return `manifest describes "${manifest.file}", not this file`;
   let size: number;
   try {
-    size = (await fs.promises.stat(file)).size;
+    size = fs.statSync(file).size;
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'backup file is missing' : fsError(error, `reading ${file}`).message;
   }
@@ -172,11 +173,11 @@ function newestFirst(a: CatalogueEntry, b: CatalogueEntry): number {
   return at(b) - at(a) || b.path.localeCompare(a.path);
 }
 
-async function readDir(dir: string): Promise<string[]>;
-async function readDir(dir: string, options: { withFileTypes: true }): Promise<fs.Dirent[]>;
-async function readDir(dir: string, options?: { withFileTypes: true }): Promise<string[] | fs.Dirent[]> {
+function readDir(dir: string): string[];
+function readDir(dir: string, options: { withFileTypes: true }): fs.Dirent[];
+function readDir(dir: string, options?: { withFileTypes: true }): string[] | fs.Dirent[] {
   try {
-    return options ? await fs.promises.readdir(dir, options) : await fs.promises.readdir(dir);
+    return options ? fs.readdirSync(dir, options) : fs.readdirSync(dir);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw fsError(error, `reading ${dir}`);

@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { DatabaseConfig } from '../config/load.js';
+import { DrError } from '../errors.js';
 import type { BackupFormat } from './naming.js';
 
 /** Rows per table, by the table's name (PostgreSQL: `schema.table`). */
@@ -34,6 +35,12 @@ export interface ScratchCheck {
   /** One line on what was checked, e.g. "integrity_check ok". */
   detail: string;
 }
+
+/**
+ * The scratch place of a check could not be prepared (server down, no
+ * CREATEDB, disk full): the backup was not proven bad, only not proven good.
+ */
+export class ScratchUnavailableError extends DrError {}
 
 /** How one engine backs up, restores and checks; adapters: sqlite-backup.ts, postgres-backup.ts. */
 export interface EngineBackup {

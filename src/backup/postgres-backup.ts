@@ -1,11 +1,11 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import os from 'node:os';
 import type { Readable } from 'node:stream';
 import type pg from 'pg';
 import type { DatabaseConfig } from '../config/load.js';
 import { pgBinary } from '../engines/pg-tools.js';
 import { DrError } from '../errors.js';
-import type { Dump, EngineBackup, ScratchCheck, TableCounts } from './engine-backup.js';
+import { ScratchUnavailableError, type Dump, type EngineBackup, type ScratchCheck, type TableCounts } from './engine-backup.js';
 import { ownerGone } from './owner.js';
 import { dbnameConninfo, restoreArchive, startPgTool, toolReason } from './pg-process.js';
 import { connectPg, countRows, describePgError, pgTargetOf, withDatabase } from './pg-session.js';
@@ -61,8 +61,9 @@ async function dumpPostgres(db: DatabaseConfig): Promise<Dump> {
   const close = async () => {
     if (run.child.exitCode === null && run.child.signalCode === null) run.child.kill('SIGTERM');
     await run.exited;
-    await counting.catch(() => undefined);
+    // Ending the connection also stops a count still running after a failed dump.
     await client.end().catch(() => undefined);
+    await counting.catch(() => undefined);
   };
   return { content: run.child.stdout!, contentBytes: undefined, snapshotAt, sourceBytes, finished, close };
 }
@@ -81,7 +82,7 @@ async function exportSnapshot(client: pg.Client): Promise<string | undefined> {
 }
 
 // Scratch databases are named after their maker, so a crashed verify's leftover can be told from one at work.
-const HOST_TAG = Buffer.from(os.hostname()).toString('hex').slice(0, 8).padEnd(8, '0');
+const HOST_TAG = createHash('sha256').update(os.hostname()).digest('hex').slice(0, 8);
 const SCRATCH_PREFIX = 'dr_verify_';
 const SCRATCH_NAME = new RegExp(`^${SCRATCH_PREFIX}([0-9a-f]{8})_(\\d+)_(\\d+)_[0-9a-f]+$`);
 
@@ -91,10 +92,12 @@ const SCRATCH_NAME = new RegExp(`^${SCRATCH_PREFIX}([0-9a-f]{8})_(\\d+)_(\\d+)_[
  */
 async function checkInScratchDatabase(content: Readable, _workDir: string, db: DatabaseConfig | undefined): Promise<ScratchCheck> {
   if (db?.target.engine !== 'postgresql') {
-    throw new DrError('a PostgreSQL backup is checked by a restore on the server it came from, and that database is not configured (or not PostgreSQL)');
+    throw new ScratchUnavailableError('a PostgreSQL backup is checked by a restore on the server it came from, and that database is not configured (or not PostgreSQL)');
   }
   const target = pgTargetOf(db);
-  const admin = await connectPg(target, `${db.name} (${db.displayUrl})`);
+  const admin = await connectPg(target, `${db.name} (${db.displayUrl})`).catch((error: unknown) => {
+    throw new ScratchUnavailableError((error as Error).message);
+  });
   const scratch = `${SCRATCH_PREFIX}${HOST_TAG}_${process.pid}_${Date.now()}_${randomBytes(3).toString('hex')}`;
   try {
     await dropLeftoverScratch(admin);
@@ -126,7 +129,7 @@ async function createScratch(admin: pg.Client, scratch: string, shownAs: string)
     );
   } catch (error) {
     const hint = (error as { code?: string }).code === '42501' ? ' (the check needs the CREATEDB privilege)' : '';
-    throw new DrError(`cannot create a scratch database on the server of ${shownAs}: ${describePgError(error)}${hint}`);
+    throw new ScratchUnavailableError(`cannot create a scratch database on the server of ${shownAs}: ${describePgError(error)}${hint}`);
   }
 }
 

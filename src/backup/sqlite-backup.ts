@@ -6,8 +6,8 @@ import Database from 'better-sqlite3';
 import type { DatabaseConfig } from '../config/load.js';
 import { commitFile, fsyncFile, temporaryNameFor } from '../engines/durable-file.js';
 import { DrError } from '../errors.js';
-import { CHUNK_BYTES, fsError } from './backup-file.js';
-import type { Dump, DumpProgress, EngineBackup, ScratchCheck, TableCounts } from './engine-backup.js';
+import { CHUNK_BYTES, FileSystemError, fsError } from './backup-file.js';
+import { ScratchUnavailableError, type Dump, type DumpProgress, type EngineBackup, type ScratchCheck, type TableCounts } from './engine-backup.js';
 
 /** Pages per step of the backup API: a few milliseconds of work between turns of the event loop. */
 const PAGES_PER_STEP = 1024;
@@ -20,7 +20,9 @@ export const sqliteBackup: EngineBackup = {
   async check(content: Readable, workDir: string): Promise<ScratchCheck> {
     const scratch = temporaryNameFor(path.join(workDir, 'verify.db'));
     try {
-      await materialize(content, scratch);
+      await materialize(content, scratch).catch((error: unknown) => {
+        throw error instanceof FileSystemError ? new ScratchUnavailableError(`cannot write a scratch copy: ${error.message}`) : error;
+      });
       return { tables: inspect(scratch), detail: 'integrity_check ok' };
     } finally {
       removeWithJournals(scratch);

@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { DrError } from '../errors.js';
+import { runShutdownHooks } from './lifecycle.js';
 import { registerFailover } from './commands/failover.js';
 import { registerRules } from './commands/rules.js';
 import { registerStartMonitoring } from './commands/start-monitoring.js';
@@ -39,5 +40,7 @@ export async function main(argv: string[]): Promise<void> {
     process.stderr.write(`error: ${(error as Error)?.message ?? String(error)}\n`);
     if (process.env.DR_DEBUG) process.stderr.write(`${(error as Error)?.stack}\n`);
     process.exitCode = 1;
+  } finally {
+    await runShutdownHooks();
   }
 }

@@ -54,11 +54,28 @@ export class PostgresFence implements Fence {
 
   static async take(target: PgTarget, timeoutMs: number): Promise<PostgresFence> {
     await setReadOnly(target, true, timeoutMs);
-    const lsn = await withClient(target, timeoutMs, async (client) => {
-      await client.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()");
-      return (await client.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn')).rows[0]!.lsn;
-    });
-    return new PostgresFence(target, lsn, timeoutMs);
+    try {
+      const lsn = await withClient(target, timeoutMs, async (client) => {
+        const { rows } = await client.query<{ pid: number }>(
+          "SELECT pid FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() AND pg_terminate_backend(pid)",
+        );
+        // pg_terminate_backend only signals: a session in the middle of its COMMIT finishes it,
+        // and acknowledges it, before it exits. The WAL position is read once they are all gone,
+        // so it covers every commit they acknowledged.
+        const pids = rows.map((r) => r.pid);
+        if (pids.length > 0) {
+          await until(`the sessions of ${target.host}:${target.port} to end`, timeoutMs, async () =>
+            (await client.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE pid = ANY($1::int[])', [pids])).rows[0]!.n === 0,
+          );
+        }
+        return (await client.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn')).rows[0]!.lsn;
+      });
+      return new PostgresFence(target, lsn, timeoutMs);
+    } catch (error) {
+      // No fence to hand back, so nobody else would lift the read-only setting: a failed fence must not leave the primary read-only.
+      await setReadOnly(target, false, timeoutMs).catch(() => undefined);
+      throw error;
+    }
   }
 
   async release(): Promise<void> {
@@ -119,7 +136,13 @@ export async function promote(target: PgTarget, timeoutMs: number): Promise<void
   await liftReadOnly(target, timeoutMs);
 }
 
-/** Points a standby at a new primary; primary_conninfo is reloadable since PostgreSQL 13. */
+/**
+ * Points a standby at a new primary (primary_conninfo is reloadable since
+ * PostgreSQL 13) and waits until its WAL receiver streams from it. A standby
+ * whose history has diverged from the new primary's (say the new primary was
+ * an independent server, or the standby had received WAL the new primary never
+ * had) cannot follow: that is an error, not a success, and needs a rebuild.
+ */
 export async function follow(standby: PgTarget, standbyName: string, primary: PgTarget, timeoutMs: number): Promise<string> {
   if (!(await isInRecovery(standby, timeoutMs))) return 'not a standby; left as it is';
   const quote = (v: string) => `'${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
@@ -129,7 +152,26 @@ export async function follow(standby: PgTarget, standbyName: string, primary: Pg
     await c.query(`ALTER SYSTEM SET primary_conninfo = ${pgLiteral(parts.join(' '))}`);
     await c.query('SELECT pg_reload_conf()');
   });
-  return `now streaming from ${primary.host}:${primary.port}`;
+  const waitMs = Math.min(timeoutMs, 5000);
+  const started = Date.now();
+  try {
+    await withClient(standby, timeoutMs, (c) =>
+      until(`${standbyName} to stream from ${primary.host}:${primary.port}`, waitMs, async () => {
+        const { rows } = await c.query<{ ok: boolean }>(
+          "SELECT EXISTS (SELECT 1 FROM pg_stat_wal_receiver WHERE status = 'streaming' AND sender_host = $1 AND sender_port = $2) AS ok",
+          [primary.host, primary.port],
+        );
+        return rows[0]!.ok;
+      }),
+    );
+  } catch (error) {
+    if (!/^timed out/.test((error as Error).message)) throw error;
+    throw new Error(
+      `pointed at ${primary.host}:${primary.port}, but not streaming from it after ${waitMs / 1000} s ` +
+        '(its WAL history may have diverged from the new primary\'s: rebuild it with pg_basebackup or pg_rewind)',
+    );
+  }
+  return `now streaming from ${primary.host}:${primary.port} (after ${Date.now() - started} ms)`;
 }
 
 function pgLiteral(value: string): string {

@@ -7,6 +7,7 @@ import { ConflictError, DrError, InputError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Notifier } from '../notifications/notifier.js';
 import type { ClusterState, FailoverRecord, FailoverResult, FailoverTrigger, StateStore } from '../state/store.js';
+import { inSpan } from '../telemetry/tracing.js';
 import { chooseCandidate, describeRejections, type CandidateInput } from './candidates.js';
 import { primaryOf } from './primary.js';
 
@@ -53,7 +54,15 @@ export class FailoverFailed extends ConflictError {
 export class FailoverProcedure {
   constructor(private readonly deps: FailoverDeps) {}
 
-  async run(request: FailoverRequest): Promise<FailoverRecord> {
+  run(request: FailoverRequest): Promise<FailoverRecord> {
+    return inSpan('failover', { 'dr.trigger': request.trigger, 'dr.target': request.target ?? '' }, async (span) => {
+      const record = await this.attempt(request);
+      span.setAttributes({ 'dr.from': record.from ?? '', 'dr.to': record.to ?? '', 'dr.result': record.result, 'dr.epoch': record.epoch ?? -1 });
+      return record;
+    });
+  }
+
+  private async attempt(request: FailoverRequest): Promise<FailoverRecord> {
     const { store, log } = this.deps;
     const startedAt = new Date();
     const phases: FailoverRecord['phases'] = {};
@@ -89,7 +98,9 @@ export class FailoverProcedure {
       }
       const base = { from: from ?? null };
       let t = performance.now();
-      const target = request.target ? await this.validateTarget(request.target, from) : await this.choose(from, state);
+      const target = await inSpan('failover.choose', { 'dr.from': from ?? '' }, () =>
+        request.target ? this.validateTarget(request.target, from) : this.choose(from, state),
+      );
       phases.choose = Math.round(performance.now() - t);
       if (typeof target !== 'string') {
         const why = `no eligible secondary: ${target.why}`;
@@ -127,26 +138,30 @@ export class FailoverProcedure {
     let t = performance.now();
     const fromUp = fromEngine ? (await fromEngine.probe(timeoutMs)).up : false;
     if (request.trigger !== 'manual' && fromUp) throw new ConflictError(`primary ${from} answers again; failover called off`);
-    const fence = fromEngine ? await this.tryFence(fromEngine, fromUp, timeoutMs) : undefined;
+    const fence = fromEngine ? await inSpan('failover.fence', { 'dr.database': from ?? '', 'dr.primary_up': fromUp }, () => this.tryFence(fromEngine, fromUp, timeoutMs)) : undefined;
     let dataSync: DataSyncOutcome;
     try {
       await this.runHook(from, to, request);
-      dataSync = fromEngine ? await this.catchUp(targetEngine, fromEngine, fence) : { method: 'none', complete: false, detail: 'no previous primary' };
+      dataSync = await inSpan('failover.sync', { 'dr.database': to, 'dr.fenced': fence !== undefined }, async (span) => {
+        const outcome: DataSyncOutcome = fromEngine ? await this.catchUp(targetEngine, fromEngine, fence) : { method: 'none', complete: false, detail: 'no previous primary' };
+        span.setAttributes({ 'dr.sync.method': outcome.method, 'dr.sync.complete': outcome.complete });
+        return outcome;
+      });
       phases.sync = Math.round(performance.now() - t);
       t = performance.now();
-      await this.retry(`promote ${to}`, () => targetEngine.promote(timeoutMs * 4));
+      await inSpan('failover.promote', { 'dr.database': to, 'db.system': targetEngine.kind }, () => this.retry(`promote ${to}`, () => targetEngine.promote(timeoutMs * 4)));
     } catch (error) {
       await fence?.release().catch((e) => log.error({ err: e }, `disaster-recovery failover: could not lift the fence of ${from}`));
       throw error;
     }
-    const committed = await store.commitSwitch(state.epoch, from, to, request.trigger, Date.now());
+    const committed = await inSpan('failover.switch', { 'dr.to': to, 'dr.epoch': state.epoch }, () => store.commitSwitch(state.epoch, from, to, request.trigger, Date.now()));
     if (!committed) {
       await fence?.release();
       throw new ConflictError('another process switched the primary first; nothing changed here');
     }
     phases.switch = Math.round(performance.now() - t);
     await fence?.keep();
-    const followers = await this.repointStandbys(from, targetEngine);
+    const followers = await inSpan('failover.follow', { 'dr.primary': to }, () => this.repointStandbys(from, targetEngine));
     const done = record({ result: 'success', epoch: committed.epoch, dataSync: followers ? { ...dataSync, detail: `${dataSync.detail}; ${followers}` } : dataSync });
     log.warn({ from, to, epoch: committed.epoch, dataSync, phases }, `disaster-recovery failover completed: ${to} is the primary (epoch ${committed.epoch})`);
     return this.finish(done);

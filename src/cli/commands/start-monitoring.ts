@@ -19,6 +19,8 @@ export function registerStartMonitoring(program: Command): void {
       const service = await DisasterRecoveryService.open(config, log);
       let server: RunningServer | undefined;
       let stopping = false;
+      let stopped!: () => void;
+      const done = new Promise<void>((resolve) => (stopped = resolve));
       const stop = async (signal: string) => {
         if (stopping) return;
         stopping = true;
@@ -26,7 +28,7 @@ export function registerStartMonitoring(program: Command): void {
         await server?.close();
         await service.stop();
         log.info('disaster-recovery sidecar stopped');
-        process.exit(0);
+        stopped();
       };
       // Installed before anything starts, so a signal during start-up is also a clean stop.
       process.on('SIGTERM', () => void stop('SIGTERM'));
@@ -37,14 +39,17 @@ export function registerStartMonitoring(program: Command): void {
         await service.stop();
         throw error;
       }
-      if (stopping) return;
-      await service.start();
-      log.info(
-        { http: server.url, databases: config.databases.filter((d) => d.enabled).map((d) => d.name), primary: service.currentPrimary() },
-        `disaster-recovery sidecar started, serving ${server.url}/metrics`,
-      );
-      if (!config.server.auth_token) {
-        log.warn('disaster-recovery: server.auth_token is not set, so /api/* and POST routes are refused');
+      if (!stopping) {
+        await service.start();
+        log.info(
+          { http: server.url, databases: config.databases.filter((d) => d.enabled).map((d) => d.name), primary: service.currentPrimary() },
+          `disaster-recovery sidecar started, serving ${server.url}/metrics`,
+        );
+        if (!config.server.auth_token) {
+          log.warn('disaster-recovery: server.auth_token is not set, so /api/* and POST routes are refused');
+        }
       }
+      // The command ends when a signal has stopped everything; the CLI then flushes traces and exits 0.
+      await done;
     });
 }

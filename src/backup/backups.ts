@@ -1,0 +1,313 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Config, DatabaseConfig } from '../config/load.js';
+import { temporaryNameFor } from '../engines/durable-file.js';
+import { DrError, InputError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { COMPRESSION_LEVEL, fsError, publishFile, writeBackupContent } from './backup-file.js';
+import { Catalogue, type CatalogueEntry } from './catalogue.js';
+import type { DumpProgress } from './engine-backup.js';
+import { engineBackupFor } from './engines.js';
+import type { BackupTrigger, Manifest } from './manifest.js';
+import { backupFileName, manifestPathOf, validateBackupName, type BackupFormat } from './naming.js';
+import { executeRestore, planRestore, type RestoreOptions, type RestoreOutcome, type RestorePlan, type RestoreRequest } from './restore.js';
+import { planRetention } from './retention.js';
+import { BackupSchedule } from './schedule.js';
+import { verifyBackups, type VerifyResult } from './verify.js';
+
+export interface BackupsDeps {
+  config: Config;
+  log: Logger;
+  /** The database writes go to now: what a backup without `database` backs up. */
+  currentPrimary: () => string | undefined;
+  /** Removes secrets from text that came from outside (tool output, driver errors). */
+  scrub: (text: string) => string;
+}
+
+/** A catalogued backup: its manifest and where its file is. */
+export type BackupRecord = Manifest & { path: string };
+
+export interface BackupOutcome {
+  database: string;
+  result: 'success' | 'error';
+  record?: BackupRecord;
+  error?: string;
+}
+
+export interface CreateOptions {
+  /** Default: the current primary. */
+  database?: string;
+  /** Default: "backup" ("scheduled" for the schedule's). */
+  name?: string;
+  trigger?: BackupTrigger;
+  onProgress?: (progress: DumpProgress) => void;
+}
+
+/** Backups of the configured databases: create, prune, list, schedule; restore and verify build on these. */
+export class Backups {
+  readonly catalogue: Catalogue;
+  private readonly locks = new Map<string, Promise<void>>();
+  private readonly listeners = new Set<(outcome: BackupOutcome) => void>();
+  private readonly schedule: BackupSchedule;
+  private abort = new AbortController();
+
+  constructor(readonly deps: BackupsDeps) {
+    this.catalogue = new Catalogue(deps.config.backup.backup_dir);
+    this.schedule = new BackupSchedule({
+      intervalSeconds: deps.config.backup.backup_interval,
+      lastSuccessMs: () => this.lastSuccessMs(deps.currentPrimary()),
+      run: () => this.scheduledBackup(),
+      log: deps.log,
+    });
+  }
+
+  /** Enabled databases, by priority. */
+  databases(): DatabaseConfig[] {
+    return this.deps.config.databases.filter((d) => d.enabled);
+  }
+
+  /** A configured, enabled database by name; without a name, the current primary. */
+  database(name?: string): DatabaseConfig {
+    const wanted = name ?? this.deps.currentPrimary();
+    if (wanted === undefined) throw new InputError('no current primary to back up: name a database with --database');
+    const db = this.databases().find((d) => d.name === wanted);
+    if (db) return db;
+    const known = this.databases().map((d) => d.name).join(', ') || 'none';
+    const disabled = this.deps.config.databases.some((d) => d.name === wanted) ? ' (it is disabled)' : '';
+    throw new InputError(`unknown database "${wanted}"${disabled}; enabled databases: ${known}`);
+  }
+
+  onOutcome(listener: (outcome: BackupOutcome) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Takes a backup, then applies retention to the database's backups. */
+  async create(options: CreateOptions = {}): Promise<BackupRecord> {
+    const name = validateBackupName(options.name ?? 'backup');
+    const db = this.database(options.database);
+    return this.exclusive(db.name, async () => {
+      const record = await this.createUnlocked(db, name, options.trigger ?? 'manual', options.onProgress);
+      try {
+        this.prune(db.name);
+      } catch (error) {
+        this.deps.log.error({ database: db.name }, this.deps.scrub(`backup retention of ${db.name} failed: ${(error as Error).message}`));
+      }
+      return record;
+    });
+  }
+
+  /**
+   * Takes a backup without retention or lock (the caller holds the database's
+   * lock): the restore's safety backup, which must not prune the backup
+   * being restored. Every outcome is counted and logged.
+   */
+  async createUnlocked(db: DatabaseConfig, name: string, trigger: BackupTrigger, onProgress?: (p: DumpProgress) => void): Promise<BackupRecord> {
+    const started = performance.now();
+    try {
+      const record = await this.write(db, name, trigger, started, onProgress);
+      const mib = (record.size_bytes / 1048576).toFixed(1);
+      this.deps.log.info(
+        { database: db.name, file: record.path, size_bytes: record.size_bytes, sha256: record.sha256, duration_seconds: record.duration_seconds, trigger },
+        `backup of ${db.name} written to ${record.path} (${mib} MiB in ${record.duration_seconds.toFixed(2)} s)`,
+      );
+      this.emit({ database: db.name, result: 'success', record });
+      return record;
+    } catch (error) {
+      const message = this.deps.scrub(`backup of ${db.name} failed: ${(error as Error).message ?? String(error)}`);
+      this.deps.log.error({ database: db.name, trigger }, message);
+      this.emit({ database: db.name, result: 'error', error: message });
+      throw error instanceof InputError ? error : new DrError(message);
+    }
+  }
+
+  private async write(db: DatabaseConfig, name: string, trigger: BackupTrigger, started: number, onProgress?: (p: DumpProgress) => void): Promise<BackupRecord> {
+    const dir = this.catalogue.dirOf(db.name);
+    try {
+      fs.mkdirSync(dir, { recursive: true });
+    } catch (error) {
+      throw fsError(error, `creating the backup folder ${dir}`);
+    }
+    this.cleanLeftovers(db.name);
+    const signal = this.abort.signal;
+    const progress = (p: DumpProgress) => {
+      if (signal.aborted) throw new DrError('the sidecar is stopping');
+      onProgress?.(p);
+    };
+    const engine = engineBackupFor(db.target.engine);
+    const dump = await engine.dump(db, dir, progress);
+    try {
+      const compress = this.deps.config.backup.enable_compression;
+      const file = freeName(dir, name, dump.snapshotAt, engine.format, compress);
+      const temporary = temporaryNameFor(file);
+      try {
+        const onBytes = (doneBytes: number) => progress({ phase: 'write', doneBytes, totalBytes: dump.contentBytes });
+        const written = await writeBackupContent(dump.content, temporary, { compress, onBytes, signal });
+        const tables = await dump.finished;
+        const finishedAt = new Date();
+        const manifest: Manifest = {
+          version: 1,
+          file: path.basename(file),
+          database: db.name,
+          engine: db.target.engine,
+          format: engine.format,
+          compression: compress ? 'gzip' : 'none',
+          compression_level: compress ? COMPRESSION_LEVEL : null,
+          name,
+          trigger,
+          created_at: dump.snapshotAt.toISOString(),
+          finished_at: finishedAt.toISOString(),
+          duration_seconds: (performance.now() - started) / 1000,
+          size_bytes: written.sizeBytes,
+          sha256: written.sha256,
+          source: { url: db.displayUrl, size_bytes: dump.sourceBytes ?? null },
+          tables,
+        };
+        // Manifest first: until the file is published beside it, the catalogue calls it missing, never good.
+        this.catalogue.writeManifest(file, manifest);
+        try {
+          publishFile(temporary, file);
+        } catch (error) {
+          fs.rmSync(manifestPathOf(file), { force: true });
+          throw error;
+        }
+        return { ...manifest, path: file };
+      } finally {
+        fs.rmSync(temporary, { force: true });
+      }
+    } finally {
+      await dump.close();
+    }
+  }
+
+  /** Checks a restore without touching anything (file, place, manifest, engine): what to confirm. */
+  planRestore(request: RestoreRequest): RestorePlan {
+    return planRestore(this, request);
+  }
+
+  /** Checksum, safety backup, then the restore itself. */
+  restore(plan: RestorePlan, options: RestoreOptions = {}): Promise<RestoreOutcome> {
+    return executeRestore(this, plan, options);
+  }
+
+  /** Proves backups restore: one file, or every backup when `file` is undefined. */
+  verify(file?: string, onResult?: (result: VerifyResult) => void): Promise<VerifyResult[]> {
+    return verifyBackups(this, file, onResult);
+  }
+
+  /** Applies `max_backups` and `retention_days` to a database's backups; returns what it removed. */
+  prune(database: string, now = new Date()): CatalogueEntry[] {
+    const entries = this.catalogue.list(database).filter((e) => e.manifest);
+    const byId = new Map(entries.map((e) => [e.path, e]));
+    const plan = planRetention(
+      entries.map((e) => ({ id: e.path, createdAt: new Date(e.manifest!.created_at), good: e.problem === undefined })),
+      { maxBackups: this.deps.config.backup.max_backups, retentionDays: this.deps.config.backup.retention_days },
+      now,
+    );
+    const removed = plan.remove.map((r) => byId.get(r.id)!);
+    for (const entry of removed) this.catalogue.remove(entry);
+    if (removed.length > 0) {
+      this.deps.log.info(
+        { database, removed: removed.map((e) => e.path) },
+        `backup retention removed ${removed.length} backup(s) of ${database}, kept ${plan.keep.length}`,
+      );
+    }
+    return removed;
+  }
+
+  /** Every catalogued backup (and stray file) of one database or of all. */
+  list(database?: string): CatalogueEntry[] {
+    return database === undefined ? this.catalogue.listAll() : this.catalogue.list(database);
+  }
+
+  newestGood(database: string): BackupRecord | undefined {
+    const entry = this.catalogue.newestGood(database);
+    return entry ? { ...entry.manifest!, path: entry.path } : undefined;
+  }
+
+  /** The newest good backup of any enabled database. */
+  lastBackup(): BackupRecord | undefined {
+    const newest = this.databases()
+      .map((d) => this.newestGood(d.name))
+      .filter((r) => r !== undefined);
+    return newest.sort((a, b) => Date.parse(b.created_at) - Date.parse(a.created_at))[0];
+  }
+
+  /** Removes what crashed backups left in a database's folder. */
+  cleanLeftovers(database: string): string[] {
+    const removed = this.catalogue.cleanLeftovers(database);
+    if (removed.length > 0) this.deps.log.warn({ database, removed }, `backup leftovers of an interrupted backup removed: ${removed.join(', ')}`);
+    return removed;
+  }
+
+  /** Runs `fn` while no other operation of this process works on `database`. */
+  async exclusive<T>(database: string, fn: () => Promise<T>): Promise<T> {
+    const previous = this.locks.get(database) ?? Promise.resolve();
+    let release!: () => void;
+    const mine = previous.then(() => new Promise<void>((resolve) => (release = resolve)));
+    this.locks.set(database, mine);
+    await previous;
+    try {
+      return await fn();
+    } finally {
+      release();
+      if (this.locks.get(database) === mine) this.locks.delete(database);
+    }
+  }
+
+  busy(database: string): boolean {
+    return this.locks.has(database);
+  }
+
+  /** Starts the schedule (`enable_auto_backup`), after removing leftovers of crashed backups. */
+  startSchedule(): void {
+    for (const database of this.catalogue.databases()) {
+      if (this.databases().some((d) => d.name === database)) this.cleanLeftovers(database);
+    }
+    if (this.deps.config.backup.enable_auto_backup) this.schedule.start();
+  }
+
+  /** Stops the schedule and any backup under way (its temporary files are removed). */
+  async stop(): Promise<void> {
+    this.schedule.stop();
+    this.abort.abort();
+    await Promise.all([...this.locks.values()].map((p) => p.catch(() => undefined)));
+    this.abort = new AbortController();
+  }
+
+  private lastSuccessMs(database: string | undefined): number | undefined {
+    if (database === undefined) return undefined;
+    const newest = this.newestGood(database);
+    return newest ? Date.parse(newest.created_at) : undefined;
+  }
+
+  private async scheduledBackup(): Promise<boolean> {
+    const primary = this.deps.currentPrimary();
+    if (primary === undefined) {
+      this.deps.log.warn('scheduled backup skipped: there is no current primary');
+      return false;
+    }
+    if (this.busy(primary)) {
+      this.deps.log.warn({ database: primary }, `scheduled backup of ${primary} skipped: another backup or restore of it is under way`);
+      return false;
+    }
+    try {
+      await this.create({ database: primary, name: 'scheduled', trigger: 'scheduled' });
+      return true;
+    } catch {
+      return false; // logged and counted by create
+    }
+  }
+
+  private emit(outcome: BackupOutcome): void {
+    for (const listener of this.listeners) listener(outcome);
+  }
+}
+
+/** The backup's file name; a suffix tells apart two backups of one name in the same second. */
+function freeName(dir: string, name: string, at: Date, format: BackupFormat, compress: boolean): string {
+  for (let attempt = 1; ; attempt++) {
+    const file = path.join(dir, backupFileName(name, at, format, compress, attempt));
+    if (!fs.existsSync(file) && !fs.existsSync(manifestPathOf(file))) return file;
+  }
+}

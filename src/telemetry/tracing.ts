@@ -1,0 +1,23 @@
+import { SpanStatusCode, trace, type Attributes, type Span } from '@opentelemetry/api';
+
+/**
+ * Spans for the sidecar's work. Without a registered SDK (no
+ * OTEL_EXPORTER_OTLP_ENDPOINT) the API hands out no-op spans: nothing is
+ * recorded, nothing is slowed. Attributes never carry a URL or a password.
+ */
+const tracer = () => trace.getTracer('dr-sidecar');
+
+/** Runs `fn` in a span named `name`: its error marks the span, its duration is the span's. */
+export async function inSpan<T>(name: string, attributes: Attributes, fn: (span: Span) => Promise<T>): Promise<T> {
+  return tracer().startActiveSpan(name, { attributes }, async (span) => {
+    try {
+      return await fn(span);
+    } catch (error) {
+      span.recordException(error as Error);
+      span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).message });
+      throw error;
+    } finally {
+      span.end();
+    }
+  });
+}

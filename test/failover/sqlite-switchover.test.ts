@@ -1,0 +1,115 @@
+/**
+ * Switchover of a healthy SQLite primary by the real CLI (`disaster-recovery
+ * failover secondary1`, a subprocess) while the application writes through
+ * withSession in this process and the sidecar (periodic copies, HA loop) runs
+ * here too: every acknowledged row reaches the new primary, both ways.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { FailoverRecord } from '../../src/state/store.js';
+import { imageIds, lostIds, sleep, sqliteCluster, startSidecar, Writer, type SqliteCluster, type Writer as WriterType } from '../support/sqlite-cluster.js';
+
+async function switchTo(cluster: SqliteCluster, writer: WriterType, from: string, to: string, reason: string): Promise<FailoverRecord> {
+  const before = writer.ackedOn(from).length;
+  const r = await cluster.cli('failover', to, '--reason', reason, '--json');
+  assert.equal(r.code, 0, `failover ${to}: exit ${r.code}\n${r.stdout}\n${r.stderr}`);
+  const record = JSON.parse(r.stdout) as FailoverRecord;
+  assert.equal(record.result, 'success');
+  assert.equal(record.from, from);
+  assert.equal(record.to, to);
+  assert.equal(record.trigger, 'manual');
+  assert.equal(record.reason, reason);
+  assert.ok(record.dataSync, 'dataSync recorded');
+  assert.equal(record.dataSync.method, 'final-copy');
+  assert.equal(record.dataSync.complete, true, record.dataSync.detail);
+  assert.match(record.dataSync.detail, /under its write lock/);
+  assert.ok(writer.ackedOn(from).length > before, 'the writer was writing to the old primary during the switchover');
+  return record;
+}
+
+/** Every row acknowledged so far is in `file`. */
+function assertNoneLost(writer: WriterType, file: string, what: string): number {
+  const present = imageIds(file);
+  const ids = writer.ids();
+  const lost = lostIds(ids, present);
+  assert.deepEqual(lost, [], `${what}: ${lost.length} of ${ids.length} acknowledged rows missing: ${lost.slice(0, 20).join(', ')}`);
+  return ids.length;
+}
+
+test('SQLite switchover by the CLI under a writer, and back: zero acknowledged rows lost', async (t) => {
+  const cluster = sqliteCluster(t, { failover: { health_check_interval: 0.3, sync_interval: 1 } });
+  const config = cluster.load();
+  const sidecar = await startSidecar(config);
+  cluster.defer(() => sidecar.stop());
+  const writer = await Writer.open(config, 1000, 2);
+  cluster.defer(() => writer.stop());
+  writer.start();
+  await writer.waitForAcks('primary', 100);
+
+  const there = await switchTo(cluster, writer, 'primary', 'secondary1', '维护升级');
+  assert.equal(there.epoch, 1);
+  await writer.waitForAcks('secondary1', 100);
+  // Periodic copies and the sidecar's view of the switch have had time to run.
+  await sleep(2_500);
+  await writer.waitForAcks('secondary1', 20);
+  const countThere = assertNoneLost(writer, cluster.file('secondary1'), 'after the switch to secondary1');
+  assert.equal(sidecar.service.currentPrimary(), 'secondary1');
+  const routed = (await (await fetch(`${sidecar.http.url}/primary`)).json()) as { name: string };
+  assert.equal(routed.name, 'secondary1');
+
+  // The way back: the demoted primary is brought up to date under secondary1's write lock first.
+  const back = await switchTo(cluster, writer, 'secondary1', 'primary', 'maintenance done');
+  assert.equal(back.epoch, 2);
+  await writer.waitForAcks('primary', 100);
+  await sleep(2_500);
+  await writer.stop();
+  const countBack = assertNoneLost(writer, cluster.file('primary'), 'after the switch back to primary');
+  for (const e of writer.errors) assert.fail(`the writer saw an error: ${JSON.stringify(e)}`);
+
+  // Nothing was acknowledged on a database after it stopped being the primary.
+  const switchedAt = new Date(there.finishedAt).getTime();
+  const backAt = new Date(back.finishedAt).getTime();
+  for (const [id, ack] of writer.acked) {
+    if (ack.database === 'primary') assert.ok(ack.at <= switchedAt || ack.epoch === 2, `row ${id} acknowledged by primary at epoch ${ack.epoch}`);
+    if (ack.database === 'secondary1') assert.ok(ack.epoch === 1 && ack.at <= backAt + 50, `row ${id} acknowledged by secondary1 at epoch ${ack.epoch}`);
+  }
+  const history = await sidecar.service.history(10);
+  assert.deepEqual(
+    history.map((r) => [r.from, r.to, r.result]),
+    [
+      ['secondary1', 'primary', 'success'],
+      ['primary', 'secondary1', 'success'],
+    ],
+  );
+  t.diagnostic(`rows acknowledged: ${countThere} at the first switch check, ${countBack} at the end; 0 lost; sync phases ${there.phases.sync} ms, ${back.phases.sync} ms`);
+});
+
+test('SQLite: a sidecar whose view predates a switchover does not copy the old primary over the new one', async (t) => {
+  const cluster = sqliteCluster(t, { failover: { sync_interval: 3600 } });
+  const config = cluster.load();
+  // A sidecar as it is between two refreshes of the shared state: it last read it before the switch.
+  const { DisasterRecoveryService } = await import('../../src/service.js');
+  const { memoryLogger } = await import('../support/sqlite-cluster.js');
+  const logs = memoryLogger();
+  const stale = await DisasterRecoveryService.open(config, logs.log);
+  cluster.defer(() => stale.stop());
+  await stale.monitor.probeAll();
+  await stale.copies.copyOnce();
+  const firstCopy = stale.copies.lastCopyAt('secondary1');
+  assert.ok(firstCopy, 'the periodic copy runs while primary is the primary');
+
+  const writer = await Writer.open(config, 1000, 2);
+  cluster.defer(() => writer.stop());
+  writer.start();
+  await writer.waitForAcks('primary', 50);
+  await switchTo(cluster, writer, 'primary', 'secondary1', 'switch under a stale sidecar');
+  await writer.waitForAcks('secondary1', 50);
+
+  // Its periodic copy fires now, before its next refresh of the state.
+  await stale.monitor.probeAll();
+  await stale.copies.copyOnce();
+  await writer.waitForAcks('secondary1', 20);
+  await writer.stop();
+  assertNoneLost(writer, cluster.file('secondary1'), 'after a periodic copy by a sidecar with a stale view');
+  assert.equal(stale.copies.lastCopyAt('secondary1'), firstCopy, 'no copy into the new primary');
+});
