@@ -16,8 +16,9 @@ import { idleRssSection } from './idle-rss.js';
 import { metricsLatencySection } from './metrics-latency.js';
 import { probeCycleSection } from './probes.js';
 import { renderTable, Report } from './table.js';
+import { webhookSection } from './webhook.js';
 
-const SECTIONS: Section[] = [probeCycleSection, metricsLatencySection, idleRssSection];
+const SECTIONS: Section[] = [probeCycleSection, metricsLatencySection, idleRssSection, webhookSection];
 const FLEET_TIMEOUT_MS = 60_000;
 /** The whole run, cleanup included; past it the bench prints what it has and exits 1. */
 const WATCHDOG_MS = 240_000;

@@ -1,20 +1,22 @@
 import { ActionSuppressed, AlertReceiver } from './alerting/receiver.js';
+import { Backups } from './backup/backups.js';
 import type { Config } from './config/load.js';
 import { scrubSecrets } from './config/load.js';
 import { Engines } from './engines/index.js';
 import { ConflictError, InputError } from './errors.js';
-import { detectFailure } from './failover/detection.js';
+import { detectFailure, type HoldReason } from './failover/detection.js';
 import { autoFailoverOf, primaryOf } from './failover/primary.js';
 import { FailoverFailed, FailoverProcedure, type FailoverRequest } from './failover/procedure.js';
-import { SecondaryCopies } from './failover/secondary-copies.js';
+import { SecondaryCopies, type CopyPlan } from './failover/secondary-copies.js';
 import type { Logger } from './log.js';
+import { registerBackupMetrics } from './metrics/backup-metrics.js';
 import { Metrics } from './metrics/registry.js';
 import type { DatabaseHealth } from './monitor/health.js';
 import { Monitor } from './monitor/monitor.js';
 import { SilentNotifier, WebhookNotifier, type Notifier } from './notifications/notifier.js';
 import { SqliteStateStore } from './state/sqlite-store.js';
 import type { ClusterState, FailoverRecord, StateStore } from './state/store.js';
-import { databaseStatus, statusReport, type DatabaseStatus, type StatusReport } from './status.js';
+import { databaseStatus, lastBackupStatus, statusReport, type DatabaseStatus, type LastBackupStatus, type StatusReport } from './status.js';
 
 const EMPTY_STATE: ClusterState = { primary: undefined, epoch: 0, autoFailover: undefined, demoted: [], lastAutoFailoverAt: undefined };
 
@@ -30,11 +32,14 @@ export class DisasterRecoveryService {
   readonly notifier: Notifier;
   readonly copies: SecondaryCopies;
   readonly alerts: AlertReceiver;
+  readonly backups: Backups;
   private readonly procedure: FailoverProcedure;
   private state: ClusterState = EMPTY_STATE;
+  private readonly unrecordedAttempts = new Map<string, number>();
   private failoverUnderWay = false;
   private lastAttemptAt: number | undefined;
-  private heldBecause: string | undefined;
+  /** Why the HA loop holds off replacing the dead primary (its latest words, and what kind of reason, to log each reason once). */
+  private held: { primary: string; because: HoldReason; why: string } | undefined;
   private refreshTimer: NodeJS.Timeout | undefined;
   private started = false;
 
@@ -71,7 +76,10 @@ export class DisasterRecoveryService {
         })),
       currentPrimary: () => this.currentPrimary(),
       autoFailoverEnabled: () => this.autoFailoverEnabled(),
+      failoverCounts: () => this.failoverCounts(),
     });
+    this.backups = new Backups({ config, log, currentPrimary: () => this.currentPrimary(), scrub: (text) => scrubSecrets(text, config.secrets) });
+    registerBackupMetrics(this.metrics.registry, this.backups);
     this.procedure = new FailoverProcedure({
       config,
       engines: this.engines,
@@ -79,7 +87,10 @@ export class DisasterRecoveryService {
       notifier: this.notifier,
       log,
       lastCopyAt: (name) => this.copies.lastCopyAt(name),
-      counted: (trigger, result) => this.metrics.failovers.inc({ trigger, result }),
+      countedUnrecorded: (trigger, result) => {
+        const key = `${trigger}|${result}`;
+        this.unrecordedAttempts.set(key, (this.unrecordedAttempts.get(key) ?? 0) + 1);
+      },
     });
     this.alerts = new AlertReceiver({
       store,
@@ -143,6 +154,15 @@ export class DisasterRecoveryService {
     return this.state;
   }
 
+  private async failoverCounts(): Promise<Array<{ trigger: string; result: string; count: number }>> {
+    const counts: Array<{ trigger: string; result: string; count: number }> = await this.store.historyCounts();
+    for (const [key, count] of this.unrecordedAttempts) {
+      const [trigger, result] = key.split('|') as [string, string];
+      counts.push({ trigger, result, count });
+    }
+    return counts;
+  }
+
   /** Re-reads the shared state: another process (the CLI, a second sidecar) may have switched. */
   async refreshState(): Promise<ClusterState> {
     this.state = await this.store.read();
@@ -171,8 +191,14 @@ export class DisasterRecoveryService {
     return statusReport(this.config, this.databaseStatuses(), this.state, {
       enabled: this.autoFailoverEnabled(),
       source: this.state.autoFailover === undefined ? 'config' : 'operator',
-      held: this.heldBecause ?? this.derivedHold(),
-    });
+      held: (this.held?.primary === this.currentPrimary() ? this.held?.why : undefined) ?? this.derivedHold(),
+    }, this.lastBackup());
+  }
+
+  /** The newest good backup of any enabled database, from the backup catalogue. */
+  lastBackup(): LastBackupStatus | null {
+    const newest = this.backups.lastBackup();
+    return newest ? lastBackupStatus(newest) : null;
   }
 
   /** Why a primary that is down right now is not being replaced (for a process that does not run the HA loop). */
@@ -219,11 +245,13 @@ export class DisasterRecoveryService {
     await this.refreshState();
     this.monitor.start();
     this.copies.start();
+    this.backups.startSchedule();
     this.refreshTimer = setInterval(() => void this.refreshState().catch((e) => this.log.error({ err: e }, 'disaster-recovery: state store unreadable')), 1000);
   }
 
   async stop(): Promise<void> {
     clearInterval(this.refreshTimer);
+    await this.backups.stop();
     await this.alerts.drain();
     await this.monitor.stop();
     await this.copies.stop();
@@ -238,10 +266,26 @@ export class DisasterRecoveryService {
     return Math.min(check_interval, this.config.failover.health_check_interval);
   }
 
-  private copyPlan() {
+  /**
+   * What the periodic copy does now, from the shared state read afresh: another
+   * process (the CLI) may have switched since the last refresh, and a copy of
+   * the old primary over the new one would undo the writes made there since.
+   */
+  private async copyPlan(): Promise<CopyPlan> {
+    const { epoch } = await this.refreshState();
     const primary = this.currentPrimary();
     const up = primary !== undefined && this.monitor.health(primary)?.status === 'up';
-    return { primary: up ? primary : undefined, exclude: [...this.state.demoted, ...(primary ? [primary] : [])], allowed: !this.failoverUnderWay };
+    return {
+      primary: up ? primary : undefined,
+      exclude: [...this.state.demoted, ...(primary ? [primary] : [])],
+      allowed: !this.failoverUnderWay,
+      stillValid: async () => {
+        const now = await this.store.read();
+        if (now.epoch !== epoch) return `the primary changed (epoch ${epoch} -> ${now.epoch})`;
+        const lease = await this.store.leaseHolder();
+        return lease ? `a failover is under way (${lease.holder})` : undefined;
+      },
+    };
   }
 
   /** The HA loop: one decision per probe of the primary. */
@@ -251,6 +295,7 @@ export class DisasterRecoveryService {
       await this.fenceResurrected(health, previous);
       return;
     }
+    if (this.failoverUnderWay) return;
     const decision = detectFailure({
       primary: health.name,
       consecutiveFailures: health.consecutiveFailures,
@@ -263,10 +308,12 @@ export class DisasterRecoveryService {
       lastAttemptAt: this.lastAttemptAt,
       retryDelaySeconds: this.config.failover.retry_delay,
     });
-    if (decision.action !== 'hold') this.heldBecause = undefined;
+    if (decision.action !== 'hold') this.held = undefined;
     if (decision.action === 'hold') {
-      if (this.heldBecause !== decision.why) this.log.error({ database: health.name }, `disaster-recovery failover held: ${decision.why}`);
-      this.heldBecause = decision.why;
+      if (this.held?.primary !== health.name || this.held.because !== decision.because) {
+        this.log.error({ database: health.name }, `disaster-recovery failover held: ${decision.why}`);
+      }
+      this.held = { primary: health.name, because: decision.because, why: decision.why };
       return;
     }
     if (decision.action !== 'failover') return;

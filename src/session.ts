@@ -44,9 +44,19 @@ export class PostgresSessions implements SessionTarget {
     if (!(await stillPrimary())) throw new PrimaryLost(`${this.db.name} is no longer the primary`);
     const client = await this.pool.connect();
     let broken: Error | undefined;
+    // pg-pool stops listening to a client once it is checked out: a connection that dies between two
+    // statements (the primary killed) would emit 'error' with no listener and crash the application.
+    let lost: Error | undefined;
+    const onError = (error: Error) => {
+      lost ??= error;
+    };
+    client.on('error', onError);
     try {
       await client.query('BEGIN');
       const result = await fn({ engine: 'postgresql', database: this.db.name, epoch, client });
+      // The primary may have been replaced while `fn` ran (it hung, a failover happened, it came
+      // back): a transaction begun on it must not commit there now. Checked again just before COMMIT.
+      if (!(await stillPrimary())) throw new PrimaryLost(`${this.db.name} stopped being the primary during the transaction`);
       await client.query('COMMIT');
       return result;
     } catch (error) {
@@ -54,8 +64,9 @@ export class PostgresSessions implements SessionTarget {
       await client.query('ROLLBACK').catch(() => undefined);
       throw error;
     } finally {
+      client.removeListener('error', onError);
       // A connection that failed mid-transaction is dropped, not returned to the pool.
-      client.release(broken && isPrimaryLost(broken) ? broken : undefined);
+      client.release(broken && isPrimaryLost(broken) ? broken : lost);
     }
   }
 

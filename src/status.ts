@@ -42,8 +42,40 @@ export interface StatusReport {
   primary: string | null;
   epoch: number;
   auto_failover: AutoFailoverStatus;
-  last_backup: null;
+  last_backup: LastBackupStatus | null;
   databases: DatabaseStatus[];
+}
+
+/** The newest good backup of any enabled database. */
+export interface LastBackupStatus {
+  database: string;
+  path: string;
+  name: string;
+  trigger: string;
+  created_at: string;
+  finished_at: string;
+  size_bytes: number;
+  sha256: string;
+  /** The last `verify` of it: true, false, or null when never verified. */
+  verified: boolean | null;
+}
+
+/** As a status line shows it; not part of the JSON (toString is not enumerable). */
+export function lastBackupStatus(backup: Omit<LastBackupStatus, 'verified'> & { verification?: { ok: boolean } }): LastBackupStatus {
+  const status: LastBackupStatus = {
+    database: backup.database,
+    path: backup.path,
+    name: backup.name,
+    trigger: backup.trigger,
+    created_at: backup.created_at,
+    finished_at: backup.finished_at,
+    size_bytes: backup.size_bytes,
+    sha256: backup.sha256,
+    verified: backup.verification?.ok ?? null,
+  };
+  const line = `${status.created_at} ${status.database} ${status.path} (${(status.size_bytes / 1048576).toFixed(1)} MiB)`;
+  Object.defineProperty(status, 'toString', { value: () => line, enumerable: false });
+  return status;
 }
 
 const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());
@@ -80,14 +112,20 @@ export function databaseStatus(
   };
 }
 
-export function statusReport(config: Config, databases: DatabaseStatus[], state: ClusterState, autoFailover: AutoFailoverStatus): StatusReport {
+export function statusReport(
+  config: Config,
+  databases: DatabaseStatus[],
+  state: ClusterState,
+  autoFailover: AutoFailoverStatus,
+  lastBackup: LastBackupStatus | null = null,
+): StatusReport {
   return {
     enabled: config.enabled,
     config: config.file,
     primary: databases.find((d) => d.is_primary)?.name ?? null,
     epoch: state.epoch,
     auto_failover: autoFailover,
-    last_backup: null,
+    last_backup: lastBackup,
     databases,
   };
 }

@@ -1,18 +1,14 @@
-import fs from 'node:fs';
-import path from 'node:path';
 import type { Config, DatabaseConfig } from '../config/load.js';
-import { temporaryNameFor } from '../engines/durable-file.js';
 import { DrError, InputError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { COMPRESSION_LEVEL, fsError, publishFile, writeBackupContent } from './backup-file.js';
 import { Catalogue, type CatalogueEntry } from './catalogue.js';
 import type { DumpProgress } from './engine-backup.js';
-import { engineBackupFor } from './engines.js';
-import type { BackupTrigger, Manifest } from './manifest.js';
-import { backupFileName, manifestPathOf, validateBackupName, type BackupFormat } from './naming.js';
+import type { BackupTrigger } from './manifest.js';
+import { validateBackupName } from './naming.js';
 import { executeRestore, planRestore, type RestoreOptions, type RestoreOutcome, type RestorePlan, type RestoreRequest } from './restore.js';
 import { planRetention } from './retention.js';
 import { BackupSchedule } from './schedule.js';
+import { takeBackup, type BackupRecord } from './take-backup.js';
 import { verifyBackups, type VerifyResult } from './verify.js';
 
 export interface BackupsDeps {
@@ -24,8 +20,7 @@ export interface BackupsDeps {
   scrub: (text: string) => string;
 }
 
-/** A catalogued backup: its manifest and where its file is. */
-export type BackupRecord = Manifest & { path: string };
+export type { BackupRecord } from './take-backup.js';
 
 export interface BackupOutcome {
   database: string;
@@ -105,7 +100,11 @@ export class Backups {
   async createUnlocked(db: DatabaseConfig, name: string, trigger: BackupTrigger, onProgress?: (p: DumpProgress) => void): Promise<BackupRecord> {
     const started = performance.now();
     try {
-      const record = await this.write(db, name, trigger, started, onProgress);
+      this.cleanLeftovers(db.name);
+      const record = await takeBackup(
+        { catalogue: this.catalogue, compress: this.deps.config.backup.enable_compression, signal: this.abort.signal },
+        { db, name, trigger, started, onProgress },
+      );
       const mib = (record.size_bytes / 1048576).toFixed(1);
       this.deps.log.info(
         { database: db.name, file: record.path, size_bytes: record.size_bytes, sha256: record.sha256, duration_seconds: record.duration_seconds, trigger },
@@ -118,65 +117,6 @@ export class Backups {
       this.deps.log.error({ database: db.name, trigger }, message);
       this.emit({ database: db.name, result: 'error', error: message });
       throw error instanceof InputError ? error : new DrError(message);
-    }
-  }
-
-  private async write(db: DatabaseConfig, name: string, trigger: BackupTrigger, started: number, onProgress?: (p: DumpProgress) => void): Promise<BackupRecord> {
-    const dir = this.catalogue.dirOf(db.name);
-    try {
-      fs.mkdirSync(dir, { recursive: true });
-    } catch (error) {
-      throw fsError(error, `creating the backup folder ${dir}`);
-    }
-    this.cleanLeftovers(db.name);
-    const signal = this.abort.signal;
-    const progress = (p: DumpProgress) => {
-      if (signal.aborted) throw new DrError('the sidecar is stopping');
-      onProgress?.(p);
-    };
-    const engine = engineBackupFor(db.target.engine);
-    const dump = await engine.dump(db, dir, progress);
-    try {
-      const compress = this.deps.config.backup.enable_compression;
-      const file = freeName(dir, name, dump.snapshotAt, engine.format, compress);
-      const temporary = temporaryNameFor(file);
-      try {
-        const onBytes = (doneBytes: number) => progress({ phase: 'write', doneBytes, totalBytes: dump.contentBytes });
-        const written = await writeBackupContent(dump.content, temporary, { compress, onBytes, signal });
-        const tables = await dump.finished;
-        const finishedAt = new Date();
-        const manifest: Manifest = {
-          version: 1,
-          file: path.basename(file),
-          database: db.name,
-          engine: db.target.engine,
-          format: engine.format,
-          compression: compress ? 'gzip' : 'none',
-          compression_level: compress ? COMPRESSION_LEVEL : null,
-          name,
-          trigger,
-          created_at: dump.snapshotAt.toISOString(),
-          finished_at: finishedAt.toISOString(),
-          duration_seconds: (performance.now() - started) / 1000,
-          size_bytes: written.sizeBytes,
-          sha256: written.sha256,
-          source: { url: db.displayUrl, size_bytes: dump.sourceBytes ?? null },
-          tables,
-        };
-        // Manifest first: until the file is published beside it, the catalogue calls it missing, never good.
-        this.catalogue.writeManifest(file, manifest);
-        try {
-          publishFile(temporary, file);
-        } catch (error) {
-          fs.rmSync(manifestPathOf(file), { force: true });
-          throw error;
-        }
-        return { ...manifest, path: file };
-      } finally {
-        fs.rmSync(temporary, { force: true });
-      }
-    } finally {
-      await dump.close();
     }
   }
 
@@ -227,8 +167,15 @@ export class Backups {
 
   /** The newest good backup of any enabled database. */
   lastBackup(): BackupRecord | undefined {
+    const readable = (database: string) => {
+      try {
+        return this.newestGood(database);
+      } catch {
+        return undefined; // an unreadable folder has no good backup to show
+      }
+    };
     const newest = this.databases()
-      .map((d) => this.newestGood(d.name))
+      .map((d) => readable(d.name))
       .filter((r) => r !== undefined);
     return newest.sort((a, b) => Date.parse(b.created_at) - Date.parse(a.created_at))[0];
   }
@@ -301,13 +248,5 @@ export class Backups {
 
   private emit(outcome: BackupOutcome): void {
     for (const listener of this.listeners) listener(outcome);
-  }
-}
-
-/** The backup's file name; a suffix tells apart two backups of one name in the same second. */
-function freeName(dir: string, name: string, at: Date, format: BackupFormat, compress: boolean): string {
-  for (let attempt = 1; ; attempt++) {
-    const file = path.join(dir, backupFileName(name, at, format, compress, attempt));
-    if (!fs.existsSync(file) && !fs.existsSync(manifestPathOf(file))) return file;
   }
 }

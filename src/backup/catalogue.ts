@@ -179,7 +179,8 @@ function readDir(dir: string, options?: { withFileTypes: true }): string[] | fs.
   try {
     return options ? fs.readdirSync(dir, options) : fs.readdirSync(dir);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return [];
     throw fsError(error, `reading ${dir}`);
   }
 }

@@ -68,15 +68,16 @@ async function dumpPostgres(db: DatabaseConfig): Promise<Dump> {
   return { content: run.child.stdout!, contentBytes: undefined, snapshotAt, sourceBytes, finished, close };
 }
 
-/** A snapshot id for pg_dump, or undefined where the server cannot export one (then the dump takes its own, uncounted). */
+/**
+ * A snapshot id for pg_dump, or undefined where the server cannot export one
+ * (then pg_dump takes its own and rows are not counted). Not in a savepoint:
+ * a subtransaction cannot export a snapshot.
+ */
 async function exportSnapshot(client: pg.Client): Promise<string | undefined> {
-  await client.query('SAVEPOINT export');
   try {
-    const id = (await client.query<{ id: string }>('SELECT pg_export_snapshot() AS id')).rows[0]!.id;
-    await client.query('RELEASE SAVEPOINT export');
-    return id;
+    return (await client.query<{ id: string }>('SELECT pg_export_snapshot() AS id')).rows[0]!.id;
   } catch {
-    await client.query('ROLLBACK TO SAVEPOINT export');
+    await client.query('ROLLBACK');
     return undefined;
   }
 }

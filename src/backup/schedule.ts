@@ -54,8 +54,11 @@ export class BackupSchedule {
 
   private plan(atMs: number): void {
     if (!this.running) return;
-    const at = new Date(Math.max(atMs, Date.now() + 10));
-    this.job = schedule.scheduleJob(at, () => void this.fire());
+    const at = new Date(Math.max(atMs, Date.now() + 100));
+    const job = schedule.scheduleJob(at, () => void this.fire());
+    // node-schedule drops (returns null for) a date that passed while it set the job up.
+    if (!job) return this.plan(Date.now() + 1000);
+    this.job = job;
     this.options.log.debug({ next_backup_at: at.toISOString() }, `next scheduled backup at ${at.toISOString()}`);
   }
 

@@ -1,11 +1,14 @@
 import { Command, CommanderError } from 'commander';
 import { DrError } from '../errors.js';
 import { runShutdownHooks } from './lifecycle.js';
+import { registerBackup } from './commands/backup.js';
 import { registerFailover } from './commands/failover.js';
 import { registerRules } from './commands/rules.js';
+import { registerRestore } from './commands/restore.js';
 import { registerStartMonitoring } from './commands/start-monitoring.js';
 import { registerStatus } from './commands/status.js';
 import { registerTest } from './commands/test.js';
+import { registerVerify } from './commands/verify.js';
 
 export function buildProgram(): Command {
   const program = new Command('disaster-recovery')
@@ -18,6 +21,9 @@ export function buildProgram(): Command {
   registerStartMonitoring(program);
   registerFailover(program);
   registerRules(program);
+  registerBackup(program);
+  registerRestore(program);
+  registerVerify(program);
   for (const command of program.commands) command.exitOverride();
   return program;
 }

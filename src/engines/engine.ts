@@ -52,9 +52,11 @@ export interface Engine {
   /**
    * Brings this database up to date from `source` (same engine). With the
    * source's fence, the result holds every write the source acknowledged;
-   * throws when that cannot be done within `timeoutMs`.
+   * throws when that cannot be done within `timeoutMs`. `guard` (periodic
+   * copies) is asked right before this database's data is replaced: a reason
+   * calls the copy off (CopyCancelled) and leaves this database as it was.
    */
-  catchUp(source: Engine, fence: Fence | undefined, timeoutMs: number): Promise<DataSyncOutcome>;
+  catchUp(source: Engine, fence: Fence | undefined, timeoutMs: number, guard?: () => Promise<string | undefined>): Promise<DataSyncOutcome>;
   /** Makes this database accept writes (PostgreSQL: pg_promote on a standby, lift a fence). */
   promote(timeoutMs: number): Promise<void>;
   /** Points this standby at the new primary (PostgreSQL streaming); nothing for SQLite. */

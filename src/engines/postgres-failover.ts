@@ -56,9 +56,9 @@ export class PostgresFence implements Fence {
     await setReadOnly(target, true, timeoutMs);
     try {
       const lsn = await withClient(target, timeoutMs, async (client) => {
-        const { rows } = await client.query<{ pid: number }>(
-          "SELECT pid FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() AND pg_terminate_backend(pid)",
-        );
+        const sessions = await client.query<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()");
+        // A separate statement: in one WHERE clause nothing orders pg_terminate_backend after the pid test.
+        const { rows } = await client.query<{ pid: number }>('SELECT pid FROM unnest($1::int[]) AS pid WHERE pg_terminate_backend(pid)', [sessions.rows.map((r) => r.pid)]);
         // pg_terminate_backend only signals: a session in the middle of its COMMIT finishes it,
         // and acknowledges it, before it exits. The WAL position is read once they are all gone,
         // so it covers every commit they acknowledged.
@@ -155,14 +155,24 @@ export async function follow(standby: PgTarget, standbyName: string, primary: Pg
   const waitMs = Math.min(timeoutMs, 5000);
   const started = Date.now();
   try {
-    await withClient(standby, timeoutMs, (c) =>
-      until(`${standbyName} to stream from ${primary.host}:${primary.port}`, waitMs, async () => {
-        const { rows } = await c.query<{ ok: boolean }>(
-          "SELECT EXISTS (SELECT 1 FROM pg_stat_wal_receiver WHERE status = 'streaming' AND sender_host = $1 AND sender_port = $2) AS ok",
-          [primary.host, primary.port],
-        );
-        return rows[0]!.ok;
-      }),
+    // The standby's receiver shows 'streaming' from the moment it connects, before the new primary
+    // has checked the timelines; the new primary's WAL sender reaches 'catchup' or 'streaming' only
+    // once it has accepted the standby's starting point.
+    await withClient(standby, timeoutMs, (s) =>
+      withClient(primary, timeoutMs, (p) =>
+        until(`${standbyName} to stream from ${primary.host}:${primary.port}`, waitMs, async () => {
+          const sender = await p.query<{ ok: boolean }>(
+            "SELECT EXISTS (SELECT 1 FROM pg_stat_replication WHERE application_name = $1 AND state IN ('catchup', 'streaming')) AS ok",
+            [standbyName],
+          );
+          if (!sender.rows[0]!.ok) return false;
+          const receiver = await s.query<{ ok: boolean }>('SELECT EXISTS (SELECT 1 FROM pg_stat_wal_receiver WHERE sender_host = $1 AND sender_port = $2) AS ok', [
+            primary.host,
+            primary.port,
+          ]);
+          return receiver.rows[0]!.ok;
+        }),
+      ),
     );
   } catch (error) {
     if (!/^timed out/.test((error as Error).message)) throw error;

@@ -28,9 +28,11 @@ export class CopyCancelled extends Error {}
  * API, written under a temporary name, fsynced, then renamed over `dest`:
  * whoever opens `dest` sees the old file or the whole new one, never a torn copy.
  *
- * A file path is copied in one backup step in a worker thread: one read
- * transaction, so writers to the source (WAL mode) never make it start over,
- * and the event loop goes on meanwhile.
+ * A file path is copied in ONE backup step (one read transaction), so writers
+ * to the source never make it start over (in the default steps of 100 pages a
+ * busy primary of a few MB was never copied). A large file is copied in a
+ * worker thread, so the event loop (probes, HA loop, /metrics) goes on; a small
+ * one in this thread, which saves the ~50 ms a worker takes to start.
  *
  * The rename happens under the destination's write lock (when it is a database
  * that can be locked), after `options.guard` agreed: two copies into the same
@@ -49,7 +51,12 @@ export async function copySqliteDatabase(source: string | Database.Database, des
   const temporary = temporaryNameFor(dest);
   let lock: Database.Database | undefined;
   try {
-    const progress = typeof source === 'string' ? await copyInWorker({ source, temporary }, timeoutMs) : await source.backup(temporary);
+    const progress =
+      typeof source !== 'string'
+        ? await source.backup(temporary)
+        : sizeOf(source) + sizeOf(`${source}-wal`) > IN_THREAD_MAX_BYTES
+          ? await copyInWorker({ source, temporary }, timeoutMs)
+          : await copyInThread(source, temporary);
     if (progress.remainingPages !== 0 || progress.totalPages < 1 || !fs.existsSync(temporary)) {
       throw new Error(`the online copy of ${sourceName} did not complete (${progress.totalPages - progress.remainingPages} of ${progress.totalPages} pages)`);
     }
@@ -78,6 +85,26 @@ export async function copySqliteDatabase(source: string | Database.Database, des
       if (lock.inTransaction) lock.exec('ROLLBACK');
       lock.close();
     }
+  }
+}
+
+/** Up to this size a one-step copy blocks the event loop for a few tens of milliseconds at most. */
+const IN_THREAD_MAX_BYTES = 8 * 1024 * 1024;
+
+function sizeOf(file: string): number {
+  try {
+    return fs.statSync(file).size;
+  } catch {
+    return 0;
+  }
+}
+
+async function copyInThread(source: string, temporary: string): Promise<{ totalPages: number; remainingPages: number }> {
+  const db = new Database(source, { readonly: true, fileMustExist: true, timeout: 1000 });
+  try {
+    return await db.backup(temporary, { progress: () => 0x7fffffff });
+  } finally {
+    db.close();
   }
 }
 

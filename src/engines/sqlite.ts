@@ -68,9 +68,9 @@ export class SqliteEngine implements Engine {
    * Copies the source over this file. With the source's fence holding its write
    * lock, the copy (read through a connection of its own) has every commit.
    */
-  async catchUp(source: Engine, fence: Fence | undefined, _timeoutMs: number): Promise<DataSyncOutcome> {
+  async catchUp(source: Engine, fence: Fence | undefined, timeoutMs: number, guard?: () => Promise<string | undefined>): Promise<DataSyncOutcome> {
     if (!(source instanceof SqliteEngine)) throw new Error(`cannot copy ${source.kind} database ${source.name} into SQLite database ${this.name}`);
-    const copy = await copySqliteDatabase(source.file, this.file);
+    const copy = await copySqliteDatabase(source.file, this.file, { timeoutMs, ...(guard ? { guard } : {}) });
     return {
       method: 'final-copy',
       complete: fence !== undefined,

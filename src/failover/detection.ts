@@ -14,10 +14,13 @@ export interface DetectionInput {
   retryDelaySeconds: number;
 }
 
+/** Why a dead primary is not replaced now; stays the same while the situation does (the `why` text changes with the counts). */
+export type HoldReason = 'disabled' | 'in_progress' | 'cooldown' | 'retry_delay';
+
 export type Detection =
   | { action: 'none' }
   | { action: 'failover' }
-  | { action: 'hold'; why: string };
+  | { action: 'hold'; because: HoldReason; why: string };
 
 /**
  * Whether to fail over now. Only after `threshold` failed probes in a row
@@ -27,16 +30,16 @@ export type Detection =
 export function detectFailure(input: DetectionInput): Detection {
   if (!input.primary || input.consecutiveFailures < input.threshold) return { action: 'none' };
   const dead = `primary ${input.primary} failed ${input.consecutiveFailures} probes in a row`;
-  if (!input.autoFailoverEnabled) return { action: 'hold', why: `${dead}, but automatic failover is disabled` };
-  if (input.inProgress) return { action: 'hold', why: `${dead}; a failover is already under way` };
+  if (!input.autoFailoverEnabled) return { action: 'hold', because: 'disabled', why: `${dead}, but automatic failover is disabled` };
+  if (input.inProgress) return { action: 'hold', because: 'in_progress', why: `${dead}; a failover is already under way` };
   if (input.lastAutoFailoverAt !== undefined) {
     const since = (input.now - input.lastAutoFailoverAt) / 1000;
     if (since < input.cooldownSeconds) {
-      return { action: 'hold', why: `${dead}, but the last automatic failover was ${since.toFixed(0)} s ago (cooldown ${input.cooldownSeconds} s)` };
+      return { action: 'hold', because: 'cooldown', why: `${dead}, but the last automatic failover was ${since.toFixed(0)} s ago (cooldown ${input.cooldownSeconds} s)` };
     }
   }
   if (input.lastAttemptAt !== undefined && (input.now - input.lastAttemptAt) / 1000 < input.retryDelaySeconds) {
-    return { action: 'hold', why: `${dead}; retrying after retry_delay` };
+    return { action: 'hold', because: 'retry_delay', why: `${dead}; retrying after retry_delay` };
   }
   return { action: 'failover' };
 }

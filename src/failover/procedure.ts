@@ -30,7 +30,8 @@ export interface FailoverDeps {
   log: Logger;
   /** Epoch ms of the last periodic copy into a SQLite secondary. */
   lastCopyAt(name: string): number | undefined;
-  counted(trigger: FailoverTrigger, result: FailoverResult): void;
+  /** An attempt that is not written to the history (a monitor or alert losing the lease race). */
+  countedUnrecorded(trigger: FailoverTrigger, result: FailoverResult): void;
 }
 
 const LEASE_TTL_MS = 60_000;
@@ -86,7 +87,7 @@ export class FailoverProcedure {
       const why = `another failover is in progress (${holder?.holder ?? 'unknown holder'}); nothing changed`;
       // An operator's attempt is history; a monitor or alert racing the failover under way is not.
       if (request.trigger === 'manual') await this.finish(record({ result: 'refused', error: why }));
-      else this.deps.counted(request.trigger, 'refused');
+      else this.deps.countedUnrecorded(request.trigger, 'refused');
       throw new ConflictError(why);
     }
     const renew = setInterval(() => void store.acquireLease(HOLDER, LEASE_TTL_MS), LEASE_TTL_MS / 4);
@@ -97,7 +98,7 @@ export class FailoverProcedure {
         throw new ConflictError(`${request.expectedFrom} is no longer the primary (${from ?? 'none'} is); nothing to do`);
       }
       const base = { from: from ?? null };
-      let t = performance.now();
+      const t = performance.now();
       const target = await inSpan('failover.choose', { 'dr.from': from ?? '' }, () =>
         request.target ? this.validateTarget(request.target, from) : this.choose(from, state),
       );
@@ -289,7 +290,6 @@ export class FailoverProcedure {
 
   private async finish(record: FailoverRecord): Promise<FailoverRecord> {
     const id = await this.deps.store.appendHistory(record);
-    this.deps.counted(record.trigger, record.result);
     const summary = record.result === 'success' ? `failover ${record.from ?? '-'} -> ${record.to}: success` : `failover ${record.result}: ${record.error}`;
     if (this.deps.config.failover.notification_enabled) this.deps.notifier.notify({ event: 'failover', summary, ...record, id });
     return { ...record, id };

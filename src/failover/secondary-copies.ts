@@ -1,4 +1,5 @@
 import type { Engines } from '../engines/index.js';
+import { CopyCancelled } from '../engines/sqlite-copy.js';
 import type { Logger } from '../log.js';
 
 export interface CopyPlan {
@@ -8,6 +9,12 @@ export interface CopyPlan {
   exclude: readonly string[];
   /** False while a failover is under way. */
   allowed: boolean;
+  /**
+   * Asked under each secondary's write lock right before its file is replaced:
+   * a reason when the plan no longer holds (a switch was recorded since, or a
+   * failover is under way, maybe in another process), else undefined.
+   */
+  stillValid(): Promise<string | undefined>;
 }
 
 /**
@@ -24,7 +31,7 @@ export class SecondaryCopies {
   constructor(
     private readonly engines: Engines,
     private readonly intervalSeconds: number,
-    private readonly plan: () => CopyPlan,
+    private readonly plan: () => Promise<CopyPlan>,
     private readonly log: Logger,
   ) {}
 
@@ -54,17 +61,28 @@ export class SecondaryCopies {
 
   /** One round of copies; a failing secondary is logged and tried again next round. */
   async copyOnce(): Promise<void> {
-    const plan = this.plan();
+    let plan: CopyPlan;
+    try {
+      plan = await this.plan();
+    } catch (error) {
+      this.log.error({ err: error }, 'disaster-recovery sync: no copy this round, the state is unreadable');
+      return;
+    }
     const primary = plan.primary ? this.engines.get(plan.primary) : undefined;
     if (!plan.allowed || !primary || !primary.copiesPeriodically) return;
     for (const target of this.engines.all()) {
       if (target.kind !== primary.kind || target === primary || plan.exclude.includes(target.name)) continue;
       const startedAt = Date.now();
       try {
-        await target.catchUp(primary, undefined, 60_000);
+        // A switch recorded (by any process) after the plan was made calls the copy off: the target may be the primary now.
+        await target.catchUp(primary, undefined, 60_000, () => plan.stillValid());
         this.copiedAt.set(target.name, startedAt);
         this.log.debug({ from: primary.name, to: target.name }, `disaster-recovery sync: copied ${primary.name} to ${target.name}`);
       } catch (error) {
+        if (error instanceof CopyCancelled) {
+          this.log.info({ from: primary.name, to: target.name }, `disaster-recovery sync: ${error.message}`);
+          return;
+        }
         this.log.error({ from: primary.name, to: target.name, err: error }, `disaster-recovery sync: copy of ${primary.name} to ${target.name} failed`);
       }
     }

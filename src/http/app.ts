@@ -54,6 +54,13 @@ export function createApp(service: DisasterRecoveryService, log: Logger): expres
     await service.setAutoFailover(enabled);
     res.json({ auto_failover: { enabled: service.autoFailoverEnabled() } });
   });
+  api.post('/backup', json, async (req, res) => {
+    // Every field is optional: no body at all backs up the current primary.
+    const body = req.body === undefined ? {} : objectBody(req);
+    const database = optionalString(body, 'database');
+    const name = optionalString(body, 'name');
+    res.status(201).json(await service.backups.create({ database, name, trigger: 'api' }));
+  });
   app.use('/api', api);
 
   // Alertmanager retries on 5xx only: a bad delivery is 4xx, an unrecordable one 500.

@@ -7,6 +7,8 @@ export interface MetricsSource {
   databases(): Array<{ name: string; engine: string; type: string; health: DatabaseHealth; copyLagSeconds: number | undefined }>;
   currentPrimary(): string | undefined;
   autoFailoverEnabled(): boolean;
+  /** Failover attempts by trigger and result: the shared history, plus attempts this process did not record. */
+  failoverCounts(): Promise<Array<{ trigger: string; result: string; count: number }>>;
 }
 
 /**
@@ -15,7 +17,6 @@ export interface MetricsSource {
  */
 export class Metrics {
   readonly registry = new Registry();
-  readonly failovers: Counter<'trigger' | 'result'>;
   readonly alertNotifications: Counter<'action' | 'result'>;
 
   constructor(source: MetricsSource) {
@@ -87,15 +88,21 @@ export class Metrics {
       },
     });
 
-    this.failovers = new Counter({
+    // From the history in the state store: a failover run by the CLI (its own process) counts too.
+    new Counter({
       name: 'dr_failovers_total',
       help: 'Failover attempts by trigger (auto, manual, alert) and result (success, failed, no_candidate, refused).',
       labelNames: ['trigger', 'result'],
       registers: [registry],
+      async collect() {
+        const counts = await source.failoverCounts();
+        this.reset();
+        for (const trigger of ['auto', 'manual', 'alert']) {
+          for (const result of ['success', 'failed', 'no_candidate', 'refused']) this.inc({ trigger, result }, 0);
+        }
+        for (const { trigger, result, count } of counts) this.inc({ trigger, result }, count);
+      },
     });
-    for (const trigger of ['auto', 'manual', 'alert']) {
-      for (const result of ['success', 'failed', 'no_candidate', 'refused']) this.failovers.inc({ trigger, result }, 0);
-    }
 
     this.alertNotifications = new Counter({
       name: 'dr_alert_notifications_total',

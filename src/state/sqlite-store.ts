@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import type { AlertRecord, ClusterState, FailoverRecord, FailoverTrigger, Lease, StateStore } from './store.js';
+import type { AlertRecord, ClusterState, FailoverRecord, FailoverResult, FailoverTrigger, Lease, StateStore } from './store.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -21,6 +21,8 @@ CREATE INDEX IF NOT EXISTS alerts_received_at ON alerts (received_at);`;
 
 /** Alert records are kept this long: long enough to catch any re-delivery. */
 const ALERT_RETENTION_MS = 30 * 86_400_000;
+/** Alert records committed in one transaction at most. */
+const ALERT_GROUP = 16;
 
 /**
  * The state store in a SQLite file (WAL mode), shared by every process on the
@@ -99,13 +101,41 @@ export class SqliteStateStore implements StateStore {
     return rows.map((row) => ({ id: row.id, ...(JSON.parse(row.record) as Omit<FailoverRecord, 'id'>) }));
   }
 
-  async recordAlert(record: AlertRecord): Promise<boolean> {
+  /**
+   * Alert records are committed in groups: the deliveries that arrive in one turn of the
+   * event loop share one transaction, hence one fsync (synchronous = FULL) instead of one each.
+   * At most ALERT_GROUP a turn, so a burst of deliveries lets other requests (a /metrics
+   * scrape) in between groups instead of holding the event loop for all of them.
+   */
+  recordAlert(record: AlertRecord): Promise<boolean> {
+    return new Promise((resolve, reject) => {
+      if (this.alertQueue.push({ record, resolve, reject }) === 1) setImmediate(() => this.commitAlerts());
+    });
+  }
+
+  private alertQueue: Array<{ record: AlertRecord; resolve: (fresh: boolean) => void; reject: (error: unknown) => void }> = [];
+
+  private commitAlerts(): void {
+    const batch = this.alertQueue.splice(0, ALERT_GROUP);
+    if (this.alertQueue.length > 0) setImmediate(() => this.commitAlerts());
     const now = Date.now();
-    const inserted = this.db.prepare('INSERT OR IGNORE INTO alerts (key, received_at, record) VALUES (?, ?, ?)').run(record.key, now, JSON.stringify(record));
-    if (inserted.changes > 0 && Number(inserted.lastInsertRowid) % 1000 === 0) {
-      this.db.prepare('DELETE FROM alerts WHERE received_at < ?').run(now - ALERT_RETENTION_MS);
+    let fresh: boolean[];
+    try {
+      const insert = this.db.prepare('INSERT OR IGNORE INTO alerts (key, received_at, record) VALUES (?, ?, ?)');
+      fresh = this.db
+        .transaction(() => {
+          const rows = batch.map(({ record }) => insert.run(record.key, now, JSON.stringify(record)));
+          if (rows.some((r) => r.changes > 0 && Number(r.lastInsertRowid) % 1000 === 0)) {
+            this.db.prepare('DELETE FROM alerts WHERE received_at < ?').run(now - ALERT_RETENTION_MS);
+          }
+          return rows.map((r) => r.changes > 0);
+        })
+        .immediate();
+    } catch (error) {
+      for (const waiting of batch) waiting.reject(error);
+      return;
     }
-    return inserted.changes > 0;
+    batch.forEach((waiting, i) => waiting.resolve(fresh[i]!));
   }
 
   async finishAlert(key: string, result: string): Promise<void> {
@@ -115,6 +145,12 @@ export class SqliteStateStore implements StateStore {
   async alerts(limit: number): Promise<AlertRecord[]> {
     const rows = this.db.prepare('SELECT record FROM alerts ORDER BY rowid DESC LIMIT ?').all(limit) as Array<{ record: string }>;
     return rows.map((row) => JSON.parse(row.record) as AlertRecord);
+  }
+
+  async historyCounts(): Promise<Array<{ trigger: FailoverTrigger; result: FailoverResult; count: number }>> {
+    return this.db
+      .prepare("SELECT json_extract(record, '$.trigger') AS trigger, json_extract(record, '$.result') AS result, count(*) AS count FROM failover_history GROUP BY 1, 2")
+      .all() as Array<{ trigger: FailoverTrigger; result: FailoverResult; count: number }>;
   }
 
   async close(): Promise<void> {

@@ -79,6 +79,8 @@ export interface StateStore {
   appendHistory(record: FailoverRecord): Promise<number>;
   /** Newest first. */
   history(limit: number): Promise<FailoverRecord[]>;
+  /** How many history entries there are of each trigger and result (for dr_failovers_total, whichever process failed over). */
+  historyCounts(): Promise<Array<{ trigger: FailoverTrigger; result: FailoverResult; count: number }>>;
   /** Records an alert delivery once: false when its key was recorded before (a duplicate delivery). */
   recordAlert(record: AlertRecord): Promise<boolean>;
   finishAlert(key: string, result: string): Promise<void>;

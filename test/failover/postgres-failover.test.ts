@@ -165,9 +165,9 @@ describe('PostgreSQL automatic failover: kill -9 of the primary, two streaming s
     await waitFor('the sidecar to fence the returning former primary', 10_000, () => readOnlyDefault(old), 50);
     const fencedAfterMs = Date.now() - startedAt;
     assert.equal(await tryInsert(old, 1_000_000), '25006', 'an INSERT on the fenced former primary fails: read-only transaction');
-    assert.ok(
+    // Logged once the fence is complete (its sessions ended), a moment after the setting shows.
+    await waitFor('the fence to be logged', 5_000, () =>
       sidecarLog.lines().some((l) => String(l.msg).includes('former primary primary came back writable and was fenced')),
-      'the fence is logged',
     );
     const status = sidecar.status();
     assert.equal(status.primary, 'standby1');

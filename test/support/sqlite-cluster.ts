@@ -21,6 +21,8 @@ export const sleep = (ms: number): Promise<void> => new Promise((resolve) => set
 export interface ClusterOptions {
   /** Databases after `primary` (default ['secondary1']). */
   secondaries?: string[];
+  /** Databases configured with `enabled: false` (their files are made all the same). */
+  disabled?: string[];
   /** Rows each file starts with (default 20, ids 1..rows). */
   rows?: number;
   /** Merged over the failover section (fast defaults below). */
@@ -78,6 +80,7 @@ export function sqliteCluster(t: { after(fn: () => Promise<void>): void }, optio
   const databases: Record<string, DatabaseEntry> = {};
   names.forEach((name, i) => {
     databases[name] = { name, type: i === 0 ? 'primary' : 'secondary', priority: i, url: `sqlite:///data/${name}.db` };
+    if (options.disabled?.includes(name)) databases[name].enabled = false;
     seedImages(sandbox.path(`data/${name}.db`), options.rows ?? 20);
   });
   doc.server.auth_token = 'test-token-0123456789';

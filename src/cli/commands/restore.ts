@@ -1,0 +1,68 @@
+import readline from 'node:readline/promises';
+import type { Command } from 'commander';
+import type { RestoreOutcome, RestorePlan } from '../../backup/restore.js';
+import { DrError, InputError } from '../../errors.js';
+import { loadCommandConfig, optionsOf, printJson, withService } from '../context.js';
+import { formatBytes, formatSeconds } from '../format.js';
+import { backupLogger } from './backup.js';
+
+interface RestoreFlags {
+  database?: string;
+  yes?: boolean;
+  allowOutsideBackupDir?: boolean;
+  skipSafetyBackup?: boolean;
+}
+
+export function registerRestore(program: Command): void {
+  program
+    .command('restore')
+    .description('restore a backup over a database (default: the current primary), after saving what it holds')
+    .argument('<file>', 'the backup file (its manifest must be beside it)')
+    .option('--database <name>', 'database to restore over (default: the current primary)')
+    .option('-y, --yes', 'do not ask for confirmation')
+    .option('--allow-outside-backup-dir', 'accept a backup file that is not under backup_dir')
+    .option('--skip-safety-backup', 'do not save the current contents first (for a database that can no longer be read)')
+    .option('--json', 'print the outcome as JSON')
+    .action(async (file: string, flags: RestoreFlags, command: Command) => {
+      const config = loadCommandConfig(command);
+      const outcome = await withService(config, backupLogger(config), async (service) => {
+        const plan = service.backups.planRestore({ file, database: flags.database, allowOutsideBackupDir: flags.allowOutsideBackupDir });
+        await confirm(plan, flags.yes === true);
+        return service.backups.restore(plan, { skipSafetyBackup: flags.skipSafetyBackup });
+      });
+      if (optionsOf(command).json) printJson(outcome);
+      else process.stdout.write(renderRestore(outcome));
+    });
+}
+
+export function describePlan(plan: RestorePlan): string {
+  const m = plan.manifest;
+  const where = plan.target.target.engine === 'sqlite' ? plan.target.target.file : plan.target.displayUrl;
+  const rows = m.tables ? `, ${Object.values(m.tables).reduce((a, b) => a + b, 0)} rows` : '';
+  return [
+    `Restore ${plan.file}`,
+    `  taken from ${m.database} at ${m.created_at} (${m.engine}, ${formatBytes(m.size_bytes)}${rows})`,
+    `  over database ${plan.target.name}: ${where}`,
+    `Its current contents are replaced (a safety backup of them is taken first).`,
+  ].join('\n');
+}
+
+/** Asks on a terminal; without one, only --yes lets a restore overwrite a database. */
+async function confirm(plan: RestorePlan, yes: boolean): Promise<void> {
+  if (yes) return;
+  if (!process.stdin.isTTY) {
+    throw new InputError(`restore would overwrite database ${plan.target.name}; there is no terminal to confirm on, so pass --yes to confirm`);
+  }
+  const prompt = readline.createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    const answer = await prompt.question(`${describePlan(plan)}\nProceed? [y/N] `);
+    if (!/^y(es)?$/i.test(answer.trim())) throw new DrError('restore cancelled; nothing was changed');
+  } finally {
+    prompt.close();
+  }
+}
+
+export function renderRestore(o: RestoreOutcome): string {
+  const safety = o.safetyBackup ? `  previous contents saved to ${o.safetyBackup.path}` : '  no safety backup (nothing to save, or --skip-safety-backup)';
+  return `restored ${o.file} over ${o.database} in ${formatSeconds(o.durationSeconds)}\n${safety}\n`;
+}

@@ -1,0 +1,112 @@
+/**
+ * The failover commands of the real CLI (subprocesses, one per command, sharing
+ * the state store) on SQLite files: `failover` and its refusals, `history
+ * --limit N` newest first (text and --json), the persisted auto-failover
+ * switch, and `reinstate`.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { FailoverRecord } from '../../src/state/store.js';
+import type { StatusReport } from '../../src/status.js';
+import { stackLines, type CliResult } from '../support/cli.js';
+import { imageIds, insertImage, moveAway, sqliteCluster } from '../support/sqlite-cluster.js';
+import Database from 'better-sqlite3';
+
+const show = (r: CliResult) => `exit ${r.code}\n--- stdout ---\n${r.stdout}\n--- stderr ---\n${r.stderr}`;
+
+function ok(r: CliResult): CliResult {
+  assert.equal(r.code, 0, show(r));
+  assert.deepEqual(stackLines(r.stderr), [], show(r));
+  return r;
+}
+
+function refused(r: CliResult, code: number, message: RegExp): void {
+  assert.equal(r.code, code, show(r));
+  assert.match(r.stderr.trim(), message, show(r));
+  assert.equal(r.stderr.trim().split('\n').length, 1, `one line on stderr:\n${r.stderr}`);
+  assert.deepEqual(stackLines(r.stderr), [], show(r));
+  assert.equal(r.stdout, '');
+}
+
+test('SQLite CLI: failover, refusals, history --limit newest first, persisted auto-failover switch, reinstate', async (t) => {
+  const cluster = sqliteCluster(t, { secondaries: ['secondary1', 'secondary2', 'spare'], disabled: ['spare'] });
+  const status = async (): Promise<StatusReport> => JSON.parse(ok(await cluster.cli('status', '--json')).stdout) as StatusReport;
+
+  assert.equal(ok(await cluster.cli('history')).stdout, 'no failover yet\n');
+  assert.deepEqual(JSON.parse(ok(await cluster.cli('history', '--json')).stdout), []);
+
+  // Refusals: a clear line, exit 2 for a wrong argument, 1 for a refusal by the world; nothing changes.
+  refused(await cluster.cli('failover', 'nope'), 2, /^error: unknown database "nope" \(configured: primary, secondary1, secondary2, spare\)$/);
+  refused(await cluster.cli('failover', 'spare'), 2, /^error: database "spare" is disabled in the config$/);
+  refused(await cluster.cli('failover', 'primary'), 2, /^error: database "primary" is already the primary$/);
+  const gone = moveAway(cluster.file('secondary2'));
+  refused(await cluster.cli('failover', 'secondary2'), 1, /^error: database "secondary2" is down \(database file not found: .*\); nothing changed$/);
+  gone.restore();
+  refused(await cluster.cli('history', '--limit', '0'), 2, /--limit: expected a positive whole number, got "0"/);
+  let report = await status();
+  assert.equal(report.primary, 'primary');
+  assert.equal(report.epoch, 0);
+
+  // Three switchovers: primary -> secondary1 -> primary -> secondary2, each bringing the target up to date.
+  const marker = new Database(cluster.file('primary'));
+  insertImage(marker, 9001);
+  marker.close();
+  const hops: Array<[string, string, string]> = [
+    ['primary', 'secondary1', 'upgrade 1'],
+    ['secondary1', 'primary', 'upgrade 2'],
+    ['primary', 'secondary2', '维护升级'],
+  ];
+  for (const [from, to, reason] of hops) {
+    const r = ok(await cluster.cli('failover', to, '--reason', reason));
+    assert.match(r.stdout, new RegExp(`^#\\d+ \\S+  manual  ${from} -> ${to}  SUCCESS  \\(epoch \\d\\)$`, 'm'), r.stdout);
+    assert.match(r.stdout, new RegExp(`^   reason: ${reason}$`, 'm'));
+    assert.match(r.stdout, /^ {3}data sync: final-copy, complete: copied \d+ bytes from \S+ in \d+ ms under its write lock$/m);
+    assert.match(r.stdout, /^ {3}phases: choose \d+ ms, sync \d+ ms, switch \d+ ms$/m);
+  }
+  assert.ok(imageIds(cluster.file('secondary2')).has(9001), 'the row written on the first primary travelled with every switch');
+
+  // history --limit 2: the two newest, newest first.
+  const text = ok(await cluster.cli('history', '--limit', '2')).stdout;
+  const headers = text.split('\n').filter((l) => l.startsWith('#'));
+  assert.equal(headers.length, 2, text);
+  assert.match(headers[0]!, /^#3 .*  manual  primary -> secondary2  SUCCESS  \(epoch 3\)$/);
+  assert.match(headers[1]!, /^#2 .*  manual  secondary1 -> primary  SUCCESS  \(epoch 2\)$/);
+  const json = JSON.parse(ok(await cluster.cli('history', '--limit', '2', '--json')).stdout) as FailoverRecord[];
+  assert.deepEqual(
+    json.map((r) => [r.id, r.from, r.to, r.reason, r.result, r.epoch]),
+    [
+      [3, 'primary', 'secondary2', '维护升级', 'success', 3],
+      [2, 'secondary1', 'primary', 'upgrade 2', 'success', 2],
+    ],
+  );
+  assert.ok(json.every((r) => r.trigger === 'manual' && r.dataSync?.complete === true && typeof r.phases.sync === 'number'));
+  assert.ok(Date.parse(json[0]!.startedAt) >= Date.parse(json[1]!.finishedAt), 'newest first');
+  const all = JSON.parse(ok(await cluster.cli('history', '--json')).stdout) as FailoverRecord[];
+  assert.deepEqual(all.map((r) => r.id), [3, 2, 1]);
+
+  // Demoted: the primary just left (secondary1 was reinstated when it became primary, and again left... it is demoted too).
+  report = await status();
+  assert.equal(report.primary, 'secondary2');
+  assert.equal(report.epoch, 3);
+  const demoted = (r: StatusReport) => r.databases.filter((d) => d.demoted).map((d) => d.name).sort();
+  assert.deepEqual(demoted(report), ['primary', 'secondary1']);
+  assert.match(ok(await cluster.cli('status')).stdout, /^primary \(demoted\)\s/m);
+
+  // reinstate: persisted, seen by the next process.
+  assert.match(ok(await cluster.cli('reinstate', 'primary')).stdout, /^primary may be chosen by automatic failover again$/m);
+  assert.deepEqual(demoted(await status()), ['secondary1']);
+  refused(await cluster.cli('reinstate', 'nope'), 2, /^error: unknown database "nope"$/);
+
+  // The auto-failover switch: persisted, overrides the config, seen by every new process.
+  assert.equal(report.auto_failover.enabled, true);
+  assert.equal(report.auto_failover.source, 'config');
+  assert.equal(ok(await cluster.cli('disable-auto-failover')).stdout, 'automatic failover disabled\n');
+  report = await status();
+  assert.deepEqual([report.auto_failover.enabled, report.auto_failover.source], [false, 'operator']);
+  assert.match(ok(await cluster.cli('status')).stdout, /^Auto-failover:\s+disabled \(set by an operator\)$/m);
+  assert.equal(ok(await cluster.cli('enable-auto-failover')).stdout, 'automatic failover enabled\n');
+  report = await status();
+  assert.deepEqual([report.auto_failover.enabled, report.auto_failover.source], [true, 'operator']);
+  // Nothing above is a failover attempt.
+  assert.equal((JSON.parse(ok(await cluster.cli('history', '--json')).stdout) as FailoverRecord[]).length, 3);
+});
