@@ -11,17 +11,19 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Cleanup, withTimeout } from './cleanup.js';
 import type { BenchContext, Section } from './context.js';
+import { backupSection } from './backup.js';
 import { createFleet, type Fleet } from './fleet.js';
+import { failoverSection } from './failover.js';
 import { idleRssSection } from './idle-rss.js';
 import { metricsLatencySection } from './metrics-latency.js';
 import { probeCycleSection } from './probes.js';
 import { renderTable, Report } from './table.js';
 import { webhookSection } from './webhook.js';
 
-const SECTIONS: Section[] = [probeCycleSection, metricsLatencySection, idleRssSection, webhookSection];
+const SECTIONS: Section[] = [probeCycleSection, metricsLatencySection, idleRssSection, webhookSection, failoverSection, backupSection];
 const FLEET_TIMEOUT_MS = 60_000;
 /** The whole run, cleanup included; past it the bench prints what it has and exits 1. */
-const WATCHDOG_MS = 240_000;
+const WATCHDOG_MS = 240_000 + backupSection.budgetMs;
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const started = Date.now();

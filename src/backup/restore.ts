@@ -4,7 +4,6 @@ import type { DatabaseConfig } from '../config/load.js';
 import { ConflictError, DrError, InputError } from '../errors.js';
 import { fileDigest, fsError, readBackupContent } from './backup-file.js';
 import type { BackupRecord, Backups } from './backups.js';
-import type { CatalogueEntry } from './catalogue.js';
 import { engineBackupFor } from './engines.js';
 import type { Manifest } from './manifest.js';
 import { isInside } from './naming.js';
@@ -126,10 +125,4 @@ function realpath(file: string): string {
   } catch {
     return path.resolve(file);
   }
-}
-
-/** For callers that list a catalogue entry in a confirmation or a report. */
-export function describeEntry(entry: CatalogueEntry): string {
-  const m = entry.manifest;
-  return m ? `${entry.path} (${m.engine} backup of ${m.database} taken ${m.created_at})` : entry.path;
 }

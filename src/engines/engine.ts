@@ -12,6 +12,11 @@ export interface ProbeResult {
   inRecovery?: boolean;
   /** Seconds the standby's replay is behind (PostgreSQL standby). */
   replicationLagSeconds?: number;
+  /**
+   * PostgreSQL: the WAL position this server holds: a primary's current write
+   * position, a standby's last received (or replayed, if further) position.
+   */
+  walPosition?: string;
   /** Why it is down, in words; never holds a secret. */
   error?: string;
 }
@@ -59,6 +64,14 @@ export interface Engine {
   catchUp(source: Engine, fence: Fence | undefined, timeoutMs: number, guard?: () => Promise<string | undefined>): Promise<DataSyncOutcome>;
   /** Makes this database accept writes (PostgreSQL: pg_promote on a standby, lift a fence). */
   promote(timeoutMs: number): Promise<void>;
+  /**
+   * How far behind `source` (the primary being replaced) this database is, as far as this process
+   * can tell without reaching the source, given this database's latest `probe`; undefined when it
+   * cannot tell (then the probe's replication lag stands). PostgreSQL: a standby holding all the WAL
+   * the source had at its last successful probe misses at most what the source wrote between that
+   * probe and the first failing one, however long ago its last transaction was (an idle primary).
+   */
+  lagBehind?(source: Engine, probe: ProbeResult): number | undefined;
   /** Points this standby at the new primary (PostgreSQL streaming); nothing for SQLite. */
   follow(primary: Engine): Promise<string>;
   /** True when secondaries of this engine are kept warm by periodic copies (SQLite). */

@@ -127,11 +127,15 @@ export async function waitForReplay(standby: PgTarget, lsn: string | undefined, 
 
 export async function promote(target: PgTarget, timeoutMs: number): Promise<void> {
   if (await isInRecovery(target, timeoutMs)) {
-    // wait => true: returns once the server accepts writes, so the switch is not recorded early.
-    const promoted = await withClient(target, timeoutMs + 1000, async (c) =>
-      (await c.query<{ ok: boolean }>('SELECT pg_promote(true, $1) AS ok', [Math.max(1, Math.ceil(timeoutMs / 1000))])).rows[0]!.ok,
-    );
-    if (!promoted) throw new Error(`pg_promote() did not finish within ${timeoutMs / 1000} s`);
+    // The switch must not be recorded before the server accepts writes. pg_promote(wait => true)
+    // checks only every 100 ms; signalling and watching pg_is_in_recovery() ourselves ends sooner.
+    await withClient(target, timeoutMs + 1000, async (c) => {
+      const signalled = (await c.query<{ ok: boolean }>('SELECT pg_promote(false) AS ok')).rows[0]!.ok;
+      if (!signalled) throw new Error('pg_promote() could not signal the postmaster');
+      await until(`${target.host}:${target.port} to leave recovery`, timeoutMs, async () =>
+        !(await c.query<{ r: boolean }>('SELECT pg_is_in_recovery() AS r')).rows[0]!.r,
+      );
+    });
   }
   await liftReadOnly(target, timeoutMs);
 }

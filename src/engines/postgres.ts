@@ -14,13 +14,22 @@ SELECT pg_is_in_recovery() AS in_recovery,
             WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn()
                  AND EXISTS (SELECT 1 FROM pg_stat_wal_receiver WHERE status = 'streaming') THEN 0
             ELSE GREATEST(0, EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()))::float8
-       END AS lag_seconds`;
+       END AS lag_seconds,
+       (CASE WHEN pg_is_in_recovery() THEN GREATEST(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())
+             ELSE pg_current_wal_lsn() END)::text AS wal_lsn`;
 
 interface ProbeRow {
   in_recovery: boolean;
   size_bytes: string;
   connections: number;
   lag_seconds: number | null;
+  wal_lsn: string | null;
+}
+
+/** A pg_lsn ('16/B374D848') as a number that compares. */
+function lsnValue(lsn: string): bigint {
+  const [high, low] = lsn.split('/');
+  return (BigInt(`0x${high}`) << 32n) + BigInt(`0x${low}`);
 }
 
 export class PostgresEngine implements Engine {
@@ -30,6 +39,11 @@ export class PostgresEngine implements Engine {
   readonly displayUrl: string;
   readonly target: Extract<DatabaseTarget, { engine: 'postgresql' }>;
   private readonly connectionString: string;
+  /**
+   * While this server answers as a primary: its WAL position at the last probe that reached it,
+   * and when the probes began to fail after that one.
+   */
+  private lastSeenAsPrimary: { lsn: string; at: number; lostAt: number | undefined } | undefined;
 
   constructor(
     config: DatabaseConfig,
@@ -74,9 +88,15 @@ export class PostgresEngine implements Engine {
         inRecovery: row.in_recovery,
       };
       if (row.lag_seconds !== null) result.replicationLagSeconds = row.lag_seconds;
+      if (row.wal_lsn !== null) result.walPosition = row.wal_lsn;
+      this.lastSeenAsPrimary = !row.in_recovery && row.wal_lsn !== null ? { lsn: row.wal_lsn, at: result.checkedAt, lostAt: undefined } : undefined;
       return result;
     } catch (error) {
-      return downResult(startedAt, this.scrub(describe(error)));
+      const down = downResult(startedAt, this.scrub(describe(error)));
+      if (this.lastSeenAsPrimary && this.lastSeenAsPrimary.lostAt === undefined) {
+        this.lastSeenAsPrimary.lostAt = down.checkedAt - down.responseTimeSeconds * 1000;
+      }
+      return down;
     } finally {
       clearTimeout(timer);
       // end() waits for the server's goodbye; a hung server never sends it, so drop the socket.
@@ -90,6 +110,13 @@ export class PostgresEngine implements Engine {
     await client.connect();
     const { rows } = await client.query<ProbeRow>(PROBE_SQL);
     return rows[0]!;
+  }
+
+  lagBehind(source: Engine, probe: ProbeResult): number | undefined {
+    const seen = source instanceof PostgresEngine ? source.lastSeenAsPrimary : undefined;
+    if (!seen || !probe.up || !probe.inRecovery || probe.walPosition === undefined) return undefined;
+    if (lsnValue(probe.walPosition) < lsnValue(seen.lsn)) return undefined;
+    return Math.max(0, ((seen.lostAt ?? Date.now()) - seen.at) / 1000);
   }
 
   fence(timeoutMs: number): Promise<Fence> {

@@ -137,9 +137,15 @@ export class FailoverProcedure {
     log.warn({ from, to, trigger: request.trigger, reason: request.reason }, `disaster-recovery failover started: ${from ?? 'none'} -> ${to}`);
 
     let t = performance.now();
-    const fromUp = fromEngine ? (await fromEngine.probe(timeoutMs)).up : false;
+    const fromProbe = fromEngine ? await fromEngine.probe(timeoutMs) : undefined;
+    const fromUp = fromProbe?.up ?? false;
     if (request.trigger !== 'manual' && fromUp) throw new ConflictError(`primary ${from} answers again; failover called off`);
-    const fence = fromEngine ? await inSpan('failover.fence', { 'dr.database': from ?? '', 'dr.primary_up': fromUp }, () => this.tryFence(fromEngine, fromUp, timeoutMs)) : undefined;
+    // A primary that just timed out would only make the fence wait out its timeout too.
+    const hung = fromProbe !== undefined && !fromProbe.up && /timed out/.test(fromProbe.error ?? '');
+    const fence =
+      fromEngine && !hung
+        ? await inSpan('failover.fence', { 'dr.database': from ?? '', 'dr.primary_up': fromUp }, () => this.tryFence(fromEngine, fromUp, timeoutMs))
+        : undefined;
     let dataSync: DataSyncOutcome;
     try {
       await this.runHook(from, to, request);
@@ -199,7 +205,14 @@ export class FailoverProcedure {
     const outcome: DataSyncOutcome = {
       method: target.copiesPeriodically ? 'periodic-copy' : 'none',
       complete: false,
-      detail: `${why}; ${copiedAt ? `data as of the last copy at ${new Date(copiedAt).toISOString()}` : 'no copy of the data was made'}`,
+      detail: `${why}; ${
+        copiedAt
+          ? `data as of the last copy at ${new Date(copiedAt).toISOString()}`
+          : target.copiesPeriodically
+            ? // Copy times live in the sidecar that makes the copies; a CLI process does not know them.
+              'data as of its last periodic copy, made at a time this process does not know'
+            : 'no copy of the data was made'
+      }`,
     };
     if (copiedAt) outcome.lagSeconds = (Date.now() - copiedAt) / 1000;
     return outcome;
@@ -210,10 +223,15 @@ export class FailoverProcedure {
     const timeoutMs = config.monitoring.probe_timeout * 1000;
     const others = config.databases.filter((d) => d.name !== from);
     const probes = await Promise.all(others.map((d) => (d.enabled ? engines.get(d.name)!.probe(timeoutMs) : undefined)));
+    const fromEngine = from ? engines.get(from) : undefined;
     const inputs: CandidateInput[] = others.map((d, i) => {
       const probe = probes[i];
       const copiedAt = this.deps.lastCopyAt(d.name);
-      const lag = probe?.replicationLagSeconds ?? (copiedAt ? (Date.now() - copiedAt) / 1000 : undefined);
+      let lag = probe?.replicationLagSeconds ?? (copiedAt ? (Date.now() - copiedAt) / 1000 : undefined);
+      // A standby cut off only by the primary's death is as current as it was then, however long
+      // before the death the last transaction was: its replay lag would say otherwise.
+      const behind = probe && fromEngine ? engines.get(d.name)!.lagBehind?.(fromEngine, probe) : undefined;
+      if (behind !== undefined) lag = lag === undefined ? behind : Math.min(lag, behind);
       return { name: d.name, enabled: d.enabled, priority: d.priority, engine: d.target.engine, up: probe?.up ?? false, lagSeconds: lag };
     });
     const fromConfig = config.databases.find((d) => d.name === from);

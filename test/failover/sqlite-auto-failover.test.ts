@@ -26,7 +26,7 @@ test('SQLite auto failover: the primary file is lost, secondary1 takes over, los
   await writer.waitForAcks('primary', 30);
 
   const killedAt = Date.now();
-  const lost = moveAway(cluster.file('primary'));
+  moveAway(cluster.file('primary'));
   
 
   const record = await waitForHistory(sidecar.service, (r) => r.trigger === 'auto', 10_000, () => sidecar.logs.tail());
