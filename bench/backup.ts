@@ -64,8 +64,8 @@ async function makePostgres(server: PgServer, database: string, bytes: number): 
     database,
   );
   const size = async () => Number((await server.query<{ n: string }>('SELECT pg_database_size(current_database()) AS n', [], database))[0]!.n);
-  // The heap is a bit over 40% of the database once the indexes are built.
-  while ((await size()) < bytes * 0.42) {
+  // The heap is about half of the database once the indexes are built.
+  while ((await size()) < bytes * 0.5) {
     await server.query(
       `SET synchronous_commit = off;
        INSERT INTO images (url, source_page, file_path, file_size, width, height, format, sha256)

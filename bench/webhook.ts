@@ -251,6 +251,9 @@ export const webhookSection: Section = {
           report.check('deliveries answered 200 (warm-up included)', result.statuses['200'] ?? 0, `of ${sent}`, '=', sent, 0);
           report.check('alerts recorded once each (dr_alert_notifications_total recorded)', recorded, `of ${sent}`, '=', sent, 0);
           report.check('duplicates among distinct alerts', series(body, 'dr_alert_notifications_total{action="none",result="duplicate"}'), '', '=', 0, 0);
+          if (result.elapsedMs >= MAX_LOAD_MS - 50) {
+            report.note(`webhook: the deliveries stopped at their ${MAX_LOAD_MS / 1000} s bound before the ${METRICS_REQUESTS} scrapes were done; the last scrapes met no load.`);
+          }
           report.note(
             `webhook: ${CONCURRENCY} deliveries kept in flight by a child process (node:http keep-alive agent, ${CONCURRENCY} connections), each a distinct ` +
               `firing alert with dr_action none, so each one is a new row in the SQLite state store (synchronous=FULL); ${result.warmup} warm-up ` +

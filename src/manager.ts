@@ -13,7 +13,8 @@ export interface ManagerOptions {
   /** Connections per PostgreSQL database in the application's pool (default 10). */
   poolSize?: number;
   /**
-   * How long `withSession` waits for a failover after the primary is lost
+   * How long `withSession` waits for a failover after the primary is lost, and
+   * for a SQLite primary's write lock (a switchover holds it while it copies)
    * (default: health_check_interval × detection_threshold + probe_timeout + 10 s).
    */
   failoverWaitMs?: number;
@@ -123,7 +124,7 @@ export class DisasterRecoveryManager {
     let target = this.targets.get(name);
     if (!target) {
       const db = this.service.config.databases.find((d) => d.name === name)!;
-      target = db.target.engine === 'postgresql' ? new PostgresSessions(db, this.options.poolSize ?? 10) : new SqliteSessions(db, 5000);
+      target = db.target.engine === 'postgresql' ? new PostgresSessions(db, this.options.poolSize ?? 10) : new SqliteSessions(db, this.failoverWaitMs);
       this.targets.set(name, target);
     }
     return target;

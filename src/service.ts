@@ -255,7 +255,8 @@ export class DisasterRecoveryService {
     await this.alerts.drain();
     await this.monitor.stop();
     await this.copies.stop();
-    await this.notifier.drain();
+    // A hung webhook must not hold the shutdown: deliveries get a short grace.
+    await this.notifier.drain(2000);
     await this.engines.close();
     await this.store.close();
   }

@@ -43,7 +43,12 @@ export class BackupSchedule {
   start(): void {
     if (this.running) return;
     this.running = true;
-    this.plan(nextBackupAt(this.options.lastSuccessMs(), this.options.intervalSeconds, Date.now()));
+    const first = nextBackupAt(this.options.lastSuccessMs(), this.options.intervalSeconds, Date.now());
+    this.options.log.info(
+      { backup_interval: this.options.intervalSeconds, next_backup_at: new Date(first).toISOString() },
+      `backup schedule started: every ${this.options.intervalSeconds} s, next at ${new Date(first).toISOString()}`,
+    );
+    this.plan(first);
   }
 
   stop(): void {

@@ -4,6 +4,7 @@
 // writer was never copied; one step holds one read transaction and always ends.
 // A step is synchronous, hence the thread: the sidecar's event loop (probes, HA
 // loop, /metrics) goes on while a large file is copied.
+import fs from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 
@@ -19,6 +20,13 @@ async function copy({ source, temporary }: SqliteCopyRequest): Promise<SqliteCop
   try {
     db = new Database(source, { readonly: true, fileMustExist: true, timeout: 5000 });
     const progress = await db.backup(temporary, { progress: () => 0x7fffffff });
+    // Flushed here, off the event loop: the caller's fsync before the rename then finds nothing to write.
+    const fd = fs.openSync(temporary, 'r+');
+    try {
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
     return { ok: true, totalPages: progress.totalPages, remainingPages: progress.remainingPages };
   } catch (error) {
     const e = error as { message?: string; code?: string };

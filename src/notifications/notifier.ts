@@ -10,8 +10,8 @@ export interface NotificationEvent {
 export interface Notifier {
   /** Never throws and never blocks the caller: delivery happens in the background. */
   notify(event: NotificationEvent): void;
-  /** Waits for deliveries under way (for shutdown and tests). */
-  drain(): Promise<void>;
+  /** Waits for deliveries under way (for shutdown and tests), at most `timeoutMs`. */
+  drain(timeoutMs?: number): Promise<void>;
 }
 
 export interface WebhookOptions {
@@ -38,8 +38,11 @@ export class WebhookNotifier implements Notifier {
     }
   }
 
-  async drain(): Promise<void> {
-    await Promise.allSettled([...this.inFlight]);
+  async drain(timeoutMs = 30_000): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<void>((r) => (timer = setTimeout(r, timeoutMs)));
+    await Promise.race([Promise.allSettled([...this.inFlight]), deadline]);
+    clearTimeout(timer);
   }
 
   private async deliver(url: string, body: string, kind: string): Promise<void> {

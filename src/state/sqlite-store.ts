@@ -114,6 +114,7 @@ export class SqliteStateStore implements StateStore {
   }
 
   private alertQueue: Array<{ record: AlertRecord; resolve: (fresh: boolean) => void; reject: (error: unknown) => void }> = [];
+  private insertAlert: Database.Statement | undefined;
 
   private commitAlerts(): void {
     const batch = this.alertQueue.splice(0, ALERT_GROUP);
@@ -121,7 +122,7 @@ export class SqliteStateStore implements StateStore {
     const now = Date.now();
     let fresh: boolean[];
     try {
-      const insert = this.db.prepare('INSERT OR IGNORE INTO alerts (key, received_at, record) VALUES (?, ?, ?)');
+      const insert = (this.insertAlert ??= this.db.prepare('INSERT OR IGNORE INTO alerts (key, received_at, record) VALUES (?, ?, ?)'));
       fresh = this.db
         .transaction(() => {
           const rows = batch.map(({ record }) => insert.run(record.key, now, JSON.stringify(record)));

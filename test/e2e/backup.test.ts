@@ -4,7 +4,7 @@
  * SIGKILL, real SQLite files and real PostgreSQL servers.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -13,6 +13,7 @@ import Database from 'better-sqlite3';
 import { CLI_BIN, cliEnv, createDemoSandbox, eventually, freePort, logLines, stackLines, type CliResult, type Sandbox } from '../support/cli.js';
 import { startPostgres, type PgServer } from '../support/postgres.js';
 import { countImages } from '../support/sqlite.js';
+import { requireTool } from '../support/tools.js';
 import { corruptOneByte, filesIn } from '../backup/fixtures.js';
 import { appUrl, createAppRole, createShop, fingerprint } from '../backup/pg-shop.js';
 
@@ -123,6 +124,41 @@ describe('backup, restore, verify (CLI, SQLite)', () => {
     assertExit(refused, 1);
     assert.match(refused.stderr, /refusing to restore .*failed verification/);
     assert.equal(sha256(live), before);
+  });
+
+  test('on a terminal: restore asks and does nothing unless told yes; a long backup shows its progress', async (t) => {
+    const script = requireTool('script', 'apt-get install -y bsdutils');
+    const sandbox = sandboxWith(t, await freePort());
+    const live = sandbox.path('data/images_primary.db');
+    const db = new Database(live);
+    db.exec(`WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 40000)
+             INSERT INTO images (url, sha256) SELECT 'https://big.example/' || x, hex(randomblob(1200)) FROM c`);
+    db.close();
+    // `script` runs the command on a pseudo-terminal, as a user's shell would; stdin answers the prompt.
+    const onTerminal = (args: string, answer: string) =>
+      spawnSync(script, ['-qec', `${process.execPath} ${CLI_BIN} ${args} --config config.yaml`, '/dev/null'], {
+        cwd: sandbox.dir,
+        env: cliEnv(),
+        input: answer,
+        encoding: 'utf8',
+        timeout: 60_000,
+      });
+    const made = onTerminal('backup', '');
+    assert.equal(made.status, 0, made.stdout);
+    assert.match(made.stdout, /backup: (taking a consistent copy|compressing and writing) +\d+%/, 'a progress line');
+    const file = /^backup of primary: (\S+)/m.exec(made.stdout)?.[1];
+    assert.ok(file, made.stdout);
+
+    const before = sha256(live);
+    const no = onTerminal(`restore ${file}`, 'n\n');
+    assert.equal(no.status, 1, no.stdout);
+    assert.match(no.stdout, /over database primary: .*images_primary\.db[\s\S]*Proceed\? \[y\/N\]/);
+    assert.match(no.stdout, /restore cancelled; nothing was changed/);
+    assert.equal(sha256(live), before);
+
+    const yes = onTerminal(`restore ${file}`, 'y\n');
+    assert.equal(yes.status, 0, yes.stdout);
+    assert.match(yes.stdout, /restored .* over primary in /);
   });
 
   test('SIGKILL mid-backup of a large database: no good-looking file; the next start and the next backup clean up', async (t) => {

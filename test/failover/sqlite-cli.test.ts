@@ -29,7 +29,8 @@ function refused(r: CliResult, code: number, message: RegExp): void {
 }
 
 test('SQLite CLI: failover, refusals, history --limit newest first, persisted auto-failover switch, reinstate', async (t) => {
-  const cluster = sqliteCluster(t, { secondaries: ['secondary1', 'secondary2', 'spare'], disabled: ['spare'] });
+  // A CLI process's first probe includes starting its probe thread: the default timeout, not the fast one.
+  const cluster = sqliteCluster(t, { secondaries: ['secondary1', 'secondary2', 'spare'], disabled: ['spare'], monitoring: { probe_timeout: 5 } });
   const status = async (): Promise<StatusReport> => JSON.parse(ok(await cluster.cli('status', '--json')).stdout) as StatusReport;
 
   assert.equal(ok(await cluster.cli('history')).stdout, 'no failover yet\n');

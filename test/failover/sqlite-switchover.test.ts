@@ -6,10 +6,11 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { DisasterRecoveryService } from '../../src/service.js';
 import type { FailoverRecord } from '../../src/state/store.js';
-import { imageIds, lostIds, sleep, sqliteCluster, startSidecar, Writer, type SqliteCluster, type Writer as WriterType } from '../support/sqlite-cluster.js';
+import { imageIds, lostIds, memoryLogger, sleep, sqliteCluster, startSidecar, Writer, type SqliteCluster } from '../support/sqlite-cluster.js';
 
-async function switchTo(cluster: SqliteCluster, writer: WriterType, from: string, to: string, reason: string): Promise<FailoverRecord> {
+async function switchTo(cluster: SqliteCluster, writer: Writer, from: string, to: string, reason: string): Promise<FailoverRecord> {
   const before = writer.ackedOn(from).length;
   const r = await cluster.cli('failover', to, '--reason', reason, '--json');
   assert.equal(r.code, 0, `failover ${to}: exit ${r.code}\n${r.stdout}\n${r.stderr}`);
@@ -28,7 +29,7 @@ async function switchTo(cluster: SqliteCluster, writer: WriterType, from: string
 }
 
 /** Every row acknowledged so far is in `file`. */
-function assertNoneLost(writer: WriterType, file: string, what: string): number {
+function assertNoneLost(writer: Writer, file: string, what: string): number {
   const present = imageIds(file);
   const ids = writer.ids();
   const lost = lostIds(ids, present);
@@ -37,7 +38,7 @@ function assertNoneLost(writer: WriterType, file: string, what: string): number 
 }
 
 test('SQLite switchover by the CLI under a writer, and back: zero acknowledged rows lost', async (t) => {
-  const cluster = sqliteCluster(t, { failover: { health_check_interval: 0.3, sync_interval: 1 } });
+  const cluster = sqliteCluster(t, { failover: { health_check_interval: 0.3, sync_interval: 1 }, monitoring: { probe_timeout: 5 } });
   const config = cluster.load();
   const sidecar = await startSidecar(config);
   cluster.defer(() => sidecar.stop());
@@ -85,11 +86,9 @@ test('SQLite switchover by the CLI under a writer, and back: zero acknowledged r
 });
 
 test('SQLite: a sidecar whose view predates a switchover does not copy the old primary over the new one', async (t) => {
-  const cluster = sqliteCluster(t, { failover: { sync_interval: 3600 } });
+  const cluster = sqliteCluster(t, { failover: { sync_interval: 3600 }, monitoring: { probe_timeout: 5 } });
   const config = cluster.load();
   // A sidecar as it is between two refreshes of the shared state: it last read it before the switch.
-  const { DisasterRecoveryService } = await import('../../src/service.js');
-  const { memoryLogger } = await import('../support/sqlite-cluster.js');
   const logs = memoryLogger();
   const stale = await DisasterRecoveryService.open(config, logs.log);
   cluster.defer(() => stale.stop());
@@ -112,4 +111,47 @@ test('SQLite: a sidecar whose view predates a switchover does not copy the old p
   await writer.stop();
   assertNoneLost(writer, cluster.file('secondary1'), 'after a periodic copy by a sidecar with a stale view');
   assert.equal(stale.copies.lastCopyAt('secondary1'), firstCopy, 'no copy into the new primary');
+});
+
+test('SQLite: a periodic copy under way when a switchover starts in another process is called off, not put over the new primary', async (t) => {
+  const cluster = sqliteCluster(t, { failover: { sync_interval: 3600 }, monitoring: { probe_timeout: 5 } });
+  const config = cluster.load();
+  const logs = memoryLogger();
+  const sidecar = await DisasterRecoveryService.open(config, logs.log);
+  cluster.defer(() => sidecar.stop());
+  await sidecar.monitor.probeAll();
+  const writer = await Writer.open(config, 1000, 2);
+  cluster.defer(() => writer.stop());
+  writer.start();
+  await writer.waitForAcks('primary', 50);
+
+  // secondary1's write lock is held (as a slow reader of a rollback journal would), so both copies
+  // into it, the sidecar's periodic one (its plan made now, before the switch) and the switchover's, wait.
+  const { default: Database } = await import('better-sqlite3');
+  const holder = new Database(cluster.file('secondary1'));
+  cluster.defer(() => holder.open && holder.close());
+  holder.exec('BEGIN IMMEDIATE');
+  const periodic = sidecar.copies.copyOnce();
+  const switching = cluster.cli('failover', 'secondary1', '--reason', 'switch during a periodic copy', '--json');
+  // The switchover holds the failover lease (it has fenced the primary, copied it, and waits for the lock).
+  const deadline = Date.now() + 15_000;
+  while (!(await sidecar.store.leaseHolder()) && Date.now() < deadline) await sleep(20);
+  assert.ok(await sidecar.store.leaseHolder(), 'the switchover took the failover lease');
+  await sleep(300);
+  holder.exec('ROLLBACK');
+  holder.close();
+
+  await periodic;
+  const r = await switching;
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal((JSON.parse(r.stdout) as FailoverRecord).result, 'success');
+  assert.equal(sidecar.copies.lastCopyAt('secondary1'), undefined, 'the periodic copy was not put in place');
+  assert.ok(
+    logs.lines.some((l) => /copy of .* called off: (a failover is under way|the primary changed)/.test(l.msg)),
+    `the copy says why it was called off:\n${logs.tail()}`,
+  );
+  await writer.waitForAcks('secondary1', 50);
+  await writer.stop();
+  assertNoneLost(writer, cluster.file('secondary1'), 'after a periodic copy raced the switchover');
+  for (const e of writer.errors) assert.fail(`the writer saw an error: ${JSON.stringify(e)}`);
 });
