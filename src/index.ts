@@ -6,3 +6,4 @@ export { loadConfig, parseConfig, type Config, type DatabaseConfig } from './con
 export { ConfigError, ConflictError, DrError, InputError } from './errors.js';
 export type { FailoverRecord, ClusterState } from './state/store.js';
 export type { StatusReport, DatabaseStatus } from './status.js';
+export type { BackupRecord } from './backup/backups.js';

@@ -1,3 +1,4 @@
+import type { BackupRecord } from './backup/backups.js';
 import { loadConfig, resolveConfigPath, type Config } from './config/load.js';
 import { createLogger, type Logger } from './log.js';
 import { DisasterRecoveryService } from './service.js';
@@ -62,10 +63,9 @@ export class DisasterRecoveryManager {
     }
   }
 
-  createBackup(name?: string): Promise<unknown> {
-    const backups = (this.service as unknown as { backups?: { create(o: { name?: string }): Promise<unknown> } }).backups;
-    if (!backups) throw new Error('backups are not available in this build');
-    return backups.create(name === undefined ? {} : { name });
+  /** A backup of the current primary (the guide's create_backup); resolves with its catalogue record. */
+  createBackup(name?: string): Promise<BackupRecord> {
+    return this.service.backups.create({ ...(name === undefined ? {} : { name }), trigger: 'manual' });
   }
 
   manualFailover(target: string, reason = 'manual failover'): Promise<FailoverRecord> {

@@ -128,10 +128,8 @@ export class DisasterRecoveryService {
   }
 
   private async alertBackup(database: string | null, reason: string): Promise<string> {
-    const backups = (this as unknown as { backups?: { create(o: { database?: string; name?: string }): Promise<{ file?: string }> } }).backups;
-    if (!backups) throw new Error('backups are not available');
-    const made = await backups.create({ ...(database ? { database } : {}), name: 'alert' });
-    return `backup ${made.file ?? 'created'} (${reason})`;
+    const made = await this.backups.create({ ...(database ? { database } : {}), name: 'alert', trigger: 'alert' });
+    return `backup ${made.file} of ${made.database} (${reason})`;
   }
 
   /** A service on the config's state store, with the state read. */

@@ -60,7 +60,6 @@ export interface LastBackupStatus {
   verified: boolean | null;
 }
 
-/** As a status line shows it; not part of the JSON (toString is not enumerable). */
 export function lastBackupStatus(backup: Omit<LastBackupStatus, 'verified'> & { verification?: { ok: boolean } }): LastBackupStatus {
   const status: LastBackupStatus = {
     database: backup.database,
@@ -73,8 +72,6 @@ export function lastBackupStatus(backup: Omit<LastBackupStatus, 'verified'> & { 
     sha256: backup.sha256,
     verified: backup.verification?.ok ?? null,
   };
-  const line = `${status.created_at} ${status.database} ${status.path} (${(status.size_bytes / 1048576).toFixed(1)} MiB)`;
-  Object.defineProperty(status, 'toString', { value: () => line, enumerable: false });
   return status;
 }
 

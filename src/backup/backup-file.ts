@@ -24,17 +24,25 @@ export interface WriteOptions {
   signal?: AbortSignal;
 }
 
-/** Counts what flows through, and hashes it. */
+/** Counts what flows through, and hashes it when asked. */
 class Tap extends Transform {
   readonly hash = createHash('sha256');
   bytes = 0;
-  constructor(private readonly onBytes?: (bytes: number) => void) {
+  constructor(
+    private readonly hashing: boolean,
+    private readonly onBytes?: (bytes: number) => void,
+  ) {
     super();
   }
   override _transform(chunk: Buffer, _encoding: BufferEncoding, done: (error?: Error | null, data?: Buffer) => void): void {
     this.bytes += chunk.length;
-    this.hash.update(chunk);
-    this.onBytes?.(this.bytes);
+    if (this.hashing) this.hash.update(chunk);
+    try {
+      this.onBytes?.(this.bytes);
+    } catch (error) {
+      done(error as Error); // a progress listener may stop the backup (the sidecar is stopping)
+      return;
+    }
     done(null, chunk);
   }
 }
@@ -44,8 +52,8 @@ class Tap extends Transform {
  * hashing what is stored; fsyncs it. The stream's backpressure bounds memory.
  */
 export async function writeBackupContent(content: Readable, temporary: string, options: WriteOptions): Promise<WrittenContent> {
-  const progress = new Tap(options.onBytes);
-  const stored = new Tap();
+  const progress = new Tap(false, options.onBytes);
+  const stored = new Tap(true);
   const stages: NodeJS.ReadWriteStream[] = [progress];
   if (options.compress) stages.push(zlib.createGzip({ level: COMPRESSION_LEVEL, chunkSize: 64 * 1024 }));
   stages.push(stored);

@@ -63,6 +63,8 @@ async function dumpSqlite(db: DatabaseConfig, workDir: string, onProgress: (prog
         return PAGES_PER_STEP;
       },
     });
+    const copied = fs.statSync(scratch).size;
+    if (copied !== sourceBytes) throw new DrError(`the copy of ${file} is ${copied} bytes, its snapshot ${sourceBytes}: incomplete`);
     tables = countRows(source);
     source.exec('COMMIT');
   } catch (error) {

@@ -131,8 +131,8 @@ describe('backup, restore, verify (CLI, SQLite)', () => {
     const sandbox = sandboxWith(t, await freePort());
     const live = sandbox.path('data/images_primary.db');
     const db = new Database(live);
-    db.exec(`WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 40000)
-             INSERT INTO images (url, sha256) SELECT 'https://big.example/' || x, hex(randomblob(1200)) FROM c`);
+    db.exec(`WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 60000)
+             INSERT INTO images (url, source_page) SELECT 'https://big.example/' || x, hex(randomblob(1200)) FROM c`);
     db.close();
     // `script` runs the command on a pseudo-terminal, as a user's shell would; stdin answers the prompt.
     const onTerminal = (args: string, answer: string) =>
@@ -146,19 +146,25 @@ describe('backup, restore, verify (CLI, SQLite)', () => {
     const made = onTerminal('backup', '');
     assert.equal(made.status, 0, made.stdout);
     assert.match(made.stdout, /backup: (taking a consistent copy|compressing and writing) +\d+%/, 'a progress line');
-    const file = /^backup of primary: (\S+)/m.exec(made.stdout)?.[1];
-    assert.ok(file, made.stdout);
+    // On the terminal the result follows the progress line, which was cleared with "\r ESC[K".
+    assert.match(made.stdout, /backup of primary: \S+\.db\.gz/);
 
-    const before = sha256(live);
-    const no = onTerminal(`restore ${file}`, 'n\n');
+    // The prompt, on the small secondary1.
+    const small = onTerminal('backup --database secondary1', '');
+    const file = /backup of secondary1: (\S+)/.exec(small.stdout)?.[1];
+    assert.ok(file, small.stdout);
+    const target = sandbox.path('data/images_secondary1.db');
+    const before = sha256(target);
+    const no = onTerminal(`restore ${file} --database secondary1`, 'n\n');
     assert.equal(no.status, 1, no.stdout);
-    assert.match(no.stdout, /over database primary: .*images_primary\.db[\s\S]*Proceed\? \[y\/N\]/);
+    assert.match(no.stdout, /over database secondary1: .*images_secondary1\.db[\s\S]*Proceed\? \[y\/N\]/);
     assert.match(no.stdout, /restore cancelled; nothing was changed/);
-    assert.equal(sha256(live), before);
+    assert.equal(sha256(target), before);
+    assert.equal(backupFiles(sandbox, 'secondary1').length, 1, 'not even a safety backup');
 
-    const yes = onTerminal(`restore ${file}`, 'y\n');
+    const yes = onTerminal(`restore ${file} --database secondary1`, 'y\n');
     assert.equal(yes.status, 0, yes.stdout);
-    assert.match(yes.stdout, /restored .* over primary in /);
+    assert.match(yes.stdout, /restored .* over secondary1 in /);
   });
 
   test('SIGKILL mid-backup of a large database: no good-looking file; the next start and the next backup clean up', async (t) => {
@@ -167,7 +173,7 @@ describe('backup, restore, verify (CLI, SQLite)', () => {
     const live = sandbox.path('data/images_primary.db');
     const db = new Database(live);
     db.exec(`WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 25000)
-             INSERT INTO images (url, sha256) SELECT 'https://big.example/' || x, hex(randomblob(1200)) FROM c`);
+             INSERT INTO images (url, source_page) SELECT 'https://big.example/' || x, hex(randomblob(1200)) FROM c`);
     db.close();
 
     const child = spawn(process.execPath, [CLI_BIN, 'backup', '--config', 'config.yaml'], { cwd: sandbox.dir, env: cliEnv(), stdio: 'ignore' });

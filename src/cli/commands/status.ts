@@ -26,7 +26,7 @@ export function renderStatus(report: StatusReport): string {
     `Current primary:   ${report.primary ?? 'none'}`,
     `Auto-failover:     ${report.auto_failover.enabled ? 'enabled' : 'disabled'}${report.auto_failover.source === 'operator' ? ' (set by an operator)' : ''}`,
     ...(report.auto_failover.held ? [`Failover held:     ${report.auto_failover.held}`] : []),
-    `Last backup:       ${report.last_backup ?? 'none'}`,
+    `Last backup:       ${renderLastBackup(report.last_backup)}`,
     '',
     table(
       ['DATABASE', 'TYPE', 'PRIORITY', 'ENGINE', 'STATUS', 'RESPONSE', 'SIZE', 'CONNS', 'LAG', 'URL'],
@@ -47,6 +47,12 @@ export function renderStatus(report: StatusReport): string {
   const problems = report.databases.filter((d) => d.error);
   if (problems.length > 0) lines.push('', ...problems.map((d) => `${d.name}: ${d.error}`));
   return `${lines.join('\n')}\n`;
+}
+
+function renderLastBackup(b: StatusReport['last_backup']): string {
+  if (!b) return 'none';
+  const verified = b.verified === null ? 'not verified yet' : b.verified ? 'verified' : 'VERIFY FAILED';
+  return `${b.created_at}  ${b.database}  ${b.path}  ${formatBytes(b.size_bytes)}  (${verified})`;
 }
 
 export function renderProbeLine(d: DatabaseStatus, nameWidth: number): string {
