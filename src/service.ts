@@ -115,6 +115,10 @@ export class DisasterRecoveryService {
   private async alertFailover(database: string, reason: string): Promise<string> {
     // The lease keeps other processes out, not a second run in this one: the monitor's failover may be under way.
     if (this.failoverUnderWay) throw new ActionSuppressed('a failover is already under way');
+    // A slow primary that still answers is not dead: its alert is recorded, not a failover attempt.
+    const engine = this.engines.get(database);
+    const probe = engine ? await engine.probe(this.config.monitoring.probe_timeout * 1000) : undefined;
+    if (probe?.up) throw new ActionSuppressed(`the primary ${database} still answers (${(probe.responseTimeSeconds * 1000).toFixed(0)} ms); a slow primary is not failed over`);
     let r: FailoverRecord;
     try {
       r = await this.failover({ trigger: 'alert', reason, expectedFrom: database });

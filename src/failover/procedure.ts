@@ -35,7 +35,8 @@ export interface FailoverDeps {
 }
 
 const LEASE_TTL_MS = 60_000;
-const HOLDER = `${os.hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`;
+const PROCESS = `${os.hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`;
+let runs = 0;
 
 /** A failover refused or failed after it started: the record says what happened. */
 export class FailoverFailed extends ConflictError {
@@ -82,6 +83,8 @@ export class FailoverProcedure {
       ...partial,
     });
 
+    // A holder per run: two failovers in one process (the monitor and an operator's API call) exclude each other too.
+    const HOLDER = `${PROCESS}:${++runs}`;
     if (!(await store.acquireLease(HOLDER, LEASE_TTL_MS))) {
       const holder = await store.leaseHolder();
       const why = `another failover is in progress (${holder?.holder ?? 'unknown holder'}); nothing changed`;

@@ -14,6 +14,8 @@ export interface BackupMetricsSource {
  * end; the gauges describe the newest good backup in the catalogue at scrape
  * time, whichever process took it.
  */
+const CATALOGUE_CACHE_MS = 5000;
+
 export function registerBackupMetrics(registry: Registry, source: BackupMetricsSource): void {
   const total = new Counter({
     name: 'dr_backups_total',
@@ -23,9 +25,22 @@ export function registerBackupMetrics(registry: Registry, source: BackupMetricsS
   });
   // Every series exists from the start at 0, so increase() and alerts see the first error.
   for (const { name } of source.databases()) for (const result of ['success', 'error']) total.inc({ database: name, result }, 0);
-  source.onOutcome(({ database, result }) => total.inc({ database, result }));
-
+  // The catalogue is a folder of manifests: read it at most every few seconds, not three
+  // times per database per scrape (a backup taken by another process shows within that time).
   type Newest = NonNullable<ReturnType<BackupMetricsSource['newestGood']>>;
+  let cached: { at: number; newest: Map<string, Newest | undefined> } | undefined;
+  const newestByDatabase = () => {
+    const now = Date.now();
+    if (!cached || now - cached.at > CATALOGUE_CACHE_MS) {
+      cached = { at: now, newest: new Map(source.databases().map(({ name }) => [name, newestOrNone(source, name)])) };
+    }
+    return cached.newest;
+  };
+  source.onOutcome(({ database, result }) => {
+    total.inc({ database, result });
+    cached = undefined;
+  });
+
   const newestGauge = (name: string, help: string, value: (newest: Newest) => number) =>
     new Gauge({
       name,
@@ -34,8 +49,7 @@ export function registerBackupMetrics(registry: Registry, source: BackupMetricsS
       registers: [registry],
       collect() {
         this.reset();
-        for (const { name: database } of source.databases()) {
-          const newest = newestOrNone(source, database);
+        for (const [database, newest] of newestByDatabase()) {
           if (newest) this.set({ database }, value(newest));
         }
       },

@@ -78,7 +78,13 @@ describe('PostgreSQL automatic failover: kill -9 of the primary, two streaming s
   });
 
   test('standby1 streams synchronously, standby2 is the potential synchronous standby', async () => {
-    assert.deepEqual(await replicationStates(cluster.primary), { standby1: 'sync', standby2: 'potential' });
+    // The walsenders take the reloaded synchronous_standby_names on their next cycle: poll, bounded.
+    const expected = { standby1: 'sync', standby2: 'potential' };
+    const states = await waitFor('sync states', 5000, async () => {
+      const now = await replicationStates(cluster.primary);
+      return JSON.stringify(now) === JSON.stringify(expected) ? now : undefined;
+    }).catch(async () => replicationStates(cluster.primary));
+    assert.deepEqual(states, expected);
   });
 
   test('kill -9: standby1 promoted, standby2 follows it, the writer goes on, /primary names standby1, no acknowledged row lost', async () => {
