@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { Engine, ProbeResult } from '../engines/engine.js';
 import type { Logger } from '../log.js';
-import { inSpan } from '../telemetry/tracing.js';
+import { inDetachedSpan } from '../telemetry/tracing.js';
 import { applyProbe, initialHealth, type DatabaseHealth } from './health.js';
 import { ProbeHistory } from './history.js';
 
@@ -88,7 +88,7 @@ export class Monitor extends EventEmitter<MonitorEvents> {
   }
 
   private async probe(engine: Engine): Promise<DatabaseHealth> {
-    const pending = inSpan('probe', { 'dr.database': engine.name, 'db.system': engine.kind }, async (span) => {
+    const pending = inDetachedSpan('probe', { 'dr.database': engine.name, 'db.system': engine.kind }, async (span) => {
       const result = await engine.probe(this.options.timeoutSeconds * 1000);
       span.setAttributes({ 'dr.up': result.up, ...(result.error ? { 'dr.error': result.error } : {}) });
       return result;

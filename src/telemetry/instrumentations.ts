@@ -13,7 +13,8 @@ export function getNodeAutoInstrumentations(): Instrumentation[] {
       ignoreIncomingRequestHook: (req: IncomingMessage) => UNTRACED.has((req.url ?? '').split('?')[0]!),
     }),
     new ExpressInstrumentation(),
-    // Statement text only, never parameter values (they may be an application's data).
-    new PgInstrumentation({ enhancedDatabaseReporting: false }),
+    // Statement text only, never parameter values (they may be an application's data); and only
+    // inside a traced operation (failover, backup, webhook), not for every probe's connection.
+    new PgInstrumentation({ enhancedDatabaseReporting: false, requireParentSpan: true }),
   ];
 }

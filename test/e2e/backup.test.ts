@@ -247,7 +247,7 @@ describe('the sidecar: schedule, POST /api/backup, metrics, status, logs', () =>
     assert.ok(backupLines.length >= 4, out.stdout);
     for (const line of backupLines) assert.match(String(line.msg), /backup/, JSON.stringify(line));
     const status2 = await sandbox.run(['status', '--config', 'config.yaml']);
-    assert.match(status2.stdout, /^Last backup: +\S+ secondary1 \S+from_api_\S+ \(/m);
+    assert.match(status2.stdout, /^Last backup: +\S+ {2}secondary1 {2}\S+from_api_\S+ {2}[\d.]+ KiB {2}\(not verified yet\)$/m);
   });
 });
 
