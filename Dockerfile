@@ -45,5 +45,5 @@ EXPOSE 9898
 # GET /healthz answers 200 while the process serves; DR_HEALTHZ_URL when the config moves the port.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
   CMD node -e "fetch(process.env.DR_HEALTHZ_URL || 'http://127.0.0.1:9898/healthz').then((r) => process.exit(r.status === 200 ? 0 : 1), () => process.exit(1))"
-ENTRYPOINT ["node", "bin/disaster-recovery.js"]
+ENTRYPOINT ["node", "--max-semi-space-size=2", "bin/disaster-recovery.js"]
 CMD ["start-monitoring"]

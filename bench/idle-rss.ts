@@ -53,7 +53,7 @@ async function idleRun(ctx: BenchContext, configFile: string, cwd: string, port:
   const bin = path.join(ctx.root, 'bin', 'disaster-recovery.js');
   const env = { ...process.env };
   delete env.DR_CONFIG;
-  const child = spawn(process.execPath, [bin, 'start-monitoring', '--config', configFile], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--max-semi-space-size=2', bin, 'start-monitoring', '--config', configFile], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   const keep = (chunk: Buffer) => (output = (output + chunk.toString('utf8')).slice(-4_000));
   child.stdout.on('data', keep);

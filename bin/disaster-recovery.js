@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=2
 // The package's command. The TypeScript is compiled by `npm ci` (the prepare script).
 import { existsSync, readFileSync } from 'node:fs';
 

@@ -1,3 +1,4 @@
+import { inSpan } from '../telemetry/tracing.js';
 import type { Config, DatabaseConfig } from '../config/load.js';
 import { DrError, InputError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -97,7 +98,15 @@ export class Backups {
    * lock): the restore's safety backup, which must not prune the backup
    * being restored. Every outcome is counted and logged.
    */
-  async createUnlocked(db: DatabaseConfig, name: string, trigger: BackupTrigger, onProgress?: (p: DumpProgress) => void): Promise<BackupRecord> {
+  createUnlocked(db: DatabaseConfig, name: string, trigger: BackupTrigger, onProgress?: (p: DumpProgress) => void): Promise<BackupRecord> {
+    return inSpan('backup', { 'dr.database': db.name, 'db.system': db.target.engine, 'dr.trigger': trigger }, async (span) => {
+      const record = await this.take(db, name, trigger, onProgress);
+      span.setAttributes({ 'dr.backup.size_bytes': record.size_bytes, 'dr.backup.compression': record.compression ?? 'none' });
+      return record;
+    });
+  }
+
+  private async take(db: DatabaseConfig, name: string, trigger: BackupTrigger, onProgress?: (p: DumpProgress) => void): Promise<BackupRecord> {
     const started = performance.now();
     try {
       this.cleanLeftovers(db.name);
@@ -127,12 +136,16 @@ export class Backups {
 
   /** Checksum, safety backup, then the restore itself. */
   restore(plan: RestorePlan, options: RestoreOptions = {}): Promise<RestoreOutcome> {
-    return executeRestore(this, plan, options);
+    return inSpan('restore', { 'dr.database': plan.target.name, 'db.system': plan.target.target.engine }, () => executeRestore(this, plan, options));
   }
 
   /** Proves backups restore: one file, or every backup when `file` is undefined. */
   verify(file?: string, onResult?: (result: VerifyResult) => void): Promise<VerifyResult[]> {
-    return verifyBackups(this, file, onResult);
+    return inSpan('verify', { 'dr.backups': file === undefined ? 'all' : 'one' }, async (span) => {
+      const results = await verifyBackups(this, file, onResult);
+      span.setAttributes({ 'dr.verified': results.length, 'dr.failed': results.filter((r) => !r.ok).length });
+      return results;
+    });
   }
 
   /** Applies `max_backups` and `retention_days` to a database's backups; returns what it removed. */

@@ -35,7 +35,7 @@ describe('Dockerfile', () => {
     assert.match(runtime, /apt-get install[^\n]*postgresql-client/);
     assert.match(runtime, /^USER node$/m);
     assert.match(runtime, /^HEALTHCHECK [\s\S]*\/healthz/m);
-    assert.match(runtime, /^ENTRYPOINT \["node", "bin\/disaster-recovery\.js"\]$/m);
+    assert.match(runtime, /^ENTRYPOINT \["node", "--max-semi-space-size=2", "bin\/disaster-recovery\.js"\]$/m);
     assert.match(runtime, /^CMD \["start-monitoring"\]$/m);
   });
 });
