@@ -7,19 +7,9 @@ import { SpanStatusCode, trace, type Attributes, type Span } from '@opentelemetr
  */
 const tracer = () => trace.getTracer('dr-sidecar');
 
-/** Runs `fn` in a span named `name`: its error marks the span, its duration is the span's. */
-export async function inSpan<T>(name: string, attributes: Attributes, fn: (span: Span) => Promise<T>): Promise<T> {
-  return tracer().startActiveSpan(name, { attributes }, async (span) => {
-    try {
-      return await fn(span);
-    } catch (error) {
-      span.recordException(error as Error);
-      span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).message });
-      throw error;
-    } finally {
-      span.end();
-    }
-  });
+/** Runs `fn` in a span named `name`, the active one meanwhile: its children nest under it. */
+export function inSpan<T>(name: string, attributes: Attributes, fn: (span: Span) => Promise<T>): Promise<T> {
+  return tracer().startActiveSpan(name, { attributes }, (span) => runIn(span, fn));
 }
 
 /**
@@ -27,8 +17,12 @@ export async function inSpan<T>(name: string, attributes: Attributes, fn: (span:
  * work needs no child spans (the pg instrumentation only traces queries that
  * have a parent), so a probe costs one span and no context switch.
  */
-export async function inDetachedSpan<T>(name: string, attributes: Attributes, fn: (span: Span) => Promise<T>): Promise<T> {
-  const span = tracer().startSpan(name, { attributes });
+export function inDetachedSpan<T>(name: string, attributes: Attributes, fn: (span: Span) => Promise<T>): Promise<T> {
+  return runIn(tracer().startSpan(name, { attributes }), fn);
+}
+
+/** `fn`'s error marks the span, its duration is the span's. */
+async function runIn<T>(span: Span, fn: (span: Span) => Promise<T>): Promise<T> {
   try {
     return await fn(span);
   } catch (error) {
