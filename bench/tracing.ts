@@ -13,14 +13,14 @@ import type { BenchContext, Section } from './context.js';
 import { median } from './stats.js';
 import type { Report } from './table.js';
 
-const ROUNDS = 3;
+const ROUNDS = 5;
 
 function runChild(ctx: BenchContext, configFile: string, endpoint: string | undefined): Promise<number[]> {
   return new Promise((resolve, reject) => {
     const env: NodeJS.ProcessEnv = { ...process.env };
     delete env.OTEL_EXPORTER_OTLP_ENDPOINT;
     if (endpoint) env.OTEL_EXPORTER_OTLP_ENDPOINT = endpoint;
-    const child = spawn(process.execPath, [path.join(ctx.root, 'dist/bench/tracing-child.js'), configFile], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--max-semi-space-size=2', path.join(ctx.root, 'dist/bench/tracing-child.js'), configFile], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout.on('data', (d) => (out += d));
