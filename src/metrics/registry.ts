@@ -27,6 +27,9 @@ export class Metrics {
     for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) {
       registry.removeSingleMetric(name);
     }
+    // Measured at scrape time with setImmediate: every scrape would wait a whole turn of a busy
+    // event loop. The same delay is in nodejs_eventloop_lag_{min,max,mean,stddev,p50,p90,p99}_seconds.
+    registry.removeSingleMetric('nodejs_eventloop_lag_seconds');
 
     const perDatabase = (name: string, help: string, value: (d: ReturnType<MetricsSource['databases']>[number]) => number | undefined) =>
       new Gauge({
