@@ -7,15 +7,11 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { createApp } from '../../src/http/app.js';
-import { listen, type RunningServer } from '../../src/http/server.js';
-import { silentLogger } from '../../src/log.js';
-import { DisasterRecoveryManager } from '../../src/manager.js';
-import { DisasterRecoveryService } from '../../src/service.js';
+import type { RunningServer } from '../../src/http/server.js';
+import type { DisasterRecoveryManager } from '../../src/manager.js';
+import type { DisasterRecoveryService } from '../../src/service.js';
 import type { FailoverRecord } from '../../src/state/store.js';
 import {
-  allUp,
-  APP_DB,
   inRecovery,
   maxId,
   memoryLogger,
@@ -33,6 +29,9 @@ import {
   walReceiver,
   writeFailoverConfig,
   type PgCluster,
+  clusterDatabases,
+  startInProcessSidecar,
+  type InProcessSidecar,
 } from '../support/failover.js';
 import { waitForReplay, type PgServer } from '../support/postgres.js';
 
@@ -43,36 +42,26 @@ describe('PostgreSQL automatic failover: kill -9 of the primary, two streaming s
   let sidecar: DisasterRecoveryService;
   let http: RunningServer;
   let manager: DisasterRecoveryManager;
+  let running: InProcessSidecar | undefined;
   let writer: NumberedWriter | undefined;
   let record: FailoverRecord | undefined;
 
   before(async () => {
     cluster = await startPgCluster({ standbys: 2, synchronous: 'FIRST 1 (standby1, standby2)' });
-    const [primary, standby1, standby2] = cluster.all();
     const { config } = writeFailoverConfig({
       dir: tmp.dir,
-      databases: [
-        { name: 'primary', type: 'primary', priority: 0, url: primary!.url({ database: APP_DB }) },
-        { name: 'standby1', type: 'secondary', priority: 1, url: standby1!.url({ database: APP_DB }) },
-        { name: 'standby2', type: 'secondary', priority: 2, url: standby2!.url({ database: APP_DB }) },
-      ],
+      databases: clusterDatabases(cluster),
       healthCheckInterval: 0.5,
       threshold: 3,
       probeTimeout: 1,
     });
-    sidecar = new DisasterRecoveryService(config, sidecarLog.log);
-    http = await listen(createApp(sidecar, sidecarLog.log), '127.0.0.1', 0);
-    // The application: its own service object, sharing only the state store with the sidecar.
-    manager = await DisasterRecoveryManager.open({ config, logger: silentLogger(), failoverWaitMs: 20_000 });
-    await sidecar.start();
-    await allUp(sidecar);
+    running = await startInProcessSidecar(config, sidecarLog.log);
+    ({ sidecar, http, manager } = running);
   });
 
   after(async () => {
     await writer?.stop().catch(() => undefined);
-    await http?.close();
-    await manager?.stop();
-    await sidecar?.stop();
+    await running?.stop();
     await cluster?.destroy();
     tmp.cleanup();
   });

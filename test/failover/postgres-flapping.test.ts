@@ -10,15 +10,11 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { createApp } from '../../src/http/app.js';
-import { listen, type RunningServer } from '../../src/http/server.js';
-import { silentLogger } from '../../src/log.js';
-import { DisasterRecoveryManager } from '../../src/manager.js';
-import { DisasterRecoveryService } from '../../src/service.js';
+import type { RunningServer } from '../../src/http/server.js';
+import type { DisasterRecoveryManager } from '../../src/manager.js';
+import type { DisasterRecoveryService } from '../../src/service.js';
 import type { FailoverRecord } from '../../src/state/store.js';
 import {
-  allUp,
-  APP_DB,
   inRecovery,
   memoryLogger,
   missingIds,
@@ -33,6 +29,9 @@ import {
   waitFor,
   writeFailoverConfig,
   type PgCluster,
+  clusterDatabases,
+  startInProcessSidecar,
+  type InProcessSidecar,
 } from '../support/failover.js';
 import type { PgServer } from '../support/postgres.js';
 
@@ -48,6 +47,7 @@ describe('PostgreSQL flapping primary: short hangs, a hang for good, the new pri
   let sidecar: DisasterRecoveryService;
   let http: RunningServer;
   let manager: DisasterRecoveryManager;
+  let running: InProcessSidecar | undefined;
   let writer: NumberedWriter | undefined;
 
   before(async () => {
@@ -55,28 +55,19 @@ describe('PostgreSQL flapping primary: short hangs, a hang for good, the new pri
     [primary, standby1, standby2] = cluster.all() as [PgServer, PgServer, PgServer];
     const { config } = writeFailoverConfig({
       dir: tmp.dir,
-      databases: [
-        { name: 'primary', type: 'primary', priority: 0, url: primary.url({ database: APP_DB }) },
-        { name: 'standby1', type: 'secondary', priority: 1, url: standby1.url({ database: APP_DB }) },
-        { name: 'standby2', type: 'secondary', priority: 2, url: standby2.url({ database: APP_DB }) },
-      ],
+      databases: clusterDatabases(cluster),
       healthCheckInterval: 0.5,
       threshold: 3,
       probeTimeout: 1,
       cooldown: 300,
     });
-    sidecar = new DisasterRecoveryService(config, sidecarLog.log);
-    http = await listen(createApp(sidecar, sidecarLog.log), '127.0.0.1', 0);
-    manager = await DisasterRecoveryManager.open({ config, logger: silentLogger(), failoverWaitMs: 20_000 });
-    await sidecar.start();
-    await allUp(sidecar);
+    running = await startInProcessSidecar(config, sidecarLog.log);
+    ({ sidecar, http, manager } = running);
   });
 
   after(async () => {
     await writer?.stop().catch(() => undefined);
-    await http?.close();
-    await manager?.stop();
-    await sidecar?.stop();
+    await running?.stop();
     await cluster?.destroy();
     tmp.cleanup();
   });

@@ -22,6 +22,7 @@ import {
   walReceiver,
   writeFailoverConfig,
   type PgCluster,
+  clusterDatabases,
 } from '../support/failover.js';
 import { waitForReplay, type PgServer } from '../support/postgres.js';
 
@@ -41,11 +42,7 @@ describe('PostgreSQL max_lag_on_failover after an idle primary dies', { timeout:
     [primary, standby1, standby2] = cluster.all() as [PgServer, PgServer, PgServer];
     const { config } = writeFailoverConfig({
       dir: tmp.dir,
-      databases: [
-        { name: 'primary', type: 'primary', priority: 0, url: primary.url({ database: APP_DB }) },
-        { name: 'standby1', type: 'secondary', priority: 1, url: standby1.url({ database: APP_DB }) },
-        { name: 'standby2', type: 'secondary', priority: 2, url: standby2.url({ database: APP_DB }) },
-      ],
+      databases: clusterDatabases(cluster),
       healthCheckInterval: 0.5,
       threshold: 3,
       probeTimeout: 1,

@@ -15,7 +15,6 @@ import type { FailoverRecord } from '../../src/state/store.js';
 import { runCli, type CliResult } from '../support/cli.js';
 import {
   allUp,
-  APP_DB,
   inRecovery,
   maxId,
   memoryLogger,
@@ -29,6 +28,7 @@ import {
   walReceiver,
   writeFailoverConfig,
   type PgCluster,
+  clusterDatabases,
 } from '../support/failover.js';
 import { waitForReplay, type PgServer } from '../support/postgres.js';
 
@@ -52,11 +52,7 @@ describe('PostgreSQL switchover through the CLI under a writer, and the switch b
     [primary, standby1, standby2] = cluster.all() as [PgServer, PgServer, PgServer];
     const written = writeFailoverConfig({
       dir: tmp.dir,
-      databases: [
-        { name: 'primary', type: 'primary', priority: 0, url: primary.url({ database: APP_DB }) },
-        { name: 'standby1', type: 'secondary', priority: 1, url: standby1.url({ database: APP_DB }) },
-        { name: 'standby2', type: 'secondary', priority: 2, url: standby2.url({ database: APP_DB }) },
-      ],
+      databases: clusterDatabases(cluster),
     });
     configFile = written.file;
     sidecar = new DisasterRecoveryService(written.config, sidecarLog.log);

@@ -10,8 +10,11 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import { parseConfig, type Config } from '../../src/config/load.js';
 import { createLogger, type Logger } from '../../src/log.js';
-import type { DisasterRecoveryManager } from '../../src/manager.js';
-import type { DisasterRecoveryService } from '../../src/service.js';
+import { createApp } from '../../src/http/app.js';
+import { listen, type RunningServer } from '../../src/http/server.js';
+import { silentLogger } from '../../src/log.js';
+import { DisasterRecoveryManager } from '../../src/manager.js';
+import { DisasterRecoveryService } from '../../src/service.js';
 import type { FailoverRecord } from '../../src/state/store.js';
 import { startPostgres, startStandby, type PgServer } from './postgres.js';
 
@@ -72,6 +75,42 @@ export async function startPgCluster(opts: { standbys: number; synchronous?: str
     await cluster.destroy();
     throw error;
   }
+}
+
+/** The cluster as config entries: `primary` (priority 0), then `standbyN` with priority N, on the app database. */
+export function clusterDatabases(cluster: PgCluster): DbEntry[] {
+  return cluster.all().map((server, i) =>
+    i === 0
+      ? { name: 'primary', type: 'primary', priority: 0, url: server.url({ database: APP_DB }) }
+      : { name: `standby${i}`, type: 'secondary', priority: i, url: server.url({ database: APP_DB }) },
+  );
+}
+
+export interface InProcessSidecar {
+  sidecar: DisasterRecoveryService;
+  http: RunningServer;
+  /** The application: its own service object, sharing only the state store with the sidecar. */
+  manager: DisasterRecoveryManager;
+  stop(): Promise<void>;
+}
+
+/** The sidecar running in this process with its HTTP API, and an application's manager beside it; all databases up. */
+export async function startInProcessSidecar(config: Config, log: Logger): Promise<InProcessSidecar> {
+  const sidecar = new DisasterRecoveryService(config, log);
+  const http = await listen(createApp(sidecar, log), '127.0.0.1', 0);
+  const manager = await DisasterRecoveryManager.open({ config, logger: silentLogger(), failoverWaitMs: 20_000 });
+  await sidecar.start();
+  await allUp(sidecar);
+  return {
+    sidecar,
+    http,
+    manager,
+    stop: async () => {
+      await http.close();
+      await manager.stop();
+      await sidecar.stop();
+    },
+  };
 }
 
 /** pg_is_in_recovery() of a server. */
