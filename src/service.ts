@@ -109,7 +109,7 @@ export class DisasterRecoveryService {
       failover: (database, reason) => this.alertFailover(database, reason),
       backup: (database, reason) => this.alertBackup(database, reason),
     });
-    this.monitor.on('probe', (health, previous) => void this.onProbe(health, previous));
+    this.monitor.on('probe', (health, previous) => this.onProbe(health, previous));
   }
 
   private async alertFailover(database: string, reason: string): Promise<string> {
@@ -291,11 +291,15 @@ export class DisasterRecoveryService {
     };
   }
 
-  /** The HA loop: one decision per probe of the primary. */
-  private async onProbe(health: DatabaseHealth, previous: DatabaseHealth): Promise<void> {
+  /**
+   * The HA loop: one decision per probe of the primary. It runs for every probe
+   * of every database, so it stays synchronous (no promise) until there is
+   * something to do.
+   */
+  private onProbe(health: DatabaseHealth, previous: DatabaseHealth): void {
     if (!this.started) return;
     if (health.name !== this.currentPrimary()) {
-      await this.fenceResurrected(health, previous);
+      if (this.cameBackWritable(health, previous)) void this.fenceResurrected(health.name);
       return;
     }
     if (this.failoverUnderWay) return;
@@ -319,7 +323,10 @@ export class DisasterRecoveryService {
       this.held = { primary: health.name, because: decision.because, why: decision.why };
       return;
     }
-    if (decision.action !== 'failover') return;
+    if (decision.action === 'failover') void this.autoFailover(health);
+  }
+
+  private async autoFailover(health: DatabaseHealth): Promise<void> {
     this.lastAttemptAt = Date.now();
     const detectMs = health.failingSince === undefined ? undefined : Date.now() - health.failingSince;
     const reason = `primary ${health.name} failed ${health.consecutiveFailures} probes in a row: ${health.last?.error ?? 'down'}`;
@@ -331,16 +338,19 @@ export class DisasterRecoveryService {
     this.lastAttemptAt = Date.now();
   }
 
+  /** A demoted PostgreSQL primary answering again as a writable server. */
+  private cameBackWritable(health: DatabaseHealth, previous: DatabaseHealth): boolean {
+    return health.status === 'up' && previous.status !== 'up' && health.last?.inRecovery === false && this.state.demoted.includes(health.name);
+  }
+
   /** A demoted PostgreSQL primary that comes back writable is made read-only again before anyone writes to it. */
-  private async fenceResurrected(health: DatabaseHealth, previous: DatabaseHealth): Promise<void> {
-    if (health.status !== 'up' || previous.status === 'up' || !this.state.demoted.includes(health.name)) return;
-    if (health.last?.inRecovery !== false) return;
+  private async fenceResurrected(name: string): Promise<void> {
     try {
-      const fence = await this.engines.get(health.name)!.fence(this.config.monitoring.probe_timeout * 1000);
+      const fence = await this.engines.get(name)!.fence(this.config.monitoring.probe_timeout * 1000);
       await fence.keep();
-      this.log.warn({ database: health.name }, `disaster-recovery failover: former primary ${health.name} came back writable and was fenced (read-only)`);
+      this.log.warn({ database: name }, `disaster-recovery failover: former primary ${name} came back writable and was fenced (read-only)`);
     } catch (error) {
-      this.log.error({ database: health.name, err: error }, `disaster-recovery failover: could not fence the returning former primary ${health.name}`);
+      this.log.error({ database: name, err: error }, `disaster-recovery failover: could not fence the returning former primary ${name}`);
     }
   }
 

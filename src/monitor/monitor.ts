@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
-import type { Engine, ProbeResult } from '../engines/engine.js';
+import { downResult, type Engine, type ProbeResult } from '../engines/engine.js';
 import type { Logger } from '../log.js';
-import { inDetachedSpan } from '../telemetry/tracing.js';
+import { endSpan, startDetachedSpan } from '../telemetry/tracing.js';
 import { applyProbe, initialHealth, type DatabaseHealth } from './health.js';
 import { ProbeHistory } from './history.js';
 
@@ -55,7 +55,7 @@ export class Monitor extends EventEmitter<MonitorEvents> {
   }
 
   /** Probes every database once, all at the same time; resolves when the slowest has answered or timed out. */
-  async probeAll(): Promise<DatabaseHealth[]> {
+  probeAll(): Promise<DatabaseHealth[]> {
     return Promise.all(this.engines.map((engine) => this.probe(engine)));
   }
 
@@ -72,12 +72,13 @@ export class Monitor extends EventEmitter<MonitorEvents> {
   }
 
   private schedule(engine: Engine, delayMs: number): void {
-    const timer = setTimeout(async () => {
+    const timer = setTimeout(() => {
       const startedAt = Date.now();
-      await this.probe(engine);
-      if (!this.running) return;
-      const intervalMs = this.intervalOf(engine.name) * 1000;
-      this.schedule(engine, Math.max(0, startedAt + intervalMs - Date.now()));
+      void this.probe(engine).then(() => {
+        if (!this.running) return;
+        const intervalMs = this.intervalOf(engine.name) * 1000;
+        this.schedule(engine, Math.max(0, startedAt + intervalMs - Date.now()));
+      });
     }, delayMs);
     this.timers.set(engine.name, timer);
   }
@@ -87,20 +88,26 @@ export class Monitor extends EventEmitter<MonitorEvents> {
     return typeof interval === 'function' ? interval(name) : interval;
   }
 
-  private async probe(engine: Engine): Promise<DatabaseHealth> {
-    const pending = inDetachedSpan('probe', { 'dr.database': engine.name, 'db.system': engine.kind }, async (span) => {
-      const result = await engine.probe(this.options.timeoutSeconds * 1000);
-      span.setAttributes({ 'dr.up': result.up, ...(result.error ? { 'dr.error': result.error } : {}) });
-      return result;
-    });
-    this.inFlight.add(pending);
-    let result: ProbeResult;
-    try {
-      result = await pending;
-    } finally {
+  /**
+   * One promise and one callback per probe, no async/await: with tracing on,
+   * Node 20's AsyncLocalStorage runs a hook for every promise, and probes are
+   * the sidecar's most frequent work. An engine's probe answers "down" rather
+   * than failing; should one fail anyway, that is a "down" too.
+   */
+  private probe(engine: Engine): Promise<DatabaseHealth> {
+    const startedAt = performance.now();
+    const span = startDetachedSpan('probe', { 'dr.database': engine.name, 'db.system': engine.kind });
+    const settle = (result: ProbeResult, error?: unknown): DatabaseHealth => {
       this.inFlight.delete(pending);
-    }
-    return this.record(engine.name, result);
+      endSpan(span, { 'dr.up': result.up, ...(result.error ? { 'dr.error': result.error } : {}) }, error);
+      return this.record(engine.name, result);
+    };
+    const pending: Promise<DatabaseHealth> = engine.probe(this.options.timeoutSeconds * 1000).then(
+      (result) => settle(result),
+      (error: unknown) => settle(downResult(startedAt, error instanceof Error ? error.message : String(error)), error),
+    );
+    this.inFlight.add(pending);
+    return pending;
   }
 
   private record(name: string, result: ProbeResult): DatabaseHealth {

@@ -88,14 +88,15 @@ disaster_recovery:
 });
 
 describe('traces from the real command over OTLP/HTTP', () => {
-  test('start-monitoring exports probe and HTTP spans to OTEL_EXPORTER_OTLP_ENDPOINT; /metrics is not traced; nothing secret', async (t) => {
-    const bodies: string[] = [];
+  test('start-monitoring exports probe and HTTP spans (protobuf) to OTEL_EXPORTER_OTLP_ENDPOINT, and no metrics or logs; /metrics is not traced; nothing secret', async (t) => {
+    const exports: { path: string; contentType: string; body: string }[] = [];
     const collector = http.createServer((req, res) => {
-      let body = '';
-      req.on('data', (d) => (body += d));
+      const chunks: Buffer[] = [];
+      req.on('data', (d: Buffer) => chunks.push(d));
       req.on('end', () => {
-        bodies.push(body);
-        res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+        // Protobuf carries strings as their UTF-8 bytes: span names, attribute keys and values can be searched as text.
+        exports.push({ path: req.url ?? '', contentType: req.headers['content-type'] ?? '', body: Buffer.concat(chunks).toString('latin1') });
+        res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end();
       });
     });
     await new Promise<void>((r) => collector.listen(0, '127.0.0.1', r));
@@ -132,12 +133,15 @@ disaster_recovery:
     await new Promise((r) => setTimeout(r, 1500));
     const stopped = await sidecar.stop('SIGTERM');
     assert.equal(stopped.code, 0);
-    const all = bodies.join('\n');
-    assert.ok(bodies.length > 0, 'the collector received exports');
-    assert.match(all, /"name":"probe"/);
+    assert.ok(exports.length > 0, 'the collector received exports');
+    assert.deepEqual([...new Set(exports.map((e) => e.path))], ['/v1/traces'], 'traces only: no OpenTelemetry metrics or logs are exported');
+    assert.deepEqual([...new Set(exports.map((e) => e.contentType))], ['application/x-protobuf'], 'OTLP over http/protobuf, the standard default');
+    const all = exports.map((e) => e.body).join('\n');
+    assert.ok(all.includes('\x05probe'), 'probe spans (a protobuf string is its length, then its bytes)');
+    assert.match(all, /dr\.database/);
     assert.match(all, /\/api\/status/, 'the API request is traced');
-    assert.ok(!all.includes('"stringValue":"/metrics"'), '/metrics is not traced');
-    assert.match(all, /"name":"pg\.connect"|"db\.system(\.name)?","value":\{"stringValue":"postgresql"/, 'pg is instrumented');
+    assert.ok(!all.includes('/metrics'), '/metrics is not traced');
+    assert.match(all, /pg\.connect|postgresql/, 'pg is instrumented');
     assert.ok(!all.includes(PASSWORD), 'no password in exported spans');
     assert.ok(!all.includes(TOKEN), 'no token in exported spans');
     const plain = await runCli(['--config', configFile, 'test'], { cwd: tmp.dir });
