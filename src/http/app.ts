@@ -3,7 +3,13 @@ import { parseWebhookPayload } from '../alerting/payload.js';
 import { DrError, InputError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { DisasterRecoveryService } from '../service.js';
+import { admission } from './admission.js';
 import { requireBearer } from './auth.js';
+
+/** Webhook deliveries worked on at the same time (Alertmanager sends a few at once; a storm, many). */
+export const WEBHOOK_CONCURRENCY = 2;
+/** Deliveries that may wait for their turn before the sidecar answers 503 + Retry-After. */
+export const WEBHOOK_MAX_WAITING = 1_000;
 
 /** Routes only: each parses its input, calls the service once, formats the answer. */
 export function createApp(service: DisasterRecoveryService, log: Logger): express.Express {
@@ -63,8 +69,11 @@ export function createApp(service: DisasterRecoveryService, log: Logger): expres
   });
   app.use('/api', api);
 
-  // Alertmanager retries on 5xx only: a bad delivery is 4xx, an unrecordable one 500.
-  app.post('/alertmanager/webhook', requireBearer(service.config.server.auth_token, { basic: true }), express.json({ limit: '1mb' }), async (req, res) => {
+  // Alertmanager retries on 5xx only: a bad delivery is 4xx, an unrecordable one 500 (or 503 when too many wait).
+  // A few deliveries are worked on at a time, so an alert storm leaves the event loop to /metrics and /healthz between
+  // them; the token is checked first, so a sender without it never takes a place in the line.
+  const deliveries = admission({ concurrency: WEBHOOK_CONCURRENCY, maxWaiting: WEBHOOK_MAX_WAITING, retryAfterSeconds: 1 });
+  app.post('/alertmanager/webhook', requireBearer(service.config.server.auth_token, { basic: true }), deliveries, express.json({ limit: '1mb' }), async (req, res) => {
     const parsed = parseWebhookPayload(req.body);
     if (!parsed.ok) throw new InputError(`not an Alertmanager webhook payload: ${parsed.error}`);
     const receipt = await service.alerts.receive(parsed.payload);

@@ -11,6 +11,8 @@ export interface MetricsSource {
   failoverCounts(): Promise<Array<{ trigger: string; result: string; count: number }>>;
 }
 
+type DatabaseRow = ReturnType<MetricsSource['databases']>[number];
+
 /**
  * Every metric of the sidecar, on a registry of its own (no global state).
  * Per-database gauges are computed at scrape time from the monitor's state.
@@ -18,9 +20,12 @@ export interface MetricsSource {
 export class Metrics {
   readonly registry = new Registry();
   readonly alertNotifications: Counter<'action' | 'result'>;
+  /** The databases as one scrape sees them: read once, shared by every per-database metric of that scrape. */
+  private scrape: DatabaseRow[] | undefined;
 
-  constructor(source: MetricsSource) {
+  constructor(private readonly source: MetricsSource) {
     const registry = this.registry;
+    const databases = () => this.scrape ?? source.databases();
     collectDefaultMetrics({ register: registry });
     // Gauges named *_total, which `promtool check metrics` rejects; the same counts stay
     // in nodejs_active_{handles,requests,resources}{type}.
@@ -31,7 +36,7 @@ export class Metrics {
     // event loop. The same delay is in nodejs_eventloop_lag_{min,max,mean,stddev,p50,p90,p99}_seconds.
     registry.removeSingleMetric('nodejs_eventloop_lag_seconds');
 
-    const perDatabase = (name: string, help: string, value: (d: ReturnType<MetricsSource['databases']>[number]) => number | undefined) =>
+    const perDatabase = (name: string, help: string, value: (d: DatabaseRow) => number | undefined) =>
       new Gauge({
         name,
         help,
@@ -39,7 +44,7 @@ export class Metrics {
         registers: [registry],
         collect() {
           this.reset();
-          for (const d of source.databases()) {
+          for (const d of databases()) {
             const v = value(d);
             if (v !== undefined && Number.isFinite(v)) this.set({ database: d.name }, v);
           }
@@ -76,7 +81,7 @@ export class Metrics {
       registers: [registry],
       collect() {
         this.reset();
-        for (const d of source.databases()) this.inc({ database: d.name }, d.health.errorCount);
+        for (const d of databases()) this.inc({ database: d.name }, d.health.errorCount);
       },
     });
 
@@ -87,7 +92,7 @@ export class Metrics {
       registers: [registry],
       collect() {
         this.reset();
-        for (const d of source.databases()) this.set({ database: d.name, engine: d.engine, type: d.type }, 1);
+        for (const d of databases()) this.set({ database: d.name, engine: d.engine, type: d.type }, 1);
       },
     });
 
@@ -129,6 +134,12 @@ export class Metrics {
   }
 
   expose(): Promise<string> {
-    return this.registry.metrics();
+    // Every metric's collect() runs synchronously inside metrics(), before its first await.
+    this.scrape = this.source.databases();
+    try {
+      return this.registry.metrics();
+    } finally {
+      this.scrape = undefined;
+    }
   }
 }

@@ -94,3 +94,43 @@ disaster_recovery:
     assert.ok(service.monitor.history('pg_stopped')!.summary().availability! < 1);
   });
 });
+
+describe('the monitor spreads the databases over the interval', () => {
+  test('all are probed at once at the start, then each at its own phase; no database waits longer than an interval', async (t) => {
+    const tmp = tempDir();
+    t.after(() => tmp.cleanup());
+    const names = ['a', 'b', 'c', 'd'];
+    for (const name of names) makeImagesDb(path.join(tmp.dir, `${name}.db`), 2);
+    const config = parseConfig(
+      `
+state: { path: "${tmp.dir}/state.db" }
+disaster_recovery:
+  enabled: true
+  databases:
+${names.map((name, i) => `    ${name}: { type: ${i === 0 ? 'primary' : 'secondary'}, priority: ${i}, url: "sqlite:///${tmp.dir}/${name}.db" }`).join('\n')}
+  monitoring: { check_interval: 0.8 }
+`,
+      'x.yaml',
+      {},
+    );
+    const service = new DisasterRecoveryService(config, silentLogger());
+    t.after(() => service.stop());
+    const seen = new Map<string, number[]>(names.map((n) => [n, []]));
+    service.monitor.on('probe', (health) => seen.get(health.name)!.push(health.last!.checkedAt));
+    service.start();
+    await waitFor('four probes of every database', () => [...seen.values()].every((at) => at.length >= 4), 10_000);
+    await service.stop();
+
+    const first = names.map((n) => seen.get(n)![0]!);
+    assert.ok(Math.max(...first) - Math.min(...first) < 300, `first probes together: ${first}`);
+    // The second probe of the i-th of 4 comes (4 - i) / 4 of an interval after its first: 800, 600, 400, 200 ms.
+    const phase = names.map((n) => seen.get(n)![1]! - seen.get(n)![0]!);
+    for (let i = 1; i < names.length; i++) assert.ok(phase[i]! < phase[i - 1]!, `phases decrease down the list: ${phase}`);
+    const seconds = names.map((n) => seen.get(n)![1]!);
+    assert.ok(Math.max(...seconds) - Math.min(...seconds) >= 350, `second probes spread over the interval: ${seconds.map((s) => s - Math.min(...seconds))}`);
+    for (const n of names) {
+      const at = seen.get(n)!;
+      for (let i = 1; i < at.length; i++) assert.ok(at[i]! - at[i - 1]! < 800 + 250, `${n}: ${at[i]! - at[i - 1]!} ms between probes`);
+    }
+  });
+});
