@@ -97,7 +97,7 @@ export class Monitor extends EventEmitter<MonitorEvents> {
    * One promise and one callback per probe, no async/await: with tracing on,
    * Node 20's AsyncLocalStorage runs a hook for every promise, and probes are
    * the sidecar's most frequent work. An engine's probe answers "down" rather
-   * than failing; should one fail anyway, that is a "down" too.
+   * than failing; should one fail anyway (even synchronously), that is a "down" too.
    */
   private probe(engine: Engine): Promise<DatabaseHealth> {
     const startedAt = performance.now();
@@ -107,7 +107,13 @@ export class Monitor extends EventEmitter<MonitorEvents> {
       endSpan(span, { 'dr.up': result.up, ...(result.error ? { 'dr.error': result.error } : {}) }, error);
       return this.record(engine.name, result);
     };
-    const pending: Promise<DatabaseHealth> = engine.probe(this.options.timeoutSeconds * 1000).then(
+    let probing: Promise<ProbeResult>;
+    try {
+      probing = engine.probe(this.options.timeoutSeconds * 1000);
+    } catch (error) {
+      probing = Promise.reject(error);
+    }
+    const pending: Promise<DatabaseHealth> = probing.then(
       (result) => settle(result),
       (error: unknown) => settle(downResult(startedAt, error instanceof Error ? error.message : String(error)), error),
     );
