@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { pino, type Logger } from 'pino';
-import { scrubSecrets } from './config/load.js';
+import { scrubSecrets } from './config/secrets.js';
 
 export type { Logger } from 'pino';
 

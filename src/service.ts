@@ -1,7 +1,7 @@
 import { ActionSuppressed, AlertReceiver } from './alerting/receiver.js';
 import { Backups } from './backup/backups.js';
 import type { Config } from './config/load.js';
-import { scrubSecrets } from './config/load.js';
+import { scrubSecrets } from './config/secrets.js';
 import { Engines } from './engines/index.js';
 import { ConflictError, InputError } from './errors.js';
 import { detectFailure, type HoldReason } from './failover/detection.js';

@@ -5,7 +5,10 @@ import type { z } from 'zod';
 import { ConfigError } from '../errors.js';
 import { DatabaseUrlError, maskDatabaseUrl, parseDatabaseUrl, type DatabaseTarget } from './database-url.js';
 import { expandEnvDeep } from './env.js';
+import { authTokenProblem, safetyNetSecrets, webhookTarget } from './secrets.js';
 import { configSchema, type RawConfig } from './schema.js';
+
+export { scrubSecrets } from './secrets.js';
 
 export const DEFAULT_CONFIG_PATH = 'config/config.yaml';
 
@@ -37,7 +40,7 @@ export interface Config {
   server: RawConfig['server'];
   state: { path: string };
   logging: { level: PinoLevel; file: string | undefined };
-  /** Every secret the file holds (passwords, the API token): scrubbed from anything shown. */
+  /** The secrets long enough for the last safety net (see secrets.ts); shorter ones are masked where formatted only. */
   secrets: string[];
 }
 
@@ -78,10 +81,12 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
   const raw = parsed.data;
 
   const databases = buildDatabases(raw, cwd, problems);
+  const token = raw.server.auth_token?.trim() || undefined;
+  const tokenProblem = authTokenProblem(token);
+  if (tokenProblem) problems.push(tokenProblem);
   if (problems.length > 0) throw new ConfigError(file, problems);
 
   const dr = raw.disaster_recovery;
-  const token = raw.server.auth_token?.trim() || undefined;
   return {
     file,
     enabled: dr.enabled,
@@ -96,7 +101,7 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
       level: raw.debug ? 'debug' : pinoLevel(raw.logging.level),
       file: raw.logging.file ? path.resolve(cwd, raw.logging.file) : undefined,
     },
-    secrets: collectSecrets(databases, token),
+    secrets: collectSecrets(databases, token, dr.notifications.webhooks),
   };
 }
 
@@ -162,21 +167,7 @@ function pinoLevel(level: string): PinoLevel {
   return level as PinoLevel;
 }
 
-function collectSecrets(databases: DatabaseConfig[], token: string | undefined): string[] {
-  const secrets = new Set<string>();
-  for (const db of databases) {
-    if (db.target.engine === 'postgresql' && db.target.password) {
-      secrets.add(db.target.password);
-      secrets.add(encodeURIComponent(db.target.password));
-    }
-  }
-  if (token) secrets.add(token);
-  return [...secrets].filter((s) => s.length > 0);
-}
-
-/** Replaces every secret in `text` by `***`. Applied to everything the sidecar shows that it did not write itself. */
-export function scrubSecrets(text: string, secrets: readonly string[]): string {
-  let out = text;
-  for (const secret of secrets) out = out.split(secret).join('***');
-  return out;
+function collectSecrets(databases: DatabaseConfig[], token: string | undefined, webhooks: readonly string[]): string[] {
+  const passwords = databases.map((db) => (db.target.engine === 'postgresql' ? db.target.password : undefined));
+  return safetyNetSecrets([...passwords, token, ...webhooks.flatMap((url) => webhookTarget(url).secrets)]);
 }

@@ -45,10 +45,10 @@ describe('the guide\'s configuration is accepted as written', () => {
     assert.equal(config.logging.level, 'debug');
   });
 
-  test('PostgreSQL example inside an application config: other sections kept, password masked and collected', () => {
+  test('PostgreSQL example inside an application config: other sections kept, password masked, too short for the safety net', () => {
     const config = loadConfig(fromRoot('test/config/testdata/seed-postgres.yaml'), {});
     assert.equal(config.databases[1]!.displayUrl, 'postgresql://user:***@backup-server:5432/image_crawler_backup');
-    assert.ok(config.secrets.includes('password'));
+    assert.ok(!config.secrets.includes('password'), '"password" is a word: replacing it everywhere garbled "password authentication failed"');
     assert.equal(config.failover.enable_auto_failover, true, 'defaults fill what is left out');
     assert.equal(config.monitoring.check_interval, 30);
     assert.equal(config.server.port, 9898);
@@ -74,13 +74,13 @@ disaster_recovery:
   failover: { health_check_interval: "\${HC}" }
 `,
       'x.yaml',
-      { DR_TOKEN: 'tok', PG_PASSWORD: 'pw:1', HC: '7' },
+      { DR_TOKEN: 'tok-0123456789abcdef', PG_PASSWORD: 'pw:1-long-enough', HC: '7' },
     );
     assert.equal(config.server.port, 9000);
-    assert.equal(config.server.auth_token, 'tok');
+    assert.equal(config.server.auth_token, 'tok-0123456789abcdef');
     assert.equal(config.failover.health_check_interval, 7);
-    assert.equal(config.databases[0]!.url, 'postgresql://app:pw:1@localhost/app');
-    assert.deepEqual([...config.secrets].sort(), ['pw%3A1', 'pw:1', 'tok'].sort());
+    assert.equal(config.databases[0]!.url, 'postgresql://app:pw:1-long-enough@localhost/app');
+    assert.deepEqual([...config.secrets].sort(), ['pw%3A1-long-enough', 'pw:1-long-enough', 'tok-0123456789abcdef'].sort());
   });
 
   test('an unset variable without default is a problem naming it; $${ is a literal', () => {
@@ -88,8 +88,8 @@ disaster_recovery:
       problemsOf(() => parseConfig(base('server: { auth_token: "$${NOT_A_VAR}${DR_MISSING}" }'), 'x.yaml', {})),
       ['server.auth_token: environment variable DR_MISSING is not set (use ${DR_MISSING:-default} for a fallback)'],
     );
-    const config = parseConfig(base('server: { auth_token: "a$${B}" }'), 'x.yaml', {});
-    assert.equal(config.server.auth_token, 'a${B}');
+    const config = parseConfig(base('server: { auth_token: "a$${B}-0123456789abc" }'), 'x.yaml', {});
+    assert.equal(config.server.auth_token, 'a${B}-0123456789abc');
   });
 });
 
