@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { pino, type Logger } from 'pino';
 import { scrubSecrets } from './config/secrets.js';
+import { ensurePrivateFolder, openPrivateFile } from './engines/private-file.js';
 
 export type { Logger } from 'pino';
 
@@ -24,8 +25,7 @@ export function createLogger(options: LogOptions): Logger {
   const secrets = options.secrets ?? [];
   const targets: NodeJS.WritableStream[] = [options.destination ?? process.stdout];
   if (options.file) {
-    fs.mkdirSync(path.dirname(options.file), { recursive: true });
-    targets.push(fs.createWriteStream(options.file, { flags: 'a' }));
+    targets.push(fs.createWriteStream(options.file, { fd: openLogFile(options.file) }));
   }
   const stream = {
     write(line: string) {
@@ -42,6 +42,17 @@ export function createLogger(options: LogOptions): Logger {
     },
     stream,
   );
+}
+
+/** Appends to the log file; one the sidecar creates (and its folders) is the owner's only. */
+function openLogFile(file: string): number {
+  ensurePrivateFolder(path.dirname(file));
+  try {
+    return openPrivateFile(file, 'ax');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    return fs.openSync(file, 'a');
+  }
 }
 
 export function silentLogger(): Logger {

@@ -5,6 +5,7 @@ import { pipeline as streamPipeline, Transform, type Readable } from 'node:strea
 import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
 import { fsyncDir, fsyncFile } from '../engines/durable-file.js';
+import { openPrivateFile } from '../engines/private-file.js';
 import { ConflictError, DrError } from '../errors.js';
 
 /** gzip's own default: the level `gzip` and `pg_dump | gzip` use, so sizes and speeds compare. */
@@ -58,7 +59,7 @@ export async function writeBackupContent(content: Readable, temporary: string, o
   if (options.compress) stages.push(zlib.createGzip({ level: COMPRESSION_LEVEL, chunkSize: 64 * 1024 }));
   stages.push(stored);
   try {
-    const out = fs.createWriteStream(temporary, { flags: 'wx' });
+    const out = fs.createWriteStream(temporary, { fd: openPrivateFile(temporary) });
     await pipeline([content, ...stages, out], { signal: options.signal });
     fsyncFile(temporary);
   } catch (error) {

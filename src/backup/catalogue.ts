@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fsyncDir, temporaryNameFor } from '../engines/durable-file.js';
+import { writePrivateFile } from '../engines/private-file.js';
 import { fsError, publishFile } from './backup-file.js';
 import { manifestText, parseManifest, type Manifest } from './manifest.js';
 import { databaseDir, MANIFEST_SUFFIX, manifestPathOf, temporaryOwner } from './naming.js';
@@ -100,7 +101,7 @@ export class Catalogue {
   writeManifest(file: string, manifest: Manifest): void {
     const temporary = temporaryNameFor(manifestPathOf(file));
     try {
-      fs.writeFileSync(temporary, manifestText(manifest), { flag: 'wx' });
+      writePrivateFile(temporary, manifestText(manifest));
       publishFile(temporary, manifestPathOf(file));
     } catch (error) {
       fs.rmSync(temporary, { force: true });
@@ -112,7 +113,7 @@ export class Catalogue {
   updateManifest(entry: CatalogueEntry, manifest: Manifest): void {
     const temporary = temporaryNameFor(entry.manifestPath);
     try {
-      fs.writeFileSync(temporary, manifestText(manifest), { flag: 'wx' });
+      writePrivateFile(temporary, manifestText(manifest));
       fs.renameSync(temporary, entry.manifestPath);
       fsyncDir(path.dirname(entry.manifestPath));
     } catch (error) {

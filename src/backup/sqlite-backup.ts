@@ -5,6 +5,7 @@ import { pipeline } from 'node:stream/promises';
 import Database from 'better-sqlite3';
 import type { DatabaseConfig } from '../config/load.js';
 import { commitFile, fsyncFile, temporaryNameFor } from '../engines/durable-file.js';
+import { createPrivateFile, modeOf, openPrivateFile, PRIVATE_FILE_MODE } from '../engines/private-file.js';
 import { DrError } from '../errors.js';
 import { CHUNK_BYTES, FileSystemError, fsError } from './backup-file.js';
 import { ScratchUnavailableError, type Dump, type DumpProgress, type EngineBackup, type ScratchCheck, type TableCounts } from './engine-backup.js';
@@ -54,6 +55,7 @@ async function dumpSqlite(db: DatabaseConfig, workDir: string, onProgress: (prog
     source = new Database(file, { readonly: true, fileMustExist: true, timeout: BUSY_TIMEOUT_MS });
     source.exec('BEGIN');
     source.prepare('SELECT count(*) FROM sqlite_schema').get();
+    createPrivateFile(scratch); // a copy of the whole database: SQLite would create it 0644 less the umask
     snapshotAt = new Date();
     const pageSize = source.pragma('page_size', { simple: true }) as number;
     sourceBytes = (source.pragma('page_count', { simple: true }) as number) * pageSize;
@@ -106,7 +108,7 @@ async function restoreSqlite(db: DatabaseConfig, content: Readable): Promise<voi
 /** The backup's content as a SQLite file at `file`, fsynced. */
 async function materialize(content: Readable, file: string): Promise<void> {
   try {
-    await pipeline(content, fs.createWriteStream(file, { flags: 'wx', highWaterMark: CHUNK_BYTES }));
+    await pipeline(content, fs.createWriteStream(file, { fd: openPrivateFile(file), highWaterMark: CHUNK_BYTES }));
     fsyncFile(file);
   } catch (error) {
     throw fsError(error, `writing ${file}`);
@@ -148,6 +150,8 @@ async function copyInto(from: string, live: string): Promise<boolean> {
 
 /** The live file is unusable: the restored file takes its place; its stale WAL must not be replayed onto it. */
 function replaceFile(temporary: string, live: string): void {
+  // The database keeps the mode the application gave it; one the restore creates is the owner's only.
+  fs.chmodSync(temporary, modeOf(live) ?? PRIVATE_FILE_MODE);
   for (const side of ['-wal', '-shm', '-journal']) fs.rmSync(`${live}${side}`, { force: true });
   commitFile(temporary, live);
 }

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { DatabaseConfig } from '../config/load.js';
 import { temporaryNameFor } from '../engines/durable-file.js';
+import { ensurePrivateFolder } from '../engines/private-file.js';
 import { DrError } from '../errors.js';
 import { COMPRESSION_LEVEL, fsError, publishFile, writeBackupContent } from './backup-file.js';
 import type { Catalogue } from './catalogue.js';
@@ -114,15 +115,7 @@ function freeName(dir: string, name: string, at: Date, format: BackupFormat, com
   }
 }
 
-/** mkdir -p, but with the real reason: Node's recursive mkdir reports a read-only file system as ENOENT. */
+/** The backup folders: created 0700 (they hold whole databases), with the real reason when that fails. */
 function ensureFolder(dir: string): void {
-  try {
-    fs.mkdirSync(dir);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'EEXIST' && fs.statSync(dir).isDirectory()) return;
-    if (code !== 'ENOENT') throw error;
-    fs.mkdirSync(path.dirname(dir), { recursive: true });
-    fs.mkdirSync(dir);
-  }
+  ensurePrivateFolder(dir);
 }

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { commitFile, temporaryNameFor } from './durable-file.js';
+import { createPrivateFile, modeOf, PRIVATE_FILE_MODE } from './private-file.js';
 import type { SqliteCopyReply, SqliteCopyRequest } from './sqlite-copy-worker.js';
 
 export interface CopyOutcome {
@@ -51,6 +52,8 @@ export async function copySqliteDatabase(source: string | Database.Database, des
   const temporary = temporaryNameFor(dest);
   let lock: Database.Database | undefined;
   try {
+    // Owner-only while it is written: SQLite would create it 0644 less the umask (0666 under umask 000).
+    createPrivateFile(temporary);
     const progress =
       typeof source !== 'string'
         ? await source.backup(temporary)
@@ -74,6 +77,8 @@ export async function copySqliteDatabase(source: string | Database.Database, des
     if (cancelled !== undefined) throw new CopyCancelled(`copy of ${sourceName} into ${dest} called off: ${cancelled}`);
     // The old file's WAL must not be replayed onto the new one: gone before the rename.
     for (const side of ['-wal', '-shm']) fs.rmSync(`${dest}${side}`, { force: true });
+    // The copy takes the mode of the file it replaces (the application's choice), else its source's.
+    fs.chmodSync(temporary, modeOf(dest) ?? modeOf(sourceName) ?? PRIVATE_FILE_MODE);
     commitFile(temporary, dest);
     return { bytes: fs.statSync(dest).size, seconds: (performance.now() - started) / 1000 };
   } catch (error) {

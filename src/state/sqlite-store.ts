@@ -1,6 +1,6 @@
-import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import { ensurePrivateFolder, restrictSqliteFiles } from '../engines/private-file.js';
 import type { AlertRecord, ClusterState, FailoverRecord, FailoverResult, FailoverTrigger, Lease, StateStore } from './store.js';
 
 const SCHEMA = `
@@ -33,9 +33,10 @@ export class SqliteStateStore implements StateStore {
   private readonly db: Database.Database;
 
   constructor(readonly file: string) {
-    fs.mkdirSync(path.dirname(file), { recursive: true });
+    ensurePrivateFolder(path.dirname(file));
     this.db = new Database(file, { timeout: 5000 });
     this.db.pragma('journal_mode = WAL');
+    restrictSqliteFiles(file); // the sidecar's own file: 0600, and so are the -wal/-shm SQLite makes after
     // A committed switch must survive a power cut: the next start must not route to the old primary.
     this.db.pragma('synchronous = FULL');
     this.db.exec(SCHEMA);

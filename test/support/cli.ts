@@ -34,6 +34,8 @@ export interface CliOptions {
   env?: Record<string, string | undefined>;
   /** The process is killed (and the call rejects) after this long. Default 20 s. */
   timeoutMs?: number;
+  /** Runs it under this umask (octal, e.g. '000'), through `sh -c 'umask …; exec …'`. */
+  umask?: string;
 }
 
 /**
@@ -68,7 +70,10 @@ interface Spawned {
 }
 
 function spawnCli(args: string[], opts: CliOptions): Spawned {
-  const child = spawn(process.execPath, [CLI_BIN, ...args], { cwd: opts.cwd, env: cliEnv(opts.env), stdio: ['ignore', 'pipe', 'pipe'] });
+  const [command, argv] = opts.umask === undefined
+    ? [process.execPath, [CLI_BIN, ...args]]
+    : ['sh', ['-c', `umask ${opts.umask} && exec "$0" "$@"`, process.execPath, CLI_BIN, ...args]];
+  const child = spawn(command, argv, { cwd: opts.cwd, env: cliEnv(opts.env), stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);
   let stdout = '';
   let stderr = '';
