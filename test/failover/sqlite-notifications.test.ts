@@ -105,7 +105,7 @@ test('SQLite failover notifications: one JSON event per failover; a hanging or f
   assert.ok(hanging.received.length >= 1);
   await service.notifier.drain();
   assert.ok(
-    sidecar.logs.lines.some((l) => /notification failed after 3 attempts: failover/.test(l.msg) && l.url === failing.url),
+    sidecar.logs.lines.some((l) => /notification failed after 3 attempts: failover/.test(l.msg) && l.webhook === failing.url),
     'the failing webhook is logged after its last attempt',
   );
 });
