@@ -54,7 +54,8 @@ function parsePostgres(url: string, scheme: string): DatabaseTarget {
   const database = decodeURIComponent(parsed.pathname.replace(/^\//, ''));
   if (!database) throw new DatabaseUrlError('a PostgreSQL URL needs a database name: postgresql://user@host:5432/dbname');
   const port = parsed.port ? Number(parsed.port) : 5432;
-  const password = parsed.password ? decodeURIComponent(parsed.password) : undefined;
+  // libpq and pg also take the password as a query parameter.
+  const password = parsed.password ? decodeURIComponent(parsed.password) : (parsed.searchParams.get('password') ?? undefined);
   return {
     engine: 'postgresql',
     connectionString: parsed.toString(),
@@ -67,18 +68,18 @@ function parsePostgres(url: string, scheme: string): DatabaseTarget {
 }
 
 /**
- * The URL as it may be shown anywhere: the password replaced by `***`. The
+ * The URL as it may be shown anywhere: the password (in the credentials, or as
+ * a `password=`/`sslpassword=` query parameter) replaced by `***`. The
  * authority is split as the parser splits it (up to the first "/", "?" or "#";
  * credentials up to its last "@").
  */
 export function maskDatabaseUrl(url: string): string {
   const m = /^([a-z][a-z0-9+.-]*:\/\/)([^/?#]*)(.*)$/is.exec(url);
   if (!m) return url;
-  const [, scheme, authority, rest] = m as unknown as [string, string, string, string];
+  const [, scheme, authority, tail] = m as unknown as [string, string, string, string];
+  const rest = tail.replace(/([?&](?:ssl)?password=)[^&#]*/gi, '$1***');
   const at = authority.lastIndexOf('@');
-  if (at < 0) return url;
-  const userinfo = authority.slice(0, at);
-  const colon = userinfo.indexOf(':');
-  if (colon < 0) return url;
-  return `${scheme}${userinfo.slice(0, colon)}:***${authority.slice(at)}${rest}`;
+  const colon = authority.slice(0, Math.max(at, 0)).indexOf(':');
+  if (at < 0 || colon < 0) return `${scheme}${authority}${rest}`;
+  return `${scheme}${authority.slice(0, colon)}:***${authority.slice(at)}${rest}`;
 }

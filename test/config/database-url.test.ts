@@ -43,5 +43,8 @@ describe('database URLs read as SQLAlchemy reads them', () => {
     assert.equal(maskDatabaseUrl('postgresql://user:p@ss@host/db'), 'postgresql://user:***@host/db');
     assert.equal(maskDatabaseUrl('postgresql://user@localhost/db'), 'postgresql://user@localhost/db');
     assert.equal(maskDatabaseUrl('sqlite:///data/x.db'), 'sqlite:///data/x.db');
+    // libpq's query parameters carry passwords too.
+    assert.equal(maskDatabaseUrl('postgresql://user@host/db?sslmode=disable&password=s3c&x=1'), 'postgresql://user@host/db?sslmode=disable&password=***&x=1');
+    assert.equal(maskDatabaseUrl('postgresql://u:p@host/db?sslpassword=k'), 'postgresql://u:***@host/db?sslpassword=***');
   });
 });
