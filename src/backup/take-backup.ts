@@ -41,7 +41,7 @@ export async function takeBackup(context: TakeContext, request: TakeRequest): Pr
   const { signal } = context;
   const dir = context.catalogue.dirOf(db.name);
   try {
-    ensureFolder(dir);
+    ensurePrivateFolder(dir); // 0700: the folders hold whole databases
   } catch (error) {
     throw fsError(error, `creating the backup folder ${dir}`);
   }
@@ -115,7 +115,3 @@ function freeName(dir: string, name: string, at: Date, format: BackupFormat, com
   }
 }
 
-/** The backup folders: created 0700 (they hold whole databases), with the real reason when that fails. */
-function ensureFolder(dir: string): void {
-  ensurePrivateFolder(dir);
-}
