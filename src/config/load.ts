@@ -5,6 +5,7 @@ import type { z } from 'zod';
 import { ConfigError } from '../errors.js';
 import { DatabaseUrlError, maskDatabaseUrl, parseDatabaseUrl, type DatabaseTarget } from './database-url.js';
 import { expandEnvDeep } from './env.js';
+import { defaultProbeTimeout, probeTimeoutProblems } from './probe-timeout.js';
 import { configSchema, type RawConfig } from './schema.js';
 
 export const DEFAULT_CONFIG_PATH = 'config/config.yaml';
@@ -32,7 +33,8 @@ export interface Config {
   databases: DatabaseConfig[];
   backup: RawConfig['disaster_recovery']['backup'] & { backup_dir: string };
   failover: RawConfig['disaster_recovery']['failover'];
-  monitoring: RawConfig['disaster_recovery']['monitoring'];
+  /** probe_timeout: the configured value, else the default its response_time rules leave room for. */
+  monitoring: Omit<RawConfig['disaster_recovery']['monitoring'], 'probe_timeout'> & { probe_timeout: number };
   notifications: RawConfig['disaster_recovery']['notifications'];
   server: RawConfig['server'];
   state: { path: string };
@@ -78,9 +80,11 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
   const raw = parsed.data;
 
   const databases = buildDatabases(raw, cwd, problems);
+  const dr = raw.disaster_recovery;
+  const { probe_timeout: explicitTimeout, alert_rules: rules } = dr.monitoring;
+  if (explicitTimeout !== undefined) problems.push(...probeTimeoutProblems(explicitTimeout, rules));
   if (problems.length > 0) throw new ConfigError(file, problems);
 
-  const dr = raw.disaster_recovery;
   const token = raw.server.auth_token?.trim() || undefined;
   return {
     file,
@@ -88,7 +92,7 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
     databases,
     backup: { ...dr.backup, backup_dir: path.resolve(cwd, dr.backup.backup_dir) },
     failover: dr.failover,
-    monitoring: dr.monitoring,
+    monitoring: { ...dr.monitoring, probe_timeout: explicitTimeout ?? defaultProbeTimeout(rules) },
     notifications: dr.notifications,
     server: { ...raw.server, auth_token: token },
     state: { path: path.resolve(cwd, raw.state.path) },
