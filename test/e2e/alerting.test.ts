@@ -203,7 +203,7 @@ describe('e2e: Prometheus → Alertmanager → sidecar webhook', { timeout: 240_
     const done = await assertOneFailover(p);
     assert.equal(done.trigger, 'alert', 'the webhook acted first');
     const [record] = (await alertRecords(p.store, 'DrErrorRateCritical')).filter((r) => r.status === 'firing' && r.database === 'primary');
-    assert.match(record!.result ?? '', /^primary -> standby1 \(epoch 1\)$/);
+    assert.match(record!.result ?? '', /^primary -> standby1 \(epoch 1; (lossless|not lossless: .+)\)$/);
     assert.equal(await counter(p.sidecar.url, 'dr_alert_notifications_total', { action: 'failover', result: 'executed' }), 1);
     assert.equal(await counter(p.sidecar.url, 'dr_failovers_total', { trigger: 'auto', result: 'success' }), 0);
     t.diagnostic(
