@@ -125,7 +125,7 @@ export class DisasterRecoveryService {
     try {
       r = await this.failover({ trigger: 'alert', reason, expectedFrom: database, ifPrimaryAnswers: 'switch over' });
     } catch (error) {
-      // Another process's failover, the primary already replaced, or answering again: nothing for this alert to do.
+      // Another process's failover, the primary already replaced, or a switch refused with nothing changed: no action of this alert's.
       const refused = error instanceof ConflictError && (!(error instanceof FailoverFailed) || error.record.result === 'refused');
       throw refused ? new ActionSuppressed((error as Error).message) : error;
     }

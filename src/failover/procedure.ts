@@ -50,8 +50,8 @@ const STEP_TIMEOUT_SECONDS = 5;
  * probe_timeout, but at most 5 s: the default probe_timeout grows to leave
  * room above the response_time alert thresholds (15 s for the guide's rules),
  * and that must not make a failover wait three times as long on a hung server.
- * Only a switchover of a primary that still answers waits on probe_timeout
- * itself: that primary is known to be slow, and must be fenced, not given up on.
+ * Only a run that may switch over a primary that still answers gives that
+ * primary probe_timeout itself: a slow one must be fenced, not given up on.
  */
 export function stepTimeoutMs(config: Config): number {
   return Math.min(config.monitoring.probe_timeout, STEP_TIMEOUT_SECONDS) * 1000;
