@@ -65,7 +65,7 @@ async function nextRecord(service: DisasterRecoveryService, match: (r: FailoverR
 async function switchover(config: DisasterRecoveryService['config'], target: string): Promise<FailoverRecord> {
   const cli = await DisasterRecoveryService.open(config, silentLogger());
   try {
-    return assertSuccess(await cli.failover({ trigger: 'manual', target, reason: 'bench switchover' }), `switchover to ${target}`);
+    return assertSuccess(await cli.failover({ trigger: 'manual', target, reason: 'bench switchover', ifPrimaryAnswers: 'switch over' }), `switchover to ${target}`);
   } finally {
     await cli.stop();
   }

@@ -69,7 +69,7 @@ export class DisasterRecoveryManager {
   }
 
   manualFailover(target: string, reason = 'manual failover'): Promise<FailoverRecord> {
-    return this.service.failover({ trigger: 'manual', target, reason });
+    return this.service.failover({ trigger: 'manual', target, reason, ifPrimaryAnswers: 'switch over' });
   }
 
   /** Every configured database, the current primary marked. */

@@ -73,6 +73,7 @@ export class DisasterRecoveryService {
           type: d.type,
           health: this.monitor.health(d.name)!,
           copyLagSeconds: this.copies.lagSeconds(d.name),
+          probeUnderWaySeconds: this.monitor.probeUnderWaySeconds(d.name),
         })),
       currentPrimary: () => this.currentPrimary(),
       autoFailoverEnabled: () => this.autoFailoverEnabled(),
@@ -105,6 +106,7 @@ export class DisasterRecoveryService {
         lastAutoFailoverAt: this.state.lastAutoFailoverAt,
         cooldownSeconds: config.failover.cooldown,
         now: Date.now(),
+        failoverUnderWay: this.failoverUnderWay,
       }),
       failover: (database, reason) => this.alertFailover(database, reason),
       backup: (database, reason) => this.alertBackup(database, reason),
@@ -112,23 +114,23 @@ export class DisasterRecoveryService {
     this.monitor.on('probe', (health, previous) => this.onProbe(health, previous));
   }
 
+  /**
+   * An admitted failover alert (see decide): a primary that still answers (a
+   * critically slow one) is replaced by a lossless switchover, a dead one by a failover.
+   */
   private async alertFailover(database: string, reason: string): Promise<string> {
-    // The lease keeps other processes out, not a second run in this one: the monitor's failover may be under way.
+    // Admitted moments ago, but the action runs after the delivery was answered: the monitor's failover may have begun since.
     if (this.failoverUnderWay) throw new ActionSuppressed('a failover is already under way');
-    // A slow primary that still answers is not dead: its alert is recorded, not a failover attempt.
-    const engine = this.engines.get(database);
-    const probe = engine ? await engine.probe(this.config.monitoring.probe_timeout * 1000) : undefined;
-    if (probe?.up) throw new ActionSuppressed(`the primary ${database} still answers (${(probe.responseTimeSeconds * 1000).toFixed(0)} ms); a slow primary is not failed over`);
     let r: FailoverRecord;
     try {
-      r = await this.failover({ trigger: 'alert', reason, expectedFrom: database });
+      r = await this.failover({ trigger: 'alert', reason, expectedFrom: database, ifPrimaryAnswers: 'switch over' });
     } catch (error) {
-      // Another process's failover, the primary already replaced, or answering again: nothing for this alert to do.
+      // Another process's failover, the primary already replaced, or a switch refused with nothing changed: no action of this alert's.
       const refused = error instanceof ConflictError && (!(error instanceof FailoverFailed) || error.record.result === 'refused');
       throw refused ? new ActionSuppressed((error as Error).message) : error;
     }
     if (r.result !== 'success') throw new Error(`${r.result}: ${r.error}`);
-    return `${r.from} -> ${r.to} (epoch ${r.epoch})`;
+    return `${r.from} -> ${r.to} (epoch ${r.epoch}; ${r.dataSync?.complete ? 'lossless' : `not lossless: ${r.dataSync?.detail ?? 'no data sync'}`})`;
   }
 
   private async alertBackup(database: string | null, reason: string): Promise<string> {
@@ -331,7 +333,7 @@ export class DisasterRecoveryService {
     const detectMs = health.failingSince === undefined ? undefined : Date.now() - health.failingSince;
     const reason = `primary ${health.name} failed ${health.consecutiveFailures} probes in a row: ${health.last?.error ?? 'down'}`;
     try {
-      await this.failover({ trigger: 'auto', reason, detectMs });
+      await this.failover({ trigger: 'auto', reason, detectMs, ifPrimaryAnswers: 'call off' });
     } catch (error) {
       this.log.error({ err: error }, `disaster-recovery failover failed: ${(error as Error).message}`);
     }

@@ -1,5 +1,6 @@
 import type { AlertAction } from './rules.js';
 import type { WebhookAlert } from './payload.js';
+import { cooldownLeft } from '../failover/detection.js';
 
 export type AlertOutcome = 'execute' | 'recorded' | 'resolved' | 'suppressed' | 'ignored';
 
@@ -21,6 +22,8 @@ export interface ActionContext {
   lastAutoFailoverAt?: number | undefined;
   cooldownSeconds?: number;
   now?: number;
+  /** A failover or switchover of this process is under way. */
+  failoverUnderWay?: boolean;
 }
 
 /** Alertmanager may deliver one alert many times: one action per (fingerprint, startsAt), firing or resolved. */
@@ -32,9 +35,11 @@ const ACTIONS = new Set(['failover', 'backup', 'none']);
 
 /**
  * Maps an alert to an action by its `dr_action` label. Resolved alerts are
- * recorded, never acted on; a failover runs only when automatic failover is
- * enabled, the alert names the current primary, and the cooldown since the
- * last automatic failover has passed (an alert is no way around it).
+ * recorded, never acted on. A failover is admitted only when automatic
+ * failover is enabled, the alert names the current primary, no failover is
+ * under way, and the cooldown since the last automatic failover (the
+ * monitor's or an alert's: one cooldown) has passed. Admitted, it replaces
+ * the primary by a switchover if it still answers, by a failover if not.
  */
 export function decide(alert: WebhookAlert, context: ActionContext): AlertDecision {
   const database = alert.labels.database ?? null;
@@ -53,16 +58,11 @@ export function decide(alert: WebhookAlert, context: ActionContext): AlertDecisi
   if (database !== context.currentPrimary) {
     return { ...base, outcome: 'suppressed', why: `${database} is not the current primary (${context.currentPrimary ?? 'none'})` };
   }
-  const cooling = cooldownLeft(context);
-  if (cooling > 0) {
-    return { ...base, outcome: 'suppressed', why: `the last automatic failover was less than ${context.cooldownSeconds} s ago (cooldown, ${Math.ceil(cooling)} s left)` };
-  }
-  return { ...base, outcome: 'execute', why: `failover away from the primary ${database}` };
-}
-
-/** Seconds of the failover cooldown still to run; 0 when none applies. */
-function cooldownLeft(context: ActionContext): number {
+  if (context.failoverUnderWay) return { ...base, outcome: 'suppressed', why: 'a failover is already under way' };
   const { lastAutoFailoverAt, cooldownSeconds = 0, now = Date.now() } = context;
-  if (lastAutoFailoverAt === undefined || cooldownSeconds <= 0) return 0;
-  return Math.max(0, cooldownSeconds - (now - lastAutoFailoverAt) / 1000);
+  const cooling = cooldownLeft({ lastAutoFailoverAt, cooldownSeconds, now });
+  if (cooling > 0) {
+    return { ...base, outcome: 'suppressed', why: `the last automatic failover was less than ${cooldownSeconds} s ago (cooldown, ${Math.ceil(cooling)} s left)` };
+  }
+  return { ...base, outcome: 'execute', why: `replace the primary ${database} (switchover if it still answers, failover if not)` };
 }

@@ -5,6 +5,7 @@ import type { z } from 'zod';
 import { ConfigError } from '../errors.js';
 import { DatabaseUrlError, maskDatabaseUrl, parseDatabaseUrl, type DatabaseTarget } from './database-url.js';
 import { expandEnvDeep } from './env.js';
+import { defaultProbeTimeout, probeTimeoutProblems } from './probe-timeout.js';
 import { authTokenProblem, safetyNetSecrets, webhookTarget } from './secrets.js';
 import { configSchema, type RawConfig } from './schema.js';
 
@@ -35,7 +36,8 @@ export interface Config {
   databases: DatabaseConfig[];
   backup: RawConfig['disaster_recovery']['backup'] & { backup_dir: string };
   failover: RawConfig['disaster_recovery']['failover'];
-  monitoring: RawConfig['disaster_recovery']['monitoring'];
+  /** probe_timeout: the configured value, else the default its response_time rules leave room for. */
+  monitoring: Omit<RawConfig['disaster_recovery']['monitoring'], 'probe_timeout'> & { probe_timeout: number };
   notifications: RawConfig['disaster_recovery']['notifications'];
   server: RawConfig['server'];
   state: { path: string };
@@ -84,16 +86,18 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
   const token = raw.server.auth_token?.trim() || undefined;
   const tokenProblem = authTokenProblem(token);
   if (tokenProblem) problems.push(tokenProblem);
+  const dr = raw.disaster_recovery;
+  const { probe_timeout: explicitTimeout, alert_rules: rules } = dr.monitoring;
+  if (explicitTimeout !== undefined) problems.push(...probeTimeoutProblems(explicitTimeout, rules));
   if (problems.length > 0) throw new ConfigError(file, problems);
 
-  const dr = raw.disaster_recovery;
   return {
     file,
     enabled: dr.enabled,
     databases,
     backup: { ...dr.backup, backup_dir: path.resolve(cwd, dr.backup.backup_dir) },
     failover: dr.failover,
-    monitoring: dr.monitoring,
+    monitoring: { ...dr.monitoring, probe_timeout: explicitTimeout ?? defaultProbeTimeout(rules) },
     notifications: dr.notifications,
     server: { ...raw.server, auth_token: token },
     state: { path: path.resolve(cwd, raw.state.path) },

@@ -80,8 +80,11 @@ export const monitoringSchema = z.strictObject({
   enable_health_monitoring: bool().default(true),
   check_interval: positive().default(30),
   history_retention_hours: positive().default(24),
-  /** Addition: seconds one probe may take before the database counts as down. */
-  probe_timeout: positive().default(5),
+  /**
+   * Addition: seconds one probe may take before the database counts as down.
+   * Default: derived from the response_time rules (config/probe-timeout.ts).
+   */
+  probe_timeout: positive().optional(),
   alert_rules: z.record(z.string(), alertRuleSchema).default({}),
 });
 

@@ -32,14 +32,22 @@ export function detectFailure(input: DetectionInput): Detection {
   const dead = `primary ${input.primary} failed ${input.consecutiveFailures} probes in a row`;
   if (!input.autoFailoverEnabled) return { action: 'hold', because: 'disabled', why: `${dead}, but automatic failover is disabled` };
   if (input.inProgress) return { action: 'hold', because: 'in_progress', why: `${dead}; a failover is already under way` };
-  if (input.lastAutoFailoverAt !== undefined) {
-    const since = (input.now - input.lastAutoFailoverAt) / 1000;
-    if (since < input.cooldownSeconds) {
-      return { action: 'hold', because: 'cooldown', why: `${dead}, but the last automatic failover was ${since.toFixed(0)} s ago (cooldown ${input.cooldownSeconds} s)` };
-    }
+  if (cooldownLeft(input) > 0) {
+    const since = (input.now - input.lastAutoFailoverAt!) / 1000;
+    return { action: 'hold', because: 'cooldown', why: `${dead}, but the last automatic failover was ${since.toFixed(0)} s ago (cooldown ${input.cooldownSeconds} s)` };
   }
   if (input.lastAttemptAt !== undefined && (input.now - input.lastAttemptAt) / 1000 < input.retryDelaySeconds) {
     return { action: 'hold', because: 'retry_delay', why: `${dead}; retrying after retry_delay` };
   }
   return { action: 'failover' };
+}
+
+/**
+ * Seconds of the failover cooldown still to run (0: none applies). The one
+ * cooldown of the cluster: after an automatic failover, by the monitor or by
+ * an alert, neither the monitor nor an alert fails over again before it ends.
+ */
+export function cooldownLeft(c: { lastAutoFailoverAt: number | undefined; cooldownSeconds: number; now: number }): number {
+  if (c.lastAutoFailoverAt === undefined || c.cooldownSeconds <= 0) return 0;
+  return Math.max(0, c.cooldownSeconds - (c.now - c.lastAutoFailoverAt) / 1000);
 }

@@ -20,6 +20,12 @@ export interface FailoverRequest {
   detectMs?: number | undefined;
   /** Only fail over away from this database: an alert about a primary already replaced is a no-op. */
   expectedFrom?: string | undefined;
+  /**
+   * What to do when the primary still answers: replace it by a lossless
+   * switchover (fence, catch up, promote; an operator, or an alert that asks
+   * for it), or call the failover off (the monitor, which acts only on a dead primary).
+   */
+  ifPrimaryAnswers: 'switch over' | 'call off';
 }
 
 export interface FailoverDeps {
@@ -35,6 +41,21 @@ export interface FailoverDeps {
 }
 
 const LEASE_TTL_MS = 60_000;
+/** Most a failover waits on one step of a database it does not switch over (see stepTimeoutMs). */
+const STEP_TIMEOUT_SECONDS = 5;
+
+/**
+ * The bound of a failover's own waits: probing candidates, the last look at a
+ * primary counted dead, the dead primary's fence, catch-up and promotion.
+ * probe_timeout, but at most 5 s: the default probe_timeout grows to leave
+ * room above the response_time alert thresholds (15 s for the guide's rules),
+ * and that must not make a failover wait three times as long on a hung server.
+ * Only a run that may switch over a primary that still answers gives that
+ * primary probe_timeout itself: a slow one must be fenced, not given up on.
+ */
+export function stepTimeoutMs(config: Config): number {
+  return Math.min(config.monitoring.probe_timeout, STEP_TIMEOUT_SECONDS) * 1000;
+}
 const PROCESS = `${os.hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`;
 let runs = 0;
 
@@ -134,15 +155,17 @@ export class FailoverProcedure {
     record: (p: Partial<FailoverRecord> & { result: FailoverResult }) => FailoverRecord,
   ): Promise<FailoverRecord> {
     const { engines, config, store, log } = this.deps;
-    const timeoutMs = config.monitoring.probe_timeout * 1000;
+    const timeoutMs = stepTimeoutMs(config);
+    const switchover = request.ifPrimaryAnswers === 'switch over';
     const targetEngine = engines.get(to)!;
     const fromEngine = from ? engines.get(from) : undefined;
     log.warn({ from, to, trigger: request.trigger, reason: request.reason }, `disaster-recovery failover started: ${from ?? 'none'} -> ${to}`);
 
     let t = performance.now();
-    const fromProbe = fromEngine ? await fromEngine.probe(timeoutMs) : undefined;
+    // A primary that may be switched over gets the whole probe_timeout to answer: a slow one is still alive and must be fenced.
+    const fromProbe = fromEngine ? await fromEngine.probe(switchover ? config.monitoring.probe_timeout * 1000 : timeoutMs) : undefined;
     const fromUp = fromProbe?.up ?? false;
-    if (request.trigger !== 'manual' && fromUp) throw new ConflictError(`primary ${from} answers again; failover called off`);
+    if (!switchover && fromUp) throw new ConflictError(`primary ${from} answers again; failover called off`);
     // A primary that just timed out would only make the fence wait out its timeout too.
     const hung = fromProbe !== undefined && !fromProbe.up && /timed out/.test(fromProbe.error ?? '');
     const fence =
@@ -173,14 +196,15 @@ export class FailoverProcedure {
     await fence?.keep();
     const followers = await inSpan('failover.follow', { 'dr.primary': to }, () => this.repointStandbys(from, targetEngine));
     const done = record({ result: 'success', epoch: committed.epoch, dataSync: followers ? { ...dataSync, detail: `${dataSync.detail}; ${followers}` } : dataSync });
-    log.warn({ from, to, epoch: committed.epoch, dataSync, phases }, `disaster-recovery failover completed: ${to} is the primary (epoch ${committed.epoch})`);
+    const kind = fromUp ? 'switchover' : 'failover';
+    log.warn({ from, to, epoch: committed.epoch, kind, dataSync, phases }, `disaster-recovery ${kind} completed: ${to} is the primary (epoch ${committed.epoch})`);
     return this.finish(done);
   }
 
   /** A live primary must be fenced (or the switch is refused); a dead one is tried briefly, for a final copy. */
   private async tryFence(engine: Engine, up: boolean, timeoutMs: number): Promise<Fence | undefined> {
     try {
-      return await engine.fence(up ? timeoutMs * 2 : Math.min(timeoutMs, 2000));
+      return await engine.fence(up ? this.deps.config.monitoring.probe_timeout * 2000 : Math.min(timeoutMs, 2000));
     } catch (error) {
       if (up) throw new ConflictError(`cannot fence the primary ${engine.name}, so the switch would not be lossless: ${(error as Error).message}`);
       return undefined;
@@ -188,7 +212,7 @@ export class FailoverProcedure {
   }
 
   private async catchUp(target: Engine, from: Engine, fence: Fence | undefined): Promise<DataSyncOutcome> {
-    const timeoutMs = Math.max(30_000, this.deps.config.monitoring.probe_timeout * 6000);
+    const timeoutMs = Math.max(30_000, stepTimeoutMs(this.deps.config) * 6);
     if (fence) {
       try {
         return await this.retry(`bring ${target.name} up to date`, () => target.catchUp(from, fence, timeoutMs));
@@ -223,7 +247,7 @@ export class FailoverProcedure {
 
   private async choose(from: string | undefined, state: ClusterState): Promise<string | { why: string }> {
     const { engines, config } = this.deps;
-    const timeoutMs = config.monitoring.probe_timeout * 1000;
+    const timeoutMs = stepTimeoutMs(config);
     const others = config.databases.filter((d) => d.name !== from);
     const probes = await Promise.all(others.map((d) => (d.enabled ? engines.get(d.name)!.probe(timeoutMs) : undefined)));
     const fromEngine = from ? engines.get(from) : undefined;
@@ -258,7 +282,7 @@ export class FailoverProcedure {
     if (fromDb && fromDb.target.engine !== db.target.engine) {
       throw new InputError(`database "${name}" is ${db.target.engine} and the primary ${from} is ${fromDb.target.engine}: no failover across engines`);
     }
-    const probe = await engines.get(name)!.probe(config.monitoring.probe_timeout * 1000);
+    const probe = await engines.get(name)!.probe(stepTimeoutMs(config));
     if (!probe.up) throw new ConflictError(`database "${name}" is down (${probe.error}); nothing changed`);
     return name;
   }

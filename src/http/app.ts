@@ -52,7 +52,7 @@ export function createApp(service: DisasterRecoveryService, log: Logger): expres
     const target = optionalString(body, 'target');
     const reason = optionalString(body, 'reason') ?? 'manual failover over HTTP';
     if (!target) throw new InputError('body.target: the database to fail over to is required');
-    res.json(await service.failover({ trigger: 'manual', target, reason }));
+    res.json(await service.failover({ trigger: 'manual', target, reason, ifPrimaryAnswers: 'switch over' }));
   });
   api.post('/auto-failover', json, async (req, res) => {
     const enabled = objectBody(req).enabled;

@@ -4,7 +4,7 @@ import type { DatabaseHealth } from '../monitor/health.js';
 /** What the metrics read at scrape time; the service provides it. */
 export interface MetricsSource {
   /** Enabled databases with their health and engine. */
-  databases(): Array<{ name: string; engine: string; type: string; health: DatabaseHealth; copyLagSeconds: number | undefined }>;
+  databases(): Array<{ name: string; engine: string; type: string; health: DatabaseHealth; copyLagSeconds: number | undefined; probeUnderWaySeconds?: number | undefined }>;
   currentPrimary(): string | undefined;
   autoFailoverEnabled(): boolean;
   /** Failover attempts by trigger and result: the shared history, plus attempts this process did not record. */
@@ -55,7 +55,11 @@ export class Metrics {
     perDatabase('dr_database_up', '1 when the last probe of the database succeeded, 0 when it failed.', (d) =>
       d.health.status === 'unknown' ? undefined : d.health.status === 'up' ? 1 : 0,
     );
-    perDatabase('dr_database_response_time_seconds', 'Duration of the last probe (a real query), until answer, error or timeout.', (d) => probed(d)?.responseTimeSeconds);
+    perDatabase(
+      'dr_database_response_time_seconds',
+      'Duration of the last probe (a real query), until answer, error or timeout; while a probe under way has taken longer, its time so far.',
+      (d) => responseTime(probed(d)?.responseTimeSeconds, d.probeUnderWaySeconds),
+    );
     perDatabase('dr_database_connections', 'Sessions connected to the database (PostgreSQL pg_stat_activity).', (d) => probed(d)?.connections);
     perDatabase('dr_database_size_bytes', 'Size of the database: pg_database_size, or the SQLite file plus its WAL.', (d) => probed(d)?.sizeBytes);
     perDatabase('dr_database_consecutive_failures', 'Failed probes in a row; failover is considered at detection_threshold.', (d) => d.health.consecutiveFailures);
@@ -142,4 +146,14 @@ export class Metrics {
       this.scrape = undefined;
     }
   }
+}
+
+/**
+ * A database that has not answered for 8 s has a response time of at least
+ * 8 s: a slow probe shows while it runs, not only for the moment between its
+ * answer and the next probe, so a response_time rule can see it.
+ */
+export function responseTime(lastSeconds: number | undefined, underWaySeconds: number | undefined): number | undefined {
+  if (lastSeconds === undefined || underWaySeconds === undefined) return lastSeconds;
+  return Math.max(lastSeconds, underWaySeconds);
 }

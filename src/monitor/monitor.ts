@@ -26,6 +26,8 @@ export class Monitor extends EventEmitter<MonitorEvents> {
   private readonly historyByName = new Map<string, ProbeHistory>();
   private readonly timers = new Map<string, NodeJS.Timeout>();
   private readonly inFlight = new Set<Promise<unknown>>();
+  /** Epoch ms at which the probe under way of each database started. */
+  private readonly probingSince = new Map<string, number>();
   private running = false;
 
   constructor(
@@ -71,6 +73,12 @@ export class Monitor extends EventEmitter<MonitorEvents> {
     return [...this.healthByName.values()];
   }
 
+  /** Seconds the probe under way of `name` has run so far; undefined when none is. */
+  probeUnderWaySeconds(name: string, now = Date.now()): number | undefined {
+    const since = this.probingSince.get(name);
+    return since === undefined ? undefined : Math.max(0, now - since) / 1000;
+  }
+
   history(name: string): ProbeHistory | undefined {
     return this.historyByName.get(name);
   }
@@ -101,9 +109,12 @@ export class Monitor extends EventEmitter<MonitorEvents> {
    */
   private probe(engine: Engine): Promise<DatabaseHealth> {
     const startedAt = performance.now();
+    const since = Date.now();
+    this.probingSince.set(engine.name, since);
     const span = startDetachedSpan('probe', { 'dr.database': engine.name, 'db.system': engine.kind });
     const settle = (result: ProbeResult, error?: unknown): DatabaseHealth => {
       this.inFlight.delete(pending);
+      if (this.probingSince.get(engine.name) === since) this.probingSince.delete(engine.name);
       endSpan(span, { 'dr.up': result.up, ...(result.error ? { 'dr.error': result.error } : {}) }, error);
       return this.record(engine.name, result);
     };

@@ -48,13 +48,16 @@ const cases: Case[] = [
   { what: 'backup of a database', labels: { dr_action: 'backup', database: 'secondary1' }, action: 'backup', outcome: 'execute', why: /backup of secondary1/ },
   { what: 'backup without a database: of the current primary', labels: { dr_action: 'backup' }, action: 'backup', outcome: 'execute', why: /backup of the current primary/ },
   { what: 'backup even with automatic failover disabled', labels: { dr_action: 'backup', database: 'primary' }, context: { autoFailoverEnabled: false }, action: 'backup', outcome: 'execute', why: /backup of primary/ },
-  // failover: only enabled AND the current primary AND out of the cooldown.
-  { what: 'failover of the current primary', labels: { dr_action: 'failover', database: 'primary' }, action: 'failover', outcome: 'execute', why: /failover away from the primary primary/ },
+  // failover: only enabled AND the current primary AND nothing under way AND out of the (one) cooldown.
+  { what: 'failover of the current primary', labels: { dr_action: 'failover', database: 'primary' }, action: 'failover', outcome: 'execute', why: /replace the primary primary \(switchover if it still answers, failover if not\)/ },
   { what: 'failover with automatic failover disabled', labels: { dr_action: 'failover', database: 'primary' }, context: { autoFailoverEnabled: false }, action: 'failover', outcome: 'suppressed', why: /automatic failover is disabled/ },
   { what: 'failover of a secondary', labels: { dr_action: 'failover', database: 'secondary1' }, action: 'failover', outcome: 'suppressed', why: /secondary1 is not the current primary \(primary\)/ },
   { what: 'failover of a primary already replaced', labels: { dr_action: 'failover', database: 'primary' }, context: { currentPrimary: 'secondary1' }, action: 'failover', outcome: 'suppressed', why: /primary is not the current primary \(secondary1\)/ },
   { what: 'failover with no primary at all', labels: { dr_action: 'failover', database: 'primary' }, context: { currentPrimary: undefined }, action: 'failover', outcome: 'suppressed', why: /not the current primary \(none\)/ },
   { what: 'failover naming no database', labels: { dr_action: 'failover' }, action: 'failover', outcome: 'suppressed', why: /names no database/ },
+  { what: 'failover while a failover is under way', labels: { dr_action: 'failover', database: 'primary' }, context: { failoverUnderWay: true }, action: 'failover', outcome: 'suppressed', why: /a failover is already under way/ },
+  { what: 'failover while under way and disabled: disabled first', labels: { dr_action: 'failover', database: 'primary' }, context: { failoverUnderWay: true, autoFailoverEnabled: false }, action: 'failover', outcome: 'suppressed', why: /automatic failover is disabled/ },
+  { what: 'backup while a failover is under way', labels: { dr_action: 'backup', database: 'secondary1' }, context: { failoverUnderWay: true }, action: 'backup', outcome: 'execute', why: /backup of secondary1/ },
   {
     what: 'failover within the cooldown of the last automatic failover',
     labels: { dr_action: 'failover', database: 'primary' },
@@ -69,7 +72,7 @@ const cases: Case[] = [
     context: { lastAutoFailoverAt: NOW - 301_000, cooldownSeconds: 300, now: NOW },
     action: 'failover',
     outcome: 'execute',
-    why: /failover away/,
+    why: /replace the primary primary/,
   },
   {
     what: 'failover with cooldown 0',
@@ -77,7 +80,7 @@ const cases: Case[] = [
     context: { lastAutoFailoverAt: NOW - 1, cooldownSeconds: 0, now: NOW },
     action: 'failover',
     outcome: 'execute',
-    why: /failover away/,
+    why: /replace the primary primary/,
   },
   // Order of reasons: an unknown database is reported before "disabled".
   { what: 'unknown database with failover disabled', labels: { dr_action: 'failover', database: 'x' }, context: { autoFailoverEnabled: false }, action: 'failover', outcome: 'ignored', why: /unknown database "x"/ },

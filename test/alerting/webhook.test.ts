@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
+import Database from 'better-sqlite3';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -14,9 +15,10 @@ import type { AlertDecision } from '../../src/alerting/actions.js';
 import { parseConfig } from '../../src/config/load.js';
 import { createApp } from '../../src/http/app.js';
 import { listen, type RunningServer } from '../../src/http/server.js';
-import { silentLogger } from '../../src/log.js';
+import { silentLogger, type Logger } from '../../src/log.js';
 import { DisasterRecoveryService } from '../../src/service.js';
-import { makeImagesDb, tempDir } from '../support/sqlite.js';
+import { memoryLogger } from '../support/failover.js';
+import { countImages, insertImages, makeImagesDb, tempDir } from '../support/sqlite.js';
 
 const TOKEN = 'webhook-token-7c1d2e';
 const BEARER = { authorization: `Bearer ${TOKEN}` };
@@ -117,7 +119,7 @@ describe('POST /alertmanager/webhook', () => {
   let open: { service: DisasterRecoveryService; url: string };
 
   /** A service on its own SQLite files and state store in the temp dir, served over HTTP. */
-  async function serve(name: string, opts: { token?: string; extra?: string } = {}): Promise<{ service: DisasterRecoveryService; url: string }> {
+  async function serve(name: string, opts: { token?: string; extra?: string; failover?: string; log?: Logger } = {}): Promise<{ service: DisasterRecoveryService; url: string }> {
     const dir = path.join(tmp.dir, name);
     makeImagesDb(path.join(dir, 'primary.db'), 3);
     makeImagesDb(path.join(dir, 'secondary1.db'), 3);
@@ -129,11 +131,11 @@ disaster_recovery:
   databases:
     primary: { type: primary, priority: 0, url: "sqlite:///${dir}/primary.db" }
     secondary1: { type: secondary, priority: 1, url: "sqlite:///${dir}/secondary1.db" }
-  failover: { enable_auto_failover: true, retry_delay: 0, max_retry_attempts: 1 }
+  failover: { enable_auto_failover: true, retry_delay: 0, max_retry_attempts: 1${opts.failover ? `, ${opts.failover}` : ''} }
   backup: { backup_dir: "${dir}/backups", enable_auto_backup: false }
   ${opts.extra ?? ''}
 `;
-    const service = new DisasterRecoveryService(parseConfig(yaml, path.join(dir, 'config.yaml'), {}), silentLogger());
+    const service = new DisasterRecoveryService(parseConfig(yaml, path.join(dir, 'config.yaml'), {}), opts.log ?? silentLogger());
     services.push(service);
     await service.refreshState();
     const server = await listen(createApp(service, silentLogger()), '127.0.0.1', 0);
@@ -313,18 +315,6 @@ disaster_recovery:
       assert.match((r.body as unknown as Receipt).decisions[1]!.why, /secondary1 is not the current primary \(primary\)/);
     });
 
-    test('a failover alert about a primary that answers: no failover, suppressed with the reason', async () => {
-      const a = alert({ dr_action: 'failover', database: 'primary', alertname: 'DrResponseTimeCritical', severity: 'critical' });
-      const r = await post(main.url, payload([a]));
-      assert.equal((r.body as unknown as Receipt).decisions[0]!.outcome, 'execute');
-      await main.service.alerts.drain();
-      const [record] = (await main.service.store.alerts(1000)).filter((x) => x.key.startsWith(a.fingerprint));
-      assert.match(record!.result!, /^suppressed: the primary primary still answers \(\d+ ms\); a slow primary is not failed over$/);
-      assert.equal(await counter(main.url, 'dr_alert_notifications_total', { action: 'failover', result: 'suppressed' }), 2, 'this one and secondary1\'s above');
-      assert.equal(main.service.currentPrimary(), 'primary');
-      assert.ok((await main.service.history(10)).every((h) => h.result !== 'success'), 'no successful failover');
-    });
-
     test('every alert received is notified once (recorded ones too), duplicates are not', async () => {
       const a = alert({ dr_action: 'none', database: 'secondary1', alertname: 'DrConnectionCountHigh' });
       for (let i = 0; i < 3; i++) assert.equal((await post(main.url, payload([a]))).status, 200);
@@ -369,6 +359,79 @@ disaster_recovery:
       assert.match((r.body as unknown as Receipt).decisions[0]!.why, /primary is not the current primary \(secondary1\)/);
       await c.service.alerts.drain();
       assert.equal((await c.service.history(10)).length, 1, 'still one failover');
+    });
+  });
+
+  describe('switchover by alert: a primary that still answers is replaced losslessly', () => {
+    const critical = (database: string, opts: { fingerprint?: string; startsAt?: string } = {}) =>
+      alert({ dr_action: 'failover', database, alertname: 'DrResponseTimeCritical', severity: 'critical' }, opts);
+
+    test('a failover alert about a slow but answering primary, delivered 3 times: exactly one lossless switchover', async () => {
+      const logger = memoryLogger();
+      const c = await serve('switchover', { token: TOKEN, log: logger.log, failover: 'cooldown: 600' });
+      const dir = path.dirname(c.service.config.state.path);
+      // The application's writes since the last copy: only the primary holds rows 3..502.
+      const db = new Database(path.join(dir, 'primary.db'));
+      insertImages(db, 500, 3);
+      db.close();
+      assert.equal(countImages(path.join(dir, 'secondary1.db')), 3);
+      // The primary answers its probes: the alert's rule saw it slow, nothing saw it dead.
+      assert.deepEqual((await c.service.test()).map((d) => [d.name, d.status]), [['primary', 'up'], ['secondary1', 'up']]);
+
+      const a = critical('primary');
+      const receipts: Receipt[] = [];
+      for (let i = 0; i < 3; i++) {
+        const r = await post(c.url, payload([a]));
+        assert.equal(r.status, 200, JSON.stringify(r.body));
+        receipts.push(r.body as unknown as Receipt);
+      }
+      assert.deepEqual(receipts.map((r) => r.duplicates), [0, 1, 1]);
+      assert.equal(receipts[0]!.decisions[0]!.outcome, 'execute', receipts[0]!.decisions[0]!.why);
+      await c.service.alerts.drain();
+
+      const history = await c.service.history(10);
+      assert.equal(history.length, 1, JSON.stringify(history, null, 2));
+      const [done] = history;
+      assert.equal(done!.result, 'success', done!.error ?? '');
+      assert.equal(done!.trigger, 'alert');
+      assert.deepEqual([done!.from, done!.to], ['primary', 'secondary1']);
+      assert.equal(done!.dataSync?.complete, true, JSON.stringify(done!.dataSync));
+      assert.equal(c.service.currentPrimary(), 'secondary1');
+      assert.equal(countImages(path.join(dir, 'secondary1.db')), 503, 'every row written before the switchover is on the new primary');
+      const [record] = (await c.service.store.alerts(1000)).filter((x) => x.key.startsWith(a.fingerprint));
+      assert.equal(record!.result, 'primary -> secondary1 (epoch 1; lossless)');
+      assert.equal(await counter(c.url, 'dr_alert_notifications_total', { action: 'failover', result: 'executed' }), 1);
+      assert.equal(await counter(c.url, 'dr_alert_notifications_total', { action: 'failover', result: 'duplicate' }), 2);
+      assert.equal(await counter(c.url, 'dr_failovers_total', { trigger: 'alert', result: 'success' }), 1);
+      assert.ok(
+        logger.lines().some((l) => l.msg === 'disaster-recovery switchover completed: secondary1 is the primary (epoch 1)' && l.kind === 'switchover'),
+        logger.text(),
+      );
+
+      // The same rule fires about the new primary at once: the one cooldown holds it.
+      const next = await post(c.url, payload([critical('secondary1')]));
+      assert.equal((next.body as unknown as Receipt).decisions[0]!.outcome, 'suppressed');
+      assert.match((next.body as unknown as Receipt).decisions[0]!.why, /less than 600 s ago \(cooldown, \d+ s left\)/);
+      // A new firing about the former primary names a database that is no longer the primary.
+      const stale = await post(c.url, payload([critical('primary', { fingerprint: a.fingerprint, startsAt: '2024-05-01T11:00:00.000Z' })]));
+      assert.match((stale.body as unknown as Receipt).decisions[0]!.why, /^primary is not the current primary \(secondary1\)$/);
+      await c.service.alerts.drain();
+      assert.equal((await c.service.history(10)).length, 1, 'still one switchover');
+    });
+
+    test('refused while automatic failover is off, and for a database that is not the primary: nothing switches', async () => {
+      const c = await serve('switchover-off', { token: TOKEN });
+      await c.service.setAutoFailover(false);
+      const off = await post(c.url, payload([critical('primary')]));
+      assert.equal((off.body as unknown as Receipt).decisions[0]!.outcome, 'suppressed');
+      assert.equal((off.body as unknown as Receipt).decisions[0]!.why, 'automatic failover is disabled');
+      await c.service.setAutoFailover(true);
+      const secondary = await post(c.url, payload([critical('secondary1')]));
+      assert.equal((secondary.body as unknown as Receipt).decisions[0]!.why, 'secondary1 is not the current primary (primary)');
+      await c.service.alerts.drain();
+      assert.deepEqual(await c.service.history(10), []);
+      assert.equal(c.service.currentPrimary(), 'primary');
+      assert.equal(await counter(c.url, 'dr_alert_notifications_total', { action: 'failover', result: 'suppressed' }), 2);
     });
   });
 

@@ -203,13 +203,59 @@ describe('e2e: Prometheus → Alertmanager → sidecar webhook', { timeout: 240_
     const done = await assertOneFailover(p);
     assert.equal(done.trigger, 'alert', 'the webhook acted first');
     const [record] = (await alertRecords(p.store, 'DrErrorRateCritical')).filter((r) => r.status === 'firing' && r.database === 'primary');
-    assert.match(record!.result ?? '', /^primary -> standby1 \(epoch 1\)$/);
+    assert.match(record!.result ?? '', /^primary -> standby1 \(epoch 1; (lossless|not lossless: .+)\)$/);
     assert.equal(await counter(p.sidecar.url, 'dr_alert_notifications_total', { action: 'failover', result: 'executed' }), 1);
     assert.equal(await counter(p.sidecar.url, 'dr_failovers_total', { trigger: 'auto', result: 'success' }), 0);
     t.diagnostic(
       `kill -> DrErrorRateCritical at the webhook ${seconds(Date.parse(fired.receivedAt) - killedAt)}; ` +
         `kill -> failover committed ${seconds(Date.parse(done.finishedAt) - killedAt)} (trigger ${done.trigger})`,
     );
+  });
+
+  test('a primary that hangs longer than the guide\'s 5000 ms warning (SIGSTOP) fires DrResponseTimeWarning and is never counted down', async (t) => {
+    const { primary, standby } = await pgPair(t);
+    const sandbox = createSandbox(t);
+    const port = await freePort();
+    const p = await startPipeline(
+      t,
+      sandbox,
+      sidecarConfig(port, pgDatabases(primary, standby), {
+        failover: { health_check_interval: 0.5 },
+        // No probe_timeout: the default leaves room above the rule (5 s + 5 s = 10 s); the old default, 5 s, made it dead.
+        monitoring: {
+          check_interval: 0.5,
+          probe_timeout: undefined,
+          alert_rules: { response_time_warning: { enabled: true, metric: 'response_time', operator: '>', threshold: 5000.0, severity: 'warning' } },
+        },
+      }),
+    );
+    const firing = async () => (await p.prometheus.query('ALERTS{alertname="DrResponseTimeWarning",alertstate="firing",database="primary"}')).length === 1;
+
+    // Paused until Prometheus has the alert firing (seen here after 6-7 s), and at most 9 s: 1 s short of the 10 s probe timeout.
+    const pausedAt = Date.now();
+    primary.pause();
+    let firedAfter: number;
+    try {
+      await eventually('DrResponseTimeWarning firing in Prometheus while the primary hangs', 9_000, firing, p.describe);
+      firedAfter = Date.now() - pausedAt;
+    } finally {
+      primary.resume();
+    }
+    // Scrapes after the hang: the probe under way answered, a fresh one is fast again.
+    await eventually('a fast probe of the primary scraped after the hang', 20_000, async () => (await p.prometheus.query('dr_database_response_time_seconds{database="primary"} < 1')).length === 1, p.describe);
+
+    const scalar = async (expr: string) => {
+      const [r] = await p.prometheus.query(expr);
+      assert.ok(r, `${expr}: no result\n${p.describe()}`);
+      return Number(r.value[1]);
+    };
+    const window = `${Math.ceil((Date.now() - pausedAt) / 1000) + 30}s`;
+    assert.ok((await scalar(`max_over_time(dr_database_response_time_seconds{database="primary"}[${window}])`)) > 5, 'Prometheus saw the slow answer');
+    assert.equal(await scalar(`min_over_time(dr_database_up{database="primary"}[${window}])`), 1, 'up in every scrape');
+    assert.equal(await scalar(`max_over_time(dr_database_consecutive_failures{database="primary"}[${window}])`), 0, 'no failed probe in any scrape');
+    assert.doesNotMatch(p.sidecar.output().stdout, /database primary is down/);
+    assert.deepEqual(await p.store.history(10), [], 'no failover');
+    t.diagnostic(`SIGSTOP -> DrResponseTimeWarning firing in Prometheus ${seconds(firedAfter)}`);
   });
 
   test('a response_time_warning-style rule fires: the sidecar records and notifies, nothing else', async (t) => {

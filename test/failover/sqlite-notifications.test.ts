@@ -57,7 +57,7 @@ test('SQLite failover notifications: one JSON event per failover; a hanging or f
 
   // A manual switchover: it returns as soon as the switch is recorded, not when the webhooks answer.
   const started = performance.now();
-  const manual = await service.failover({ trigger: 'manual', target: 'secondary1', reason: 'maintenance' });
+  const manual = await service.failover({ trigger: 'manual', target: 'secondary1', reason: 'maintenance', ifPrimaryAnswers: 'switch over' });
   const manualMs = performance.now() - started;
   assert.equal(manual.result, 'success');
   assert.ok(manualMs < 500, `the switchover took ${manualMs.toFixed(0)} ms with a webhook that hangs (timeout 1 s)`);

@@ -74,6 +74,9 @@ disaster_recovery:
   test('a hung server times out without delaying the other databases\' probes', async () => {
     hung.pause();
     const pausedAt = Date.now();
+    // While its probe waits, the response time shows the wait so far (a response_time rule sees a hang before the timeout).
+    await waitFor('a probe of pg_hung under way for 0.5 s', () => (service.monitor.probeUnderWaySeconds('pg_hung') ?? 0) >= 0.5, 5000);
+    assert.ok((await metric('dr_database_response_time_seconds', 'pg_hung'))! >= 0.5);
     await waitFor('pg_hung down', () => service.monitor.health('pg_hung')?.status === 'down', 5000);
     const downAfter = Date.now() - pausedAt;
     assert.match(service.monitor.health('pg_hung')!.last!.error!, /timed out/);

@@ -87,7 +87,8 @@ export function sqliteCluster(t: { after(fn: () => Promise<void>): void }, optio
   doc.disaster_recovery.databases = databases;
   doc.disaster_recovery.backup = { backup_dir: 'backups', enable_auto_backup: false };
   doc.disaster_recovery.failover = { ...FAST_FAILOVER, ...options.failover };
-  doc.disaster_recovery.monitoring = { ...doc.disaster_recovery.monitoring, check_interval: 0.5, probe_timeout: 1, ...options.monitoring };
+  // No alert rules: the shipped 5 s / 10 s response_time rules would refuse a probe_timeout of 1 s (no room above them).
+  doc.disaster_recovery.monitoring = { ...doc.disaster_recovery.monitoring, check_interval: 0.5, probe_timeout: 1, alert_rules: {}, ...options.monitoring };
   if (options.notifications) (doc.disaster_recovery as Record<string, unknown>).notifications = options.notifications;
   const configPath = sandbox.writeConfig(doc);
   return {

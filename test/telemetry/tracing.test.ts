@@ -66,7 +66,7 @@ disaster_recovery:
 
   test('a failover is one trace with a span per phase', async () => {
     exporter.reset();
-    const record = await service.failover({ trigger: 'manual', target: 'secondary1', reason: 'trace test' });
+    const record = await service.failover({ trigger: 'manual', target: 'secondary1', reason: 'trace test', ifPrimaryAnswers: 'switch over' });
     assert.equal(record.result, 'success');
     const spans = exporter.getFinishedSpans();
     const root = spans.find((s) => s.name === 'failover')!;

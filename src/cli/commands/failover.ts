@@ -13,7 +13,7 @@ export function registerFailover(program: Command): void {
     .action(async (target: string, options: { reason: string }, command: Command) => {
       const config = loadCommandConfig(command);
       const record = await withService(config, commandLogger(config), (service) =>
-        service.failover({ trigger: 'manual', target, reason: options.reason }),
+        service.failover({ trigger: 'manual', target, reason: options.reason, ifPrimaryAnswers: 'switch over' }),
       );
       if (optionsOf(command).json) printJson(record);
       else process.stdout.write(renderFailover(record));
