@@ -221,22 +221,26 @@ describe('e2e: Prometheus → Alertmanager → sidecar webhook', { timeout: 240_
       sandbox,
       sidecarConfig(port, pgDatabases(primary, standby), {
         failover: { health_check_interval: 0.5 },
-        // No probe_timeout: the default leaves room above the rule (5 s + 5 s = 10 s); the old default, 5 s, made it dead.
+        // No probe_timeout: the default leaves room above the largest rule (20 s + 5 s = 25 s); the old default, 5 s, made the warning dead.
+        // The critical rule is there to give a loaded machine room: the hang may last up to 20 s before a probe would time out.
         monitoring: {
           check_interval: 0.5,
           probe_timeout: undefined,
-          alert_rules: { response_time_warning: { enabled: true, metric: 'response_time', operator: '>', threshold: 5000.0, severity: 'warning' } },
+          alert_rules: {
+            response_time_warning: { enabled: true, metric: 'response_time', operator: '>', threshold: 5000.0, severity: 'warning' },
+            response_time_critical: { enabled: true, metric: 'response_time', operator: '>', threshold: 20000.0, severity: 'critical' },
+          },
         },
       }),
     );
     const firing = async () => (await p.prometheus.query('ALERTS{alertname="DrResponseTimeWarning",alertstate="firing",database="primary"}')).length === 1;
 
-    // Paused until Prometheus has the alert firing (seen here after 6-7 s), and at most 9 s: 1 s short of the 10 s probe timeout.
+    // Paused until Prometheus has the alert firing (seen here after 6-7 s), and at most 20 s: 5 s short of the 25 s probe timeout.
     const pausedAt = Date.now();
     primary.pause();
     let firedAfter: number;
     try {
-      await eventually('DrResponseTimeWarning firing in Prometheus while the primary hangs', 9_000, firing, p.describe);
+      await eventually('DrResponseTimeWarning firing in Prometheus while the primary hangs', 20_000, firing, p.describe);
       firedAfter = Date.now() - pausedAt;
     } finally {
       primary.resume();
