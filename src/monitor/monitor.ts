@@ -26,6 +26,7 @@ export class Monitor extends EventEmitter<MonitorEvents> {
   private readonly historyByName = new Map<string, ProbeHistory>();
   private readonly timers = new Map<string, NodeJS.Timeout>();
   private readonly inFlight = new Set<Promise<unknown>>();
+  private readonly asked = new Map<string, Promise<DatabaseHealth>>();
   private running = false;
 
   constructor(
@@ -61,6 +62,18 @@ export class Monitor extends EventEmitter<MonitorEvents> {
   /** Probes every database once, all at the same time; resolves when the slowest has answered or timed out. */
   probeAll(): Promise<DatabaseHealth[]> {
     return Promise.all(this.engines.map((engine) => this.probe(engine)));
+  }
+
+  /** Probes one database now, out of turn; callers asking at the same time share one probe. */
+  probeNow(name: string): Promise<DatabaseHealth | undefined> {
+    const engine = this.engines.find((e) => e.name === name);
+    if (!engine) return Promise.resolve(undefined);
+    let pending = this.asked.get(name);
+    if (!pending) {
+      pending = this.probe(engine).finally(() => this.asked.delete(name));
+      this.asked.set(name, pending);
+    }
+    return pending;
   }
 
   health(name: string): DatabaseHealth | undefined {
