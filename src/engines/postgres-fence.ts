@@ -22,26 +22,35 @@ async function setDatabaseReadOnly(client: pg.Client, database: string, on: bool
   await client.query(`ALTER DATABASE ${pgIdentifier(database)} ${setting}`);
 }
 
+/**
+ * The sessions a fence ends. Without pg_read_all_stats a role sees no backend_type of
+ * another role's session (NULL): such a session counts, as it may be a client's.
+ */
+const SESSIONS_OF_THIS_DATABASE = "datname = current_database() AND coalesce(backend_type, 'client backend') = 'client backend' AND pid <> pg_backend_pid()";
+
 const FENCE_PRIVILEGES_SQL = `
 SELECT current_user::text AS role, me.rolsuper AS superuser, pg_has_role(current_user, d.datdba, 'USAGE') AS owns_database,
+       pg_has_role(current_user, 'pg_read_all_stats', 'USAGE') AS sees_session_kinds,
        COALESCE((SELECT jsonb_agg(DISTINCT jsonb_build_object('role', r.rolname::text, 'superuser', r.rolsuper))
                  FROM pg_stat_activity a JOIN pg_roles r ON r.oid = a.usesysid
-                 WHERE a.datname = current_database() AND a.backend_type = 'client backend' AND a.pid <> pg_backend_pid()
+                 WHERE ${SESSIONS_OF_THIS_DATABASE}
                    AND (r.rolsuper OR NOT (pg_has_role(current_user, r.oid, 'USAGE') OR pg_has_role(current_user, 'pg_signal_backend', 'USAGE')))),
                 '[]') AS unsignalable
 FROM pg_roles me, pg_database d
 WHERE me.rolname = current_user AND d.datname = current_database()`;
 
 async function fencePrivileges(client: pg.Client): Promise<FencePrivileges> {
-  const row = (await client.query<{ role: string; superuser: boolean; owns_database: boolean; unsignalable: FencePrivileges['unsignalable'] }>(FENCE_PRIVILEGES_SQL)).rows[0]!;
-  return { role: row.role, superuser: row.superuser, ownsDatabase: row.owns_database, unsignalable: row.unsignalable };
+  const row = (
+    await client.query<{ role: string; superuser: boolean; owns_database: boolean; sees_session_kinds: boolean; unsignalable: FencePrivileges['unsignalable'] }>(
+      FENCE_PRIVILEGES_SQL,
+    )
+  ).rows[0]!;
+  return { role: row.role, superuser: row.superuser, ownsDatabase: row.owns_database, seesSessionKinds: row.sees_session_kinds, unsignalable: row.unsignalable };
 }
 
 /** Ends the client sessions of this database (not of the server), and waits until they are gone. */
 async function endSessions(client: pg.Client, target: PgTarget, timeoutMs: number): Promise<void> {
-  const sessions = await client.query<{ pid: number }>(
-    "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND backend_type = 'client backend' AND pid <> pg_backend_pid()",
-  );
+  const sessions = await client.query<{ pid: number }>(`SELECT pid FROM pg_stat_activity WHERE ${SESSIONS_OF_THIS_DATABASE}`);
   // A separate statement: in one WHERE clause nothing orders pg_terminate_backend after the pid test.
   const { rows } = await client.query<{ pid: number }>('SELECT pid FROM unnest($1::int[]) AS pid WHERE pg_terminate_backend(pid)', [sessions.rows.map((r) => r.pid)]);
   // pg_terminate_backend only signals: a session in the middle of its COMMIT finishes it,

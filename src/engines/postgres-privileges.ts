@@ -10,6 +10,8 @@ export interface FencePrivileges {
   superuser: boolean;
   /** A member of the database's owning role: ALTER DATABASE … SET needs it (or superuser). */
   ownsDatabase: boolean;
+  /** Sees which sessions are PostgreSQL's own workers (pg_read_all_stats): without it, an autovacuum worker looks like a superuser's session. */
+  seesSessionKinds: boolean;
   /** Roles with sessions on the database that this role may not end (pg_terminate_backend). */
   unsignalable: Array<{ role: string; superuser: boolean }>;
 }
@@ -34,7 +36,10 @@ export function fenceRefusal(database: string, p: FencePrivileges): string | und
   const supers = p.unsignalable.filter((s) => s.superuser).map((s) => s.role);
   const others = p.unsignalable.filter((s) => !s.superuser).map((s) => s.role);
   if (others.length > 0) missing.push(`ending the sessions of ${others.map(quote).join(', ')} needs GRANT pg_signal_backend TO ${quote(p.role)}`);
-  if (supers.length > 0) missing.push(`the sessions of the superuser ${supers.length > 1 ? 'roles' : 'role'} ${supers.map(quote).join(', ')} can only be ended by a superuser`);
+  if (supers.length > 0) {
+    const hint = p.seesSessionKinds ? '' : ` (if they are PostgreSQL's own workers, such as autovacuum, GRANT pg_read_all_stats TO ${quote(p.role)} lets the sidecar tell)`;
+    missing.push(`the sessions of the superuser ${supers.length > 1 ? 'roles' : 'role'} ${supers.map(quote).join(', ')} can only be ended by a superuser${hint}`);
+  }
   return missing.length > 0 ? `role ${quote(p.role)} may not fence ${database}: ${missing.join('; ')}` : undefined;
 }
 

@@ -3,13 +3,17 @@ import { test } from 'node:test';
 import { fenceRefusal, promoteRefusal, type FencePrivileges, type PromotePrivileges } from '../../src/engines/postgres-privileges.js';
 
 test('fence: a superuser may always; an owner may when it can end every session; each missing right is named with its fix', () => {
-  const role = (p: Partial<FencePrivileges>): FencePrivileges => ({ role: 'dr', superuser: false, ownsDatabase: true, unsignalable: [], ...p });
+  const role = (p: Partial<FencePrivileges>): FencePrivileges => ({ role: 'dr', superuser: false, ownsDatabase: true, seesSessionKinds: true, unsignalable: [], ...p });
   assert.equal(fenceRefusal('images', role({ superuser: true, ownsDatabase: false, unsignalable: [{ role: 'postgres', superuser: true }] })), undefined);
   assert.equal(fenceRefusal('images', role({})), undefined);
   assert.equal(
     fenceRefusal('images', role({ ownsDatabase: false, unsignalable: [{ role: 'app', superuser: false }, { role: 'postgres', superuser: true }] })),
     'role "dr" may not fence images: making it read-only (ALTER DATABASE) needs its owner or a superuser: ALTER DATABASE "images" OWNER TO "dr"; ' +
       'ending the sessions of "app" needs GRANT pg_signal_backend TO "dr"; the sessions of the superuser role "postgres" can only be ended by a superuser',
+  );
+  assert.match(
+    fenceRefusal('images', role({ seesSessionKinds: false, unsignalable: [{ role: 'postgres', superuser: true }] })) ?? '',
+    /can only be ended by a superuser \(if they are PostgreSQL's own workers, such as autovacuum, GRANT pg_read_all_stats TO "dr" lets the sidecar tell\)$/,
   );
 });
 
