@@ -5,7 +5,8 @@ export type PgTarget = Extract<DatabaseTarget, { engine: 'postgresql' }>;
 
 /** Runs `fn` on a short-lived connection that is always closed. */
 export async function withClient<T>(target: PgTarget, timeoutMs: number, fn: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: target.connectionString, connectionTimeoutMillis: timeoutMs, application_name: 'dr-sidecar' });
+  // No statement of the sidecar's own may hang a fence or a promotion for ever (a lock, a lost synchronous standby).
+  const client = new pg.Client({ connectionString: target.connectionString, connectionTimeoutMillis: timeoutMs, statement_timeout: timeoutMs, application_name: 'dr-sidecar' });
   client.on('error', () => undefined);
   await client.connect();
   try {

@@ -10,9 +10,14 @@ import { fenceRefusal, promoteRefusal, type FencePrivileges } from './postgres-p
  * server), and they keep their sessions and their writes.
  */
 
-/** Every statement of the sidecar's own sessions may write, whatever default the database has. */
+/**
+ * The sidecar's own session may write whatever the database's default, and its
+ * commits do not wait for a synchronous standby: the one that should confirm
+ * them may be the one that is gone (a former primary fenced on its return).
+ */
 async function writable(client: pg.Client): Promise<void> {
   await client.query('SET default_transaction_read_only = off');
+  await client.query('SET synchronous_commit = local');
 }
 
 /** ALTER DATABASE: new sessions of this database only; it is in the catalog, so it survives a restart. */

@@ -133,6 +133,7 @@ describe('PostgreSQL: the guide\'s two databases on one server, and a third besi
       assert.equal(answer.body.status, 'read-only');
       assert.equal((await route('/primary/secondary1')).status, 503);
       assert.equal(sidecar.status().databases.find((d) => d.name === 'secondary1')?.read_only, true);
+      assert.match(await (await fetch(`${http.url}/metrics`)).text(), /^dr_database_read_only\{database="secondary1"\} 1$/m);
     } finally {
       await server.query(`ALTER DATABASE ${BACKUP_DB} RESET default_transaction_read_only`);
     }
