@@ -2,6 +2,7 @@ import { ActionSuppressed, AlertReceiver } from './alerting/receiver.js';
 import { Backups } from './backup/backups.js';
 import type { Config } from './config/load.js';
 import { scrubSecrets } from './config/secrets.js';
+import type { ProbeResult } from './engines/engine.js';
 import { Engines } from './engines/index.js';
 import { ConflictError, InputError } from './errors.js';
 import { detectFailure, type HoldReason } from './failover/detection.js';
@@ -17,6 +18,11 @@ import { SilentNotifier, WebhookNotifier, type Notifier } from './notifications/
 import { SqliteStateStore } from './state/sqlite-store.js';
 import type { ClusterState, FailoverRecord, StateStore } from './state/store.js';
 import { databaseStatus, lastBackupStatus, statusReport, type DatabaseStatus, type LastBackupStatus, type StatusReport } from './status.js';
+
+/** A database that answers but turns writes away: fenced (read-only by default), or a standby. */
+function refusesWrites(probe: ProbeResult | undefined): boolean {
+  return probe?.readOnly === true || probe?.inRecovery === true;
+}
 
 const EMPTY_STATE: ClusterState = { primary: undefined, epoch: 0, autoFailover: undefined, demoted: [], lastAutoFailoverAt: undefined };
 
@@ -178,7 +184,11 @@ export class DisasterRecoveryService {
     await this.refreshState();
     const name = this.currentPrimary();
     const db = this.config.databases.find((d) => d.name === name);
-    const status = name ? (this.monitor.health(name)?.status ?? 'unknown') : 'none';
+    let health = name ? this.monitor.health(name) : undefined;
+    // The last probe may predate a switch made by another process (a standby, read-only until
+    // promoted): ask the database again before turning writers away.
+    if (name && health?.status === 'up' && refusesWrites(health.last)) health = await this.monitor.probeNow(name);
+    const status = !name ? 'none' : health?.status === 'up' && refusesWrites(health.last) ? 'read-only' : (health?.status ?? 'unknown');
     return {
       usable: status === 'up',
       body: { name: name ?? null, engine: db?.target.engine ?? null, url: db?.displayUrl ?? null, status, epoch: this.state.epoch },
@@ -340,9 +350,15 @@ export class DisasterRecoveryService {
     this.lastAttemptAt = Date.now();
   }
 
-  /** A demoted PostgreSQL primary answering again as a writable server. */
+  /** A demoted PostgreSQL primary answering again as a writable database (still fenced: nothing to do). */
   private cameBackWritable(health: DatabaseHealth, previous: DatabaseHealth): boolean {
-    return health.status === 'up' && previous.status !== 'up' && health.last?.inRecovery === false && this.state.demoted.includes(health.name);
+    return (
+      health.status === 'up' &&
+      previous.status !== 'up' &&
+      health.last?.inRecovery === false &&
+      health.last.readOnly !== true &&
+      this.state.demoted.includes(health.name)
+    );
   }
 
   /** A demoted PostgreSQL primary that comes back writable is made read-only again before anyone writes to it. */

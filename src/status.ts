@@ -19,6 +19,8 @@ export interface DatabaseStatus {
   size_bytes: number | null;
   connections: number | null;
   in_recovery: boolean | null;
+  /** A new session of it is read-only by default (a fence): it refuses writes. */
+  read_only: boolean | null;
   replication_lag_seconds: number | null;
   consecutive_failures: number;
   error_count: number;
@@ -99,6 +101,7 @@ export function databaseStatus(
     size_bytes: last?.sizeBytes ?? null,
     connections: last?.connections ?? null,
     in_recovery: last?.inRecovery ?? null,
+    read_only: last?.up ? (last.readOnly ?? null) : null,
     replication_lag_seconds: db.name === primary ? null : (last?.replicationLagSeconds ?? extra.copyLagSeconds ?? null),
     consecutive_failures: health?.consecutiveFailures ?? 0,
     error_count: health?.errorCount ?? 0,

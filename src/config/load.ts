@@ -114,6 +114,7 @@ function buildDatabases(raw: RawConfig, cwd: string, problems: string[]): Databa
   const databases: DatabaseConfig[] = [];
   const names = new Map<string, string>();
   const priorities = new Map<number, string>();
+  const identities = new Map<string, string>();
   for (const [key, db] of Object.entries(raw.disaster_recovery.databases)) {
     const name = db.name ?? key;
     if (!/^[A-Za-z0-9_.-]+$/.test(name)) {
@@ -135,6 +136,15 @@ function buildDatabases(raw: RawConfig, cwd: string, problems: string[]): Databa
       problems.push(`${where}.${key}.url: ${error.message}`);
       continue;
     }
+    const identity = databaseIdentity(target);
+    const sameDatabase = identities.get(identity);
+    if (sameDatabase) {
+      problems.push(
+        `${where}.${key}.url: is the same database as ${where}.${sameDatabase}.url (${describeIdentity(target)}); ` +
+          'one database cannot be its own secondary: a failover between them would fence the data it promotes',
+      );
+    }
+    identities.set(identity, key);
     databases.push({ name, type: db.type, priority: db.priority, enabled: db.enabled, url: db.url, displayUrl: maskDatabaseUrl(db.url), target });
   }
   const enabled = databases.filter((d) => d.enabled);
@@ -145,6 +155,36 @@ function buildDatabases(raw: RawConfig, cwd: string, problems: string[]): Databa
     problems.push(`${where}: ${primaries.map((d) => `"${d.name}"`).join(' and ')} both have type "primary"; exactly one may`);
   }
   return databases.sort((a, b) => a.priority - b.priority);
+}
+
+const LOOPBACK = new Set(['localhost', '127.0.0.1', '::1']);
+
+/**
+ * What makes two entries one database: for PostgreSQL the server (host without case,
+ * the loopback names as one host, port) and the database name; for SQLite the file
+ * after resolving `..` and symbolic links (of its folder, when the file does not exist yet).
+ */
+function databaseIdentity(target: DatabaseTarget): string {
+  if (target.engine === 'sqlite') return `sqlite:${realFile(target.file)}`;
+  const host = target.host.toLowerCase().replace(/\.$/, '');
+  return `postgresql:${LOOPBACK.has(host) ? 'localhost' : host}:${target.port}/${target.database}`;
+}
+
+function describeIdentity(target: DatabaseTarget): string {
+  if (target.engine === 'sqlite') return `the file ${realFile(target.file)}`;
+  return `database ${target.database} on ${target.host}:${target.port}`;
+}
+
+function realFile(file: string): string {
+  try {
+    return fs.realpathSync(file);
+  } catch {
+    try {
+      return path.join(fs.realpathSync(path.dirname(file)), path.basename(file));
+    } catch {
+      return path.resolve(file);
+    }
+  }
 }
 
 function describeIssue(issue: z.core.$ZodIssue, input: unknown): string {

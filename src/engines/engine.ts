@@ -10,6 +10,11 @@ export interface ProbeResult {
   connections?: number;
   /** What the server itself says it is (PostgreSQL: pg_is_in_recovery()). */
   inRecovery?: boolean;
+  /**
+   * A new session of this database is read-only by default (PostgreSQL:
+   * default_transaction_read_only, as a fence sets it): it refuses writes.
+   */
+  readOnly?: boolean;
   /** Seconds the standby's replay is behind (PostgreSQL standby). */
   replicationLagSeconds?: number;
   /**
@@ -62,6 +67,11 @@ export interface Engine {
    * calls the copy off (CopyCancelled) and leaves this database as it was.
    */
   catchUp(source: Engine, fence: Fence | undefined, timeoutMs: number, guard?: () => Promise<string | undefined>): Promise<DataSyncOutcome>;
+  /**
+   * Throws (ConflictError, saying what is missing) when this process could not make this
+   * database the primary, e.g. its PostgreSQL role lacks a privilege; asked before anything changes.
+   */
+  checkPromotable?(timeoutMs: number): Promise<void>;
   /** Makes this database accept writes (PostgreSQL: pg_promote on a standby, lift a fence). */
   promote(timeoutMs: number): Promise<void>;
   /**

@@ -1,96 +1,8 @@
 import { spawn } from 'node:child_process';
-import pg from 'pg';
-import type { DatabaseTarget } from '../config/database-url.js';
-import type { DataSyncOutcome, Fence } from './engine.js';
+import type { DataSyncOutcome } from './engine.js';
+import { until, withClient, type PgTarget } from './pg-client.js';
 import { pgBinary, pgToolEnv } from './pg-tools.js';
-
-type PgTarget = Extract<DatabaseTarget, { engine: 'postgresql' }>;
-
-/** Runs `fn` on a short-lived connection that is always closed. */
-export async function withClient<T>(target: PgTarget, timeoutMs: number, fn: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: target.connectionString, connectionTimeoutMillis: timeoutMs, application_name: 'dr-sidecar' });
-  client.on('error', () => undefined);
-  await client.connect();
-  try {
-    return await fn(client);
-  } finally {
-    await client.end().catch(() => undefined);
-  }
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until(what: string, timeoutMs: number, check: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
-    await sleep(20);
-  }
-}
-
-async function setReadOnly(target: PgTarget, on: boolean, timeoutMs: number): Promise<void> {
-  await withClient(target, timeoutMs, async (client) => {
-    await client.query(on ? 'ALTER SYSTEM SET default_transaction_read_only = on' : 'ALTER SYSTEM RESET default_transaction_read_only');
-    await client.query('SELECT pg_reload_conf()');
-  });
-  // The postmaster reloads asynchronously: a new session shows when it has.
-  await until(`default_transaction_read_only = ${on ? 'on' : 'off'} on ${target.host}:${target.port}`, timeoutMs, () =>
-    withClient(target, timeoutMs, async (c) => (await c.query('SHOW default_transaction_read_only')).rows[0].default_transaction_read_only === (on ? 'on' : 'off')),
-  );
-}
-
-/**
- * A fenced PostgreSQL primary: read-only by default for every new transaction
- * (ALTER SYSTEM, so it survives a restart of the demoted server), every client
- * session ended, and the WAL position at that moment: what a standby must
- * replay before it may take over.
- */
-export class PostgresFence implements Fence {
-  constructor(
-    private readonly target: PgTarget,
-    readonly lsn: string,
-    private readonly timeoutMs: number,
-  ) {}
-
-  static async take(target: PgTarget, timeoutMs: number): Promise<PostgresFence> {
-    await setReadOnly(target, true, timeoutMs);
-    try {
-      const lsn = await withClient(target, timeoutMs, async (client) => {
-        const sessions = await client.query<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()");
-        // A separate statement: in one WHERE clause nothing orders pg_terminate_backend after the pid test.
-        const { rows } = await client.query<{ pid: number }>('SELECT pid FROM unnest($1::int[]) AS pid WHERE pg_terminate_backend(pid)', [sessions.rows.map((r) => r.pid)]);
-        // pg_terminate_backend only signals: a session in the middle of its COMMIT finishes it,
-        // and acknowledges it, before it exits. The WAL position is read once they are all gone,
-        // so it covers every commit they acknowledged.
-        const pids = rows.map((r) => r.pid);
-        if (pids.length > 0) {
-          await until(`the sessions of ${target.host}:${target.port} to end`, timeoutMs, async () =>
-            (await client.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE pid = ANY($1::int[])', [pids])).rows[0]!.n === 0,
-          );
-        }
-        return (await client.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn')).rows[0]!.lsn;
-      });
-      return new PostgresFence(target, lsn, timeoutMs);
-    } catch (error) {
-      // No fence to hand back, so nobody else would lift the read-only setting: a failed fence must not leave the primary read-only.
-      await setReadOnly(target, false, timeoutMs).catch(() => undefined);
-      throw error;
-    }
-  }
-
-  async release(): Promise<void> {
-    await setReadOnly(this.target, false, this.timeoutMs);
-  }
-
-  async keep(): Promise<void> {
-    // Stays read-only: a demoted primary that takes writes would split the data.
-  }
-}
-
-export async function liftReadOnly(target: PgTarget, timeoutMs: number): Promise<void> {
-  const on = await withClient(target, timeoutMs, async (c) => (await c.query('SHOW default_transaction_read_only')).rows[0].default_transaction_read_only === 'on');
-  if (on) await setReadOnly(target, false, timeoutMs);
-}
+import { liftReadOnly } from './postgres-fence.js';
 
 export async function isInRecovery(target: PgTarget, timeoutMs: number): Promise<boolean> {
   return withClient(target, timeoutMs, async (c) => (await c.query<{ r: boolean }>('SELECT pg_is_in_recovery() AS r')).rows[0]!.r);
@@ -200,7 +112,7 @@ function pgLiteral(value: string): string {
 export async function dumpRestore(source: PgTarget, target: PgTarget, timeoutMs: number): Promise<DataSyncOutcome> {
   const started = Date.now();
   const dumpEnv = pgToolEnv(source);
-  // The target may be a fenced former primary: its restore session must be allowed to write.
+  // The target may be a fenced former primary: its restore session (only that one) must be allowed to write.
   const restoreEnv = { ...pgToolEnv(target), PGOPTIONS: '-c default_transaction_read_only=off' };
   const dump = spawn(pgBinary('pg_dump'), ['--format=custom', '--compress=0', '--no-owner', '--no-privileges'], { env: dumpEnv, stdio: ['ignore', 'pipe', 'pipe'] });
   const restore = spawn(pgBinary('pg_restore'), ['--clean', '--if-exists', '--single-transaction', '--no-owner', '--no-privileges', '--exit-on-error', '--dbname', target.database], {

@@ -2,12 +2,16 @@ import pg from 'pg';
 import type { DatabaseConfig } from '../config/load.js';
 import type { DatabaseTarget } from '../config/database-url.js';
 import { downResult, type DataSyncOutcome, type Engine, type Fence, type ProbeResult } from './engine.js';
-import { dumpRestore, follow, isInRecovery, PostgresFence, promote, waitForReplay } from './postgres-failover.js';
+import { dumpRestore, follow, isInRecovery, promote, waitForReplay } from './postgres-failover.js';
+import { checkPromotable, PostgresFence } from './postgres-fence.js';
 
 // One round trip. Lag is 0 only while the standby is streaming and has replayed all it
 // received; a standby cut off from its primary shows lag growing from its last replay.
+// The probe's session is new, so its default_transaction_read_only is what an application's
+// new session of this database gets: on when the database (or its server) is fenced.
 const PROBE_SQL = `
 SELECT pg_is_in_recovery() AS in_recovery,
+       current_setting('default_transaction_read_only') = 'on' AS read_only,
        pg_database_size(current_database())::bigint AS size_bytes,
        (SELECT count(*) FROM pg_stat_activity WHERE datname = current_database())::int AS connections,
        CASE WHEN NOT pg_is_in_recovery() THEN NULL
@@ -20,6 +24,7 @@ SELECT pg_is_in_recovery() AS in_recovery,
 
 interface ProbeRow {
   in_recovery: boolean;
+  read_only: boolean;
   size_bytes: string;
   connections: number;
   lag_seconds: number | null;
@@ -86,6 +91,7 @@ export class PostgresEngine implements Engine {
         sizeBytes: Number(row.size_bytes),
         connections: row.connections,
         inRecovery: row.in_recovery,
+        readOnly: row.read_only,
       };
       if (row.lag_seconds !== null) result.replicationLagSeconds = row.lag_seconds;
       if (row.wal_lsn !== null) result.walPosition = row.wal_lsn;
@@ -133,6 +139,10 @@ export class PostgresEngine implements Engine {
       return waitForReplay(this.target, fence instanceof PostgresFence ? fence.lsn : undefined, timeoutMs);
     }
     return dumpRestore(source.target, this.target, timeoutMs);
+  }
+
+  checkPromotable(timeoutMs: number): Promise<void> {
+    return checkPromotable(this.target, timeoutMs);
   }
 
   promote(timeoutMs: number): Promise<void> {

@@ -166,6 +166,8 @@ export class FailoverProcedure {
     const fromProbe = fromEngine ? await fromEngine.probe(switchover ? config.monitoring.probe_timeout * 1000 : timeoutMs) : undefined;
     const fromUp = fromProbe?.up ?? false;
     if (!switchover && fromUp) throw new ConflictError(`primary ${from} answers again; failover called off`);
+    // A role that could fence the old primary but not promote the target would leave neither writable.
+    await targetEngine.checkPromotable?.(timeoutMs);
     // A primary that just timed out would only make the fence wait out its timeout too.
     const hung = fromProbe !== undefined && !fromProbe.up && /timed out/.test(fromProbe.error ?? '');
     const fence =

@@ -68,6 +68,10 @@ export class Metrics {
       const r = probed(d)?.inRecovery;
       return r === undefined ? undefined : r ? 1 : 0;
     });
+    perDatabase('dr_database_read_only', '1 when a new session of the database is read-only by default (a fence), so it refuses writes; 0 when not.', (d) => {
+      const r = probed(d)?.readOnly;
+      return r === undefined ? undefined : r ? 1 : 0;
+    });
     perDatabase(
       'dr_replication_lag_seconds',
       'How far the secondary is behind the primary, in seconds: PostgreSQL replay lag, or the age of the last copy into a SQLite secondary.',

@@ -28,6 +28,7 @@ export class Monitor extends EventEmitter<MonitorEvents> {
   private readonly inFlight = new Set<Promise<unknown>>();
   /** Epoch ms at which the probe under way of each database started. */
   private readonly probingSince = new Map<string, number>();
+  private readonly asked = new Map<string, Promise<DatabaseHealth>>();
   private running = false;
 
   constructor(
@@ -63,6 +64,18 @@ export class Monitor extends EventEmitter<MonitorEvents> {
   /** Probes every database once, all at the same time; resolves when the slowest has answered or timed out. */
   probeAll(): Promise<DatabaseHealth[]> {
     return Promise.all(this.engines.map((engine) => this.probe(engine)));
+  }
+
+  /** Probes one database now, out of turn; callers asking at the same time share one probe. */
+  probeNow(name: string): Promise<DatabaseHealth | undefined> {
+    const engine = this.engines.find((e) => e.name === name);
+    if (!engine) return Promise.resolve(undefined);
+    let pending = this.asked.get(name);
+    if (!pending) {
+      pending = this.probe(engine).finally(() => this.asked.delete(name));
+      this.asked.set(name, pending);
+    }
+    return pending;
   }
 
   health(name: string): DatabaseHealth | undefined {

@@ -204,3 +204,61 @@ test('config path: flag, then $DR_CONFIG, then config/config.yaml', () => {
   assert.equal(resolveConfigPath(undefined, { DR_CONFIG: '/b.yaml' }), '/b.yaml');
   assert.equal(resolveConfigPath(undefined, {}), path.resolve('config/config.yaml'));
 });
+
+describe('two entries for one database are refused at load, naming both', () => {
+  const twoDatabases = (primaryUrl: string, secondaryUrl: string) => `
+disaster_recovery:
+  enabled: true
+  databases:
+    primary: { type: primary, priority: 0, url: "${primaryUrl}" }
+    secondary1: { type: secondary, priority: 1, url: "${secondaryUrl}" }
+`;
+  const refusal = (what: string) =>
+    `disaster_recovery.databases.secondary1.url: is the same database as disaster_recovery.databases.primary.url (${what}); ` +
+    'one database cannot be its own secondary: a failover between them would fence the data it promotes';
+
+  const samePostgres: Array<[string, string, string]> = [
+    ['localhost and 127.0.0.1', 'postgresql://user:pw@localhost:5432/image_crawler_primary', 'postgresql://other@127.0.0.1:5432/image_crawler_primary'],
+    ['127.0.0.1 and [::1], default port', 'postgresql://user@127.0.0.1/images', 'postgresql://user@[::1]:5432/images'],
+    ['host names in other case', 'postgresql://user@DB-1.Example.com:6432/images', 'postgresql+psycopg2://user@db-1.example.com:6432/images'],
+  ];
+  for (const [title, a, b] of samePostgres) {
+    test(`PostgreSQL, same server and database: ${title}`, () => {
+      const problems = problemsOf(() => parseConfig(twoDatabases(a, b), 'x.yaml', {}));
+      assert.equal(problems.length, 1, problems.join('\n'));
+      assert.match(problems[0]!, /^disaster_recovery\.databases\.secondary1\.url: is the same database as disaster_recovery\.databases\.primary\.url \(database \S+ on /);
+    });
+  }
+
+  test('PostgreSQL: the guide\'s two databases on one server, or one name on two ports, are two databases', () => {
+    parseConfig(twoDatabases('postgresql://user@localhost:5432/image_crawler_primary', 'postgresql://user@localhost:5432/image_crawler_backup'), 'x.yaml', {});
+    parseConfig(twoDatabases('postgresql://user@localhost:5432/images', 'postgresql://user@localhost:5433/images'), 'x.yaml', {});
+  });
+
+  test('SQLite: the same file through ".."', () => {
+    const problems = problemsOf(() => parseConfig(twoDatabases('sqlite:///data/p.db', 'sqlite:///data/../data/p.db'), 'x.yaml', {}, '/srv/app'));
+    assert.deepEqual(problems, [refusal('the file /srv/app/data/p.db')]);
+  });
+
+  test('SQLite: the same file through a linked folder, a linked file, and a linked folder before the file exists', () => {
+    const tmp = tempDir();
+    try {
+      const dir = fs.realpathSync(tmp.dir);
+      fs.mkdirSync(path.join(dir, 'real'));
+      fs.writeFileSync(path.join(dir, 'real', 'p.db'), '');
+      fs.symlinkSync(path.join(dir, 'real'), path.join(dir, 'linked'));
+      fs.symlinkSync(path.join(dir, 'real', 'p.db'), path.join(dir, 'alias.db'));
+      const real = path.join(dir, 'real', 'p.db');
+      for (const other of ['linked/p.db', 'alias.db']) {
+        const problems = problemsOf(() => parseConfig(twoDatabases(`sqlite:///real/p.db`, `sqlite:///${other}`), 'x.yaml', {}, dir));
+        assert.deepEqual(problems, [refusal(`the file ${real}`)], other);
+      }
+      const future = problemsOf(() => parseConfig(twoDatabases('sqlite:///real/new.db', 'sqlite:///linked/new.db'), 'x.yaml', {}, dir));
+      assert.deepEqual(future, [refusal(`the file ${path.join(dir, 'real', 'new.db')}`)]);
+      // Two different files in the same folder stay two databases.
+      parseConfig(twoDatabases('sqlite:///real/p.db', 'sqlite:///linked/s1.db'), 'x.yaml', {}, dir);
+    } finally {
+      tmp.cleanup();
+    }
+  });
+});

@@ -69,6 +69,7 @@ disaster_recovery:
       'dr_database_is_primary{database="primary"} 1',
       'dr_database_is_primary{database="secondary1"} 0',
       'dr_database_in_recovery{database="secondary1"} 0',
+      'dr_database_read_only{database="secondary1"} 0',
       'dr_database_errors_total{database="gone"} 1',
       'dr_database_consecutive_failures{database="gone"} 1',
       'dr_auto_failover_enabled 1',

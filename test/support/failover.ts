@@ -143,18 +143,19 @@ export async function maxId(server: PgServer): Promise<number> {
   return row!.m ?? 0;
 }
 
-/** Tries an INSERT on `server` (a new superuser session); the SQLSTATE it failed with, or 'ok'. */
-export async function tryInsert(server: PgServer, id: number): Promise<string> {
+/** Tries an INSERT into `database` on `server` (a new superuser session); the SQLSTATE it failed with, or 'ok'. */
+export async function tryInsert(server: PgServer, id: number, database = APP_DB): Promise<string> {
   try {
-    await server.query('INSERT INTO items (id) VALUES ($1)', [id], APP_DB);
+    await server.query('INSERT INTO items (id) VALUES ($1)', [id], database);
     return 'ok';
   } catch (error) {
     return (error as { code?: string }).code ?? String(error);
   }
 }
 
-export async function readOnlyDefault(server: PgServer): Promise<boolean> {
-  const [row] = await server.query<{ default_transaction_read_only: string }>('SHOW default_transaction_read_only');
+/** Whether a new session of `database` on `server` is read-only by default (fenced). */
+export async function readOnlyDefault(server: PgServer, database = APP_DB): Promise<boolean> {
+  const [row] = await server.query<{ default_transaction_read_only: string }>('SHOW default_transaction_read_only', [], database);
   return row!.default_transaction_read_only === 'on';
 }
 

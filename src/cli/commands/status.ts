@@ -35,7 +35,7 @@ export function renderStatus(report: StatusReport): string {
         d.type,
         String(d.priority),
         d.engine,
-        d.status,
+        d.status === 'up' && d.read_only ? 'up, read-only' : d.status,
         d.status === 'disabled' ? '-' : formatSeconds(d.response_time_seconds),
         formatBytes(d.size_bytes),
         d.connections === null ? '-' : String(d.connections),
