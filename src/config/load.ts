@@ -3,6 +3,7 @@ import path from 'node:path';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError } from '../errors.js';
+import { stateLocationProblem } from '../state/location.js';
 import { DatabaseUrlError, maskDatabaseUrl, parseDatabaseUrl, type DatabaseTarget } from './database-url.js';
 import { expandEnvDeep } from './env.js';
 import { configSchema, type RawConfig } from './schema.js';
@@ -35,7 +36,8 @@ export interface Config {
   monitoring: RawConfig['disaster_recovery']['monitoring'];
   notifications: RawConfig['disaster_recovery']['notifications'];
   server: RawConfig['server'];
-  state: { path: string };
+  /** The state store's absolute path; `relativeTo`: the working directory a relative state.path was resolved against. */
+  state: { path: string; relativeTo: string | undefined };
   logging: { level: PinoLevel; file: string | undefined };
   /** Every secret the file holds (passwords, the API token): scrubbed from anything shown. */
   secrets: string[];
@@ -78,6 +80,9 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
   const raw = parsed.data;
 
   const databases = buildDatabases(raw, cwd, problems);
+  const state = { path: path.resolve(cwd, raw.state.path), relativeTo: path.isAbsolute(raw.state.path) ? undefined : cwd };
+  const stateProblem = stateLocationProblem(state.path);
+  if (stateProblem) problems.push(`state.path: ${state.path} ${stateProblem}`);
   if (problems.length > 0) throw new ConfigError(file, problems);
 
   const dr = raw.disaster_recovery;
@@ -91,7 +96,7 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
     monitoring: dr.monitoring,
     notifications: dr.notifications,
     server: { ...raw.server, auth_token: token },
-    state: { path: path.resolve(cwd, raw.state.path) },
+    state,
     logging: {
       level: raw.debug ? 'debug' : pinoLevel(raw.logging.level),
       file: raw.logging.file ? path.resolve(cwd, raw.logging.file) : undefined,

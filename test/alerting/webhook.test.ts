@@ -17,6 +17,7 @@ import { listen, type RunningServer } from '../../src/http/server.js';
 import { silentLogger } from '../../src/log.js';
 import { DisasterRecoveryService } from '../../src/service.js';
 import { makeImagesDb, tempDir } from '../support/sqlite.js';
+import { createStateStore } from '../support/state-store.js';
 
 const TOKEN = 'webhook-token-7c1d2e';
 const BEARER = { authorization: `Bearer ${TOKEN}` };
@@ -133,7 +134,9 @@ disaster_recovery:
   backup: { backup_dir: "${dir}/backups", enable_auto_backup: false }
   ${opts.extra ?? ''}
 `;
-    const service = new DisasterRecoveryService(parseConfig(yaml, path.join(dir, 'config.yaml'), {}), silentLogger());
+    const config = parseConfig(yaml, path.join(dir, 'config.yaml'), {});
+    createStateStore(config);
+    const service = new DisasterRecoveryService(config, silentLogger());
     services.push(service);
     await service.refreshState();
     const server = await listen(createApp(service, silentLogger()), '127.0.0.1', 0);
