@@ -78,13 +78,16 @@ export function unusableStore(file: string, error: unknown): StateStoreUnusable 
   if (code.startsWith('SQLITE_READONLY') || code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
     return new StateStoreUnusable(file, `cannot be written (${message}): give the sidecar's user write access to it and its folder, or set state.path to a writable place`);
   }
-  if (code === 'ENOTDIR' || code === 'ENOENT' || code === 'EEXIST') {
-    return new StateStoreUnusable(file, `cannot be created: its folder ${path.dirname(file)} cannot be made (${code}: ${message}); set state.path to a file in a folder that exists or can be made`);
+  if (code === 'ENOTDIR' || code === 'EEXIST') {
+    return new StateStoreUnusable(file, `cannot be created: its folder ${path.dirname(file)} cannot be made, something on the way is not a folder (${message}); set state.path to a file in a folder that exists or can be made`);
+  }
+  if (code === 'ENOENT') {
+    return new StateStoreUnusable(file, `cannot be created: its folder ${path.dirname(file)} cannot be made (${message}); set state.path to a file in a folder that exists or can be made`);
   }
   if (code.startsWith('SQLITE_CANTOPEN')) {
     return new StateStoreUnusable(file, `cannot be opened (${message}): check that its folder exists and is writable for the sidecar's user`);
   }
-  return new StateStoreUnusable(file, `cannot be used (${code ? `${code}: ` : ''}${message})`);
+  return new StateStoreUnusable(file, `cannot be used (${code && !message.startsWith(code) ? `${code}: ` : ''}${message})`);
 }
 
 /** The path with the symlinks of its longest existing ancestor resolved. */
