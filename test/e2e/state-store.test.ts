@@ -255,6 +255,7 @@ describe('an unusable state store: one line naming it and what to do', () => {
   test('under /proc, or a directory: refused at load (exit 2), no spin', async (t) => {
     for (const [statePath, why] of [
       ['/proc/self/dr-state.db', /state\.path: \/proc\/self\/dr-state\.db is on \/proc, a kernel pseudo-filesystem/],
+      ['/proc/self/status', /state\.path: \/proc\/self\/status is on \/proc, a kernel pseudo-filesystem/],
       ['data', /state\.path: .*\/data is a directory, not a regular file/],
     ] as const) {
       const { app } = appFolder(t, 9898, (doc) => (doc.state.path = statePath));
