@@ -19,6 +19,7 @@ import { pgBinary } from '../src/engines/pg-tools.js';
 import { startPostgres, type PgServer } from '../test/support/postgres.js';
 import type { BenchContext, Section } from './context.js';
 import type { Report } from './table.js';
+import { SqliteStateStore } from '../src/state/sqlite-store.js';
 
 const SIZE_MB = Number(process.env.BENCH_BACKUP_MB ?? 1024);
 const RUNS = 2;
@@ -209,6 +210,8 @@ export const backupSection: Section = {
       }),
     );
 
+    // The CLI's `backup` refuses a missing state store: made here as start-monitoring would make it.
+    new SqliteStateStore(path.join(dir, 'dr-state.db'), { create: true }).closeNow();
     const sqliteRuns = { mine: [] as Run[], theirs: [] as Run[] };
     const sqliteBaseline = `sqlite3 ${sqliteFile} ".backup copy.db"; gzip -6 -c copy.db > copy.db.gz; rm copy.db`;
     for (let i = 0; i < RUNS; i++) {

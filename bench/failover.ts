@@ -152,7 +152,7 @@ async function postgres(ctx: BenchContext, report: Report): Promise<void> {
     retryDelay: 1,
   });
   const log = pgMemoryLogger('warn');
-  const sidecar = await DisasterRecoveryService.open(config, log.log);
+  const sidecar = await DisasterRecoveryService.open(config, log.log, 'create');
   const stopSidecar = ctx.cleanup.add('PostgreSQL failover sidecar', () => sidecar.stop());
   await sidecar.start();
   const manager = await DisasterRecoveryManager.open({ config, logger: silentLogger(), failoverWaitMs: 20_000 });

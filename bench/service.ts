@@ -14,8 +14,8 @@ export async function openService(
   yaml: string,
 ): Promise<{ config: Config; service: DisasterRecoveryService; stop: () => Promise<void> }> {
   const config = parseConfig(yaml, '/bench/config.yaml');
-  // As the CLI makes it: the state store at config.state.path (in the run's temp dir), its state read.
-  const service = await DisasterRecoveryService.open(config, silentLogger());
+  // As start-monitoring makes it: the state store at config.state.path (in the run's temp dir) created if new, its state read.
+  const service = await DisasterRecoveryService.open(config, silentLogger(), 'create');
   const stop = ctx.cleanup.add(`${what} service`, () => service.stop());
   return { config, service, stop };
 }

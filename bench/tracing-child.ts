@@ -27,7 +27,8 @@ async function main(): Promise<void> {
   const { loadConfig } = await import('../src/config/load.js');
   const { silentLogger } = await import('../src/log.js');
   const { DisasterRecoveryService } = await import('../src/service.js');
-  const service = await DisasterRecoveryService.open(loadConfig(process.argv[2]!), silentLogger());
+  // The bench's own run folder: its state store is made here, as start-monitoring would.
+  const service = await DisasterRecoveryService.open(loadConfig(process.argv[2]!), silentLogger(), 'create');
   try {
     const cycles: number[] = [];
     const cpu: number[] = [];

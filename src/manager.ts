@@ -19,6 +19,12 @@ export interface ManagerOptions {
    * (default: health_check_interval × detection_threshold + probe_timeout + 10 s).
    */
   failoverWaitMs?: number;
+  /**
+   * Create the state store when it does not exist, as start-monitoring does: only for an
+   * application that runs the monitoring itself (`startMonitoring()`) instead of the sidecar.
+   * Otherwise a missing store is refused (StateStoreMissing), never quietly made empty.
+   */
+  createStateStore?: boolean;
 }
 
 /**
@@ -42,7 +48,7 @@ export class DisasterRecoveryManager {
   static async open(options: ManagerOptions = {}): Promise<DisasterRecoveryManager> {
     const config = options.config ?? loadConfig(resolveConfigPath(options.configPath));
     const log = options.logger ?? createLogger({ level: config.logging.level, file: config.logging.file, secrets: config.secrets });
-    return new DisasterRecoveryManager(await DisasterRecoveryService.open(config, log), options);
+    return new DisasterRecoveryManager(await DisasterRecoveryService.open(config, log, options.createStateStore ? 'create' : 'require'), options);
   }
 
   /**

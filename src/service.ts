@@ -15,7 +15,7 @@ import { Metrics } from './metrics/registry.js';
 import type { DatabaseHealth } from './monitor/health.js';
 import { Monitor } from './monitor/monitor.js';
 import { SilentNotifier, WebhookNotifier, type Notifier } from './notifications/notifier.js';
-import { SqliteStateStore } from './state/sqlite-store.js';
+import { openStateStore, type StoreOpening } from './state/open-store.js';
 import type { ClusterState, FailoverRecord, StateStore } from './state/store.js';
 import { databaseStatus, lastBackupStatus, statusReport, type DatabaseStatus, type LastBackupStatus, type StatusReport } from './status.js';
 
@@ -48,11 +48,13 @@ export class DisasterRecoveryService {
   private held: { primary: string; because: HoldReason; why: string } | undefined;
   private refreshTimer: NodeJS.Timeout | undefined;
   private started = false;
+  /** Why the state store cannot be trusted right now (its file lost and not written back): the sidecar does not act. */
+  private storeProblem: string | undefined;
 
   constructor(
     readonly config: Config,
     readonly log: Logger,
-    readonly store: StateStore = new SqliteStateStore(config.state.path),
+    readonly store: StateStore = openStateStore(config.state, 'require'),
   ) {
     const enabled = config.databases.filter((d) => d.enabled);
     this.engines = new Engines(enabled, (text) => scrubSecrets(text, config.secrets));
@@ -144,10 +146,17 @@ export class DisasterRecoveryService {
     return `backup ${made.file} of ${made.database} (${reason})`;
   }
 
-  /** A service on the config's state store, with the state read. */
-  static async open(config: Config, log: Logger): Promise<DisasterRecoveryService> {
-    const service = new DisasterRecoveryService(config, log);
-    await service.refreshState();
+  /** A service on the config's state store, with the state read; only start-monitoring passes `create`. */
+  static async open(config: Config, log: Logger, opening: StoreOpening = 'require'): Promise<DisasterRecoveryService> {
+    const store = openStateStore(config.state, opening, (file) => log.warn({ state: file }, `disaster-recovery: created the state store ${file}`));
+    let service: DisasterRecoveryService;
+    try {
+      service = new DisasterRecoveryService(config, log, store);
+      await service.refreshState();
+    } catch (error) {
+      await store.close();
+      throw error;
+    }
     return service;
   }
 
@@ -175,8 +184,33 @@ export class DisasterRecoveryService {
 
   /** Re-reads the shared state: another process (the CLI, a second sidecar) may have switched. */
   async refreshState(): Promise<ClusterState> {
+    await this.checkStoreLocation();
     this.state = await this.store.read();
     return this.state;
+  }
+
+  /**
+   * The running sidecar writes back a state file removed or replaced under it
+   * (it holds the cluster's state open); until that succeeds it does not act.
+   * Other processes follow the file at the path.
+   */
+  private async checkStoreLocation(): Promise<void> {
+    if (!this.store.checkLocation) return;
+    if (!this.started) {
+      const followed = await this.store.checkLocation('follow');
+      if (followed) this.log.warn(`disaster-recovery: ${followed}`);
+      return;
+    }
+    try {
+      const done = await this.store.checkLocation('write-back');
+      if (done) this.log.error({ state: this.store.location }, `disaster-recovery: ${done}`);
+      if (this.storeProblem) this.log.warn({ state: this.store.location }, 'disaster-recovery: the state store is back in place; the sidecar acts again');
+      this.storeProblem = undefined;
+    } catch (error) {
+      const problem = `the state file was removed or replaced and could not be written back: ${(error as Error).message}`;
+      if (this.storeProblem !== problem) this.log.error({ state: this.store.location }, `disaster-recovery: ${problem}; no failover and no copies until it can`);
+      this.storeProblem = problem;
+    }
   }
 
   /** The current primary as `GET /primary` answers it, read fresh from the shared state. */
@@ -205,8 +239,8 @@ export class DisasterRecoveryService {
     return statusReport(this.config, this.databaseStatuses(), this.state, {
       enabled: this.autoFailoverEnabled(),
       source: this.state.autoFailover === undefined ? 'config' : 'operator',
-      held: (this.held?.primary === this.currentPrimary() ? this.held?.why : undefined) ?? this.derivedHold(),
-    }, this.lastBackup());
+      held: this.storeProblem ?? (this.held?.primary === this.currentPrimary() ? this.held?.why : undefined) ?? this.derivedHold(),
+    }, this.lastBackup(), { path: this.store.location ?? this.config.state.path, problem: this.storeProblem ?? null });
   }
 
   /** The newest good backup of any enabled database, from the backup catalogue. */
@@ -226,6 +260,7 @@ export class DisasterRecoveryService {
 
   /** Manual failover/switchover (target given) or a choice by priority (alerts). */
   async failover(request: FailoverRequest): Promise<FailoverRecord> {
+    if (this.storeProblem) throw new ConflictError(`no failover while the state store cannot be trusted: ${this.storeProblem}`);
     this.failoverUnderWay = true;
     try {
       return await this.procedure.run(request);
@@ -293,7 +328,7 @@ export class DisasterRecoveryService {
     return {
       primary: up ? primary : undefined,
       exclude: [...this.state.demoted, ...(primary ? [primary] : [])],
-      allowed: !this.failoverUnderWay,
+      allowed: !this.failoverUnderWay && !this.storeProblem,
       stillValid: async () => {
         const now = await this.store.read();
         if (now.epoch !== epoch) return `the primary changed (epoch ${epoch} -> ${now.epoch})`;
@@ -309,7 +344,7 @@ export class DisasterRecoveryService {
    * something to do.
    */
   private onProbe(health: DatabaseHealth, previous: DatabaseHealth): void {
-    if (!this.started) return;
+    if (!this.started || this.storeProblem) return;
     if (health.name !== this.currentPrimary()) {
       if (this.cameBackWritable(health, previous)) void this.fenceResurrected(health.name);
       return;

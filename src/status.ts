@@ -38,9 +38,18 @@ export interface AutoFailoverStatus {
   held: string | null;
 }
 
+/** The cluster state this report was read from. */
+export interface StateStoreStatus {
+  /** The store's absolute path (every process acting on the cluster must use this one). */
+  path: string;
+  /** Set by a running sidecar whose state file was lost and not written back yet. */
+  problem: string | null;
+}
+
 export interface StatusReport {
   enabled: boolean;
   config: string;
+  state_store: StateStoreStatus;
   primary: string | null;
   epoch: number;
   auto_failover: AutoFailoverStatus;
@@ -118,10 +127,12 @@ export function statusReport(
   state: ClusterState,
   autoFailover: AutoFailoverStatus,
   lastBackup: LastBackupStatus | null = null,
+  stateStore: StateStoreStatus = { path: config.state.path, problem: null },
 ): StatusReport {
   return {
     enabled: config.enabled,
     config: config.file,
+    state_store: stateStore,
     primary: databases.find((d) => d.is_primary)?.name ?? null,
     epoch: state.epoch,
     auto_failover: autoFailover,

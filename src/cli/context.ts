@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { loadConfig, resolveConfigPath, type Config } from '../config/load.js';
 import { createLogger, type Logger } from '../log.js';
 import { DisasterRecoveryService } from '../service.js';
+import type { StoreOpening } from '../state/open-store.js';
 
 export interface GlobalOptions {
   config?: string;
@@ -27,9 +28,17 @@ export function commandLogger(config: Config): Logger {
   });
 }
 
-/** Runs `fn` with a service and always releases it. */
-export async function withService<T>(config: Config, log: Logger, fn: (service: DisasterRecoveryService) => Promise<T>): Promise<T> {
-  const service = await DisasterRecoveryService.open(config, log);
+/**
+ * Runs `fn` with a service and always releases it. The state store must exist
+ * (only start-monitoring creates it); commands that only look pass `if-present`.
+ */
+export async function withService<T>(
+  config: Config,
+  log: Logger,
+  fn: (service: DisasterRecoveryService) => Promise<T>,
+  opening: StoreOpening = 'require',
+): Promise<T> {
+  const service = await DisasterRecoveryService.open(config, log, opening);
   try {
     return await fn(service);
   } finally {

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError } from '../errors.js';
+import { stateLocationProblem } from '../state/location.js';
 import { DatabaseUrlError, maskDatabaseUrl, parseDatabaseUrl, type DatabaseTarget } from './database-url.js';
 import { expandEnvDeep } from './env.js';
 import { defaultProbeTimeout, probeTimeoutProblems } from './probe-timeout.js';
@@ -40,7 +41,8 @@ export interface Config {
   monitoring: Omit<RawConfig['disaster_recovery']['monitoring'], 'probe_timeout'> & { probe_timeout: number };
   notifications: RawConfig['disaster_recovery']['notifications'];
   server: RawConfig['server'];
-  state: { path: string };
+  /** The state store's absolute path; `relativeTo`: the working directory a relative state.path was resolved against. */
+  state: { path: string; relativeTo: string | undefined };
   logging: { level: PinoLevel; file: string | undefined };
   /** The secrets long enough for the last safety net (see secrets.ts); shorter ones are masked where formatted only. */
   secrets: string[];
@@ -89,6 +91,9 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
   const dr = raw.disaster_recovery;
   const { probe_timeout: explicitTimeout, alert_rules: rules } = dr.monitoring;
   if (explicitTimeout !== undefined) problems.push(...probeTimeoutProblems(explicitTimeout, rules));
+  const state = { path: path.resolve(cwd, raw.state.path), relativeTo: path.isAbsolute(raw.state.path) ? undefined : cwd };
+  const stateProblem = stateLocationProblem(state.path);
+  if (stateProblem) problems.push(`state.path: ${state.path} ${stateProblem}`);
   if (problems.length > 0) throw new ConfigError(file, problems);
 
   return {
@@ -100,7 +105,7 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
     monitoring: { ...dr.monitoring, probe_timeout: explicitTimeout ?? defaultProbeTimeout(rules) },
     notifications: dr.notifications,
     server: { ...raw.server, auth_token: token },
-    state: { path: path.resolve(cwd, raw.state.path) },
+    state,
     logging: {
       level: raw.debug ? 'debug' : pinoLevel(raw.logging.level),
       file: raw.logging.file ? path.resolve(cwd, raw.logging.file) : undefined,

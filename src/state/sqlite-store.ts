@@ -1,7 +1,9 @@
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { ensurePrivateFolder, restrictSqliteFiles } from '../engines/private-file.js';
-import type { AlertRecord, ClusterState, FailoverRecord, FailoverResult, FailoverTrigger, Lease, StateStore } from './store.js';
+import { comparePath, identityAt, writeBack, type FileIdentity } from './file-guard.js';
+import { checkStateLocation, unusableStore } from './location.js';
+import type { AlertRecord, ClusterState, FailoverRecord, FailoverResult, FailoverTrigger, Lease, LocationMode, StateStore } from './store.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -30,16 +32,67 @@ const ALERT_GROUP = 16;
  * win the lease or both commit a switch from the same epoch.
  */
 export class SqliteStateStore implements StateStore {
-  private readonly db: Database.Database;
+  private db: Database.Database;
+  /** The file this process has open, to notice it removed or replaced at its path. */
+  private identity: FileIdentity | undefined;
+  readonly location: string;
 
-  constructor(readonly file: string) {
-    ensurePrivateFolder(path.dirname(file));
-    this.db = new Database(file, { timeout: 5000 });
-    this.db.pragma('journal_mode = WAL');
-    restrictSqliteFiles(file); // the sidecar's own file: 0600, and so are the -wal/-shm SQLite makes after
-    // A committed switch must survive a power cut: the next start must not route to the old primary.
-    this.db.pragma('synchronous = FULL');
-    this.db.exec(SCHEMA);
+  /**
+   * Opens the store at `file` (absolute). It must exist unless `create` (only
+   * start-monitoring creates a store: a missing one is refused, never quietly
+   * replaced by an empty one that names the config's primary as current).
+   */
+  constructor(
+    readonly file: string,
+    options: { create?: boolean; relativeTo?: string | undefined } = {},
+  ) {
+    this.location = file;
+    checkStateLocation({ path: file, relativeTo: options.relativeTo }, options.create === true);
+    if (options.create) {
+      try {
+        ensurePrivateFolder(path.dirname(file));
+      } catch (error) {
+        throw unusableStore(file, error);
+      }
+    }
+    this.db = openDatabase(file, options.create === true);
+    this.identity = identityAt(file);
+  }
+
+  /**
+   * Makes sure the file at the path is still the one open here. `write-back`
+   * (the sidecar, whose store it is): a removed or replaced file is written back
+   * from the open one. `follow` (CLI, library): a new file at the path is
+   * opened; while none is there, the open one is still the cluster's state.
+   */
+  async checkLocation(mode: LocationMode): Promise<string | undefined> {
+    const now = identityAt(this.file);
+    const found = this.identity ? comparePath(this.identity, now) : 'replaced';
+    if (found === 'same' || (mode === 'follow' && found === 'missing')) return undefined;
+    if (mode === 'follow') {
+      this.reopen();
+      return `the state store ${this.file} was replaced; now reading the file at that path`;
+    }
+    let moved: string[];
+    try {
+      moved = writeBack(this.db, this.file);
+    } catch (error) {
+      throw unusableStore(this.file, error);
+    }
+    this.reopen();
+    const aside = moved.length > 0 ? `; what was at the path was moved aside to ${moved.join(', ')}` : '';
+    return `the state store ${this.file} was ${found === 'missing' ? 'removed' : 'replaced'} while the sidecar held it open; the sidecar wrote back the state it holds${aside}`;
+  }
+
+  /** Opens the file now at the path and drops the old connections (their file is not the cluster's any more). */
+  private reopen(): void {
+    const db = openDatabase(this.file, false);
+    const old = [this.db, this.alertDb];
+    this.db = db;
+    this.identity = identityAt(this.file);
+    this.alertDb = undefined;
+    this.insertAlert = undefined;
+    for (const conn of old) if (conn?.open) conn.close();
   }
 
   async read(): Promise<ClusterState> {
@@ -174,6 +227,10 @@ export class SqliteStateStore implements StateStore {
   }
 
   async close(): Promise<void> {
+    this.closeNow();
+  }
+
+  closeNow(): void {
     if (this.alertDb?.open) this.alertDb.close();
     if (this.db.open) this.db.close();
   }
@@ -194,5 +251,22 @@ export class SqliteStateStore implements StateStore {
 
   private setMeta(key: string, value: string): void {
     this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(key, value);
+  }
+}
+
+/** A connection in WAL mode with the schema; a failure is one line naming the store. */
+function openDatabase(file: string, create: boolean): Database.Database {
+  let db: Database.Database | undefined;
+  try {
+    db = new Database(file, { timeout: 5000, fileMustExist: !create });
+    db.pragma('journal_mode = WAL');
+    restrictSqliteFiles(file); // the sidecar's own file: 0600, and so are the -wal/-shm SQLite makes after
+    // A committed switch must survive a power cut: the next start must not route to the old primary.
+    db.pragma('synchronous = FULL');
+    db.exec(SCHEMA);
+    return db;
+  } catch (error) {
+    if (db?.open) db.close();
+    throw unusableStore(file, error);
   }
 }

@@ -59,7 +59,18 @@ export interface AlertRecord {
   result: string | null;
 }
 
+/** How a process treats a store file moved under it: the sidecar writes it back, the others follow the path. */
+export type LocationMode = 'write-back' | 'follow';
+
 export interface StateStore {
+  /** Where the store is, as `status` shows it (a file's absolute path). */
+  readonly location?: string;
+  /**
+   * Stores kept in a file: checks that the file at the configured path is still
+   * the one open here, and acts by `mode`. Says what it did (for the log);
+   * undefined when nothing had changed; throws when it could not.
+   */
+  checkLocation?(mode: LocationMode): Promise<string | undefined>;
   read(): Promise<ClusterState>;
   setAutoFailover(enabled: boolean): Promise<void>;
   reinstate(name: string): Promise<void>;

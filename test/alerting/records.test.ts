@@ -27,7 +27,7 @@ describe('alert records in the SQLite state store', () => {
   after(() => tmp.cleanup());
 
   test('500 concurrent records of 50 keys: exactly one fresh per key, the first one kept', async () => {
-    const store = new SqliteStateStore(path.join(tmp.dir, 'a.db'));
+    const store = new SqliteStateStore(path.join(tmp.dir, 'a.db'), { create: true });
     try {
       const calls = Array.from({ length: 500 }, (_, i) => store.recordAlert(record(`k${i % 50}`, `delivery ${i}`)));
       const fresh = await Promise.all(calls);
@@ -44,7 +44,7 @@ describe('alert records in the SQLite state store', () => {
 
   test('records are durable: another connection (another process) sees them and their results', async () => {
     const file = path.join(tmp.dir, 'b.db');
-    const store = new SqliteStateStore(file);
+    const store = new SqliteStateStore(file, { create: true });
     await Promise.all([store.recordAlert(record('x')), store.recordAlert(record('y'))]);
     await store.finishAlert('x', 'backup done');
     const other = new SqliteStateStore(file);
@@ -59,7 +59,7 @@ describe('alert records in the SQLite state store', () => {
   });
 
   test('a store that cannot write fails every delivery of the group (so each is answered 5xx and re-sent)', async () => {
-    const store = new SqliteStateStore(path.join(tmp.dir, 'c.db'));
+    const store = new SqliteStateStore(path.join(tmp.dir, 'c.db'), { create: true });
     const pending = [store.recordAlert(record('p')), store.recordAlert(record('q'))];
     await store.close();
     const settled = await Promise.allSettled(pending);

@@ -19,6 +19,7 @@ import { silentLogger, type Logger } from '../../src/log.js';
 import { DisasterRecoveryService } from '../../src/service.js';
 import { memoryLogger } from '../support/failover.js';
 import { countImages, insertImages, makeImagesDb, tempDir } from '../support/sqlite.js';
+import { createStateStore } from '../support/state-store.js';
 
 const TOKEN = 'webhook-token-7c1d2e';
 const BEARER = { authorization: `Bearer ${TOKEN}` };
@@ -135,7 +136,9 @@ disaster_recovery:
   backup: { backup_dir: "${dir}/backups", enable_auto_backup: false }
   ${opts.extra ?? ''}
 `;
-    const service = new DisasterRecoveryService(parseConfig(yaml, path.join(dir, 'config.yaml'), {}), opts.log ?? silentLogger());
+    const config = parseConfig(yaml, path.join(dir, 'config.yaml'), {});
+    createStateStore(config);
+    const service = new DisasterRecoveryService(config, opts.log ?? silentLogger());
     services.push(service);
     await service.refreshState();
     const server = await listen(createApp(service, silentLogger()), '127.0.0.1', 0);

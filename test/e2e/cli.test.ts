@@ -141,6 +141,7 @@ describe('disaster-recovery CLI', () => {
       const other = sandbox.writeConfig(doc, 'conf/other.yaml');
       sandbox.writeSqlite('data/images_primary.db');
       sandbox.writeSqlite('data/images_secondary1.db');
+      sandbox.createStateStore('conf/other.yaml');
 
       const viaEnv = await sandbox.run(['status', '--json'], { env: { DR_CONFIG: 'conf/other.yaml' } });
       assertExit(viaEnv, 0);

@@ -88,7 +88,7 @@ describe('PostgreSQL: the guide\'s two databases on one server, and a third besi
     await other.query('BEGIN');
     await other.query('INSERT INTO items (id) VALUES ($1)', [nextId++]);
 
-    const record = await sidecar.failover({ trigger: 'manual', target: 'secondary1', reason: '维护升级' });
+    const record = await sidecar.failover({ trigger: 'manual', target: 'secondary1', reason: '维护升级', ifPrimaryAnswers: 'switch over' });
     assert.equal(record.result, 'success', JSON.stringify(record));
     assert.equal(record.dataSync?.method, 'dump-restore');
 
@@ -141,7 +141,7 @@ describe('PostgreSQL: the guide\'s two databases on one server, and a third besi
   });
 
   test('switch back image_crawler_backup -> image_crawler_primary: the fenced former primary is restored into and opened, the other fenced', async () => {
-    const record = await sidecar.failover({ trigger: 'manual', target: 'primary', reason: 'switch back' });
+    const record = await sidecar.failover({ trigger: 'manual', target: 'primary', reason: 'switch back', ifPrimaryAnswers: 'switch over' });
     assert.equal(record.result, 'success', JSON.stringify(record));
     assert.equal(await tryInsert(server, 53, PRIMARY_DB), 'ok');
     assert.equal(await rows(PRIMARY_DB), 53, 'the rows written to image_crawler_backup came back');

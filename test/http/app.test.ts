@@ -10,6 +10,7 @@ import { DisasterRecoveryService } from '../../src/service.js';
 import { startPostgres, type PgServer } from '../support/postgres.js';
 import { makeImagesDb, tempDir } from '../support/sqlite.js';
 import { requireTool } from '../support/tools.js';
+import { createStateStore } from '../support/state-store.js';
 
 const TOKEN = 'tok-9f8e7d6c5b4a';
 const PASSWORD = 'Sup3r-secret-pw';
@@ -37,10 +38,14 @@ disaster_recovery:
     gone: { type: secondary, priority: 2, url: "sqlite:///${tmp.dir}/gone.db" }
     off: { type: secondary, priority: 3, url: "sqlite:///${tmp.dir}/off.db", enabled: false }
 `;
-    service = new DisasterRecoveryService(parseConfig(yaml(TOKEN), 'x.yaml', {}), silentLogger());
+    const withToken = parseConfig(yaml(TOKEN), 'x.yaml', {});
+    const withoutToken = parseConfig(yaml(''), 'y.yaml', {});
+    createStateStore(withToken);
+    createStateStore(withoutToken);
+    service = new DisasterRecoveryService(withToken, silentLogger());
     await service.monitor.probeAll();
     server = await listen(createApp(service, silentLogger()), '127.0.0.1', 0);
-    noToken = new DisasterRecoveryService(parseConfig(yaml(''), 'y.yaml', {}), silentLogger());
+    noToken = new DisasterRecoveryService(withoutToken, silentLogger());
     open = await listen(createApp(noToken, silentLogger()), '127.0.0.1', 0);
   });
   after(async () => {

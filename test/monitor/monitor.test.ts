@@ -7,6 +7,7 @@ import type { DatabaseHealth } from '../../src/monitor/health.js';
 import { DisasterRecoveryService } from '../../src/service.js';
 import { startPostgres, type PgServer } from '../support/postgres.js';
 import { makeImagesDb, tempDir } from '../support/sqlite.js';
+import { createStateStore } from '../support/state-store.js';
 
 const waitFor = async (what: string, check: () => boolean, timeoutMs: number) => {
   const deadline = Date.now() + timeoutMs;
@@ -40,6 +41,7 @@ disaster_recovery:
       'x.yaml',
       {},
     );
+    createStateStore(config);
     service = new DisasterRecoveryService(config, silentLogger());
     service.monitor.on('probe', (health) => probes.push({ name: health.name, at: Date.now(), health }));
     service.start();
@@ -116,6 +118,7 @@ ${names.map((name, i) => `    ${name}: { type: ${i === 0 ? 'primary' : 'secondar
       'x.yaml',
       {},
     );
+    createStateStore(config);
     const service = new DisasterRecoveryService(config, silentLogger());
     t.after(() => service.stop());
     const seen = new Map<string, number[]>(names.map((n) => [n, []]));

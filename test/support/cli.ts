@@ -11,8 +11,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { stringify } from 'yaml';
+import { loadConfig } from '../../src/config/load.js';
 import { IMAGES_SCHEMA } from '../../src/demo-data.js';
 import { freePort } from './postgres.js';
+import { createStateStore } from './state-store.js';
 
 export { freePort };
 
@@ -311,6 +313,8 @@ export interface Sandbox {
   writeConfig(doc: ConfigDoc | string, rel?: string): string;
   /** Writes a SQLite fixture at `rel`; returns its absolute path. */
   writeSqlite(rel: string, rows?: number): string;
+  /** Creates the state store of the config at `rel` (default config.yaml) as start-monitoring run here would; returns its path. */
+  createStateStore(rel?: string): string;
   /** Runs the CLI with the sandbox as cwd. */
   run(args: string[], opts?: Omit<CliOptions, 'cwd'>): Promise<CliResult>;
   /** Starts `start-monitoring` with the sandbox as cwd. */
@@ -332,6 +336,7 @@ export function createSandbox(t?: { after(fn: () => void): void }): Sandbox {
       return file;
     },
     writeSqlite: (rel, rows = 10) => writeSqliteFixture(abs(rel), rows),
+    createStateStore: (rel = 'config.yaml') => createStateStore(loadConfig(abs(rel), {}, dir)),
     run: (args, opts = {}) => runCli(args, { ...opts, cwd: dir }),
     startMonitoring: (opts) => startMonitoring({ ...opts, cwd: dir }),
     remove: () => rmSync(dir, { recursive: true, force: true }),
@@ -340,13 +345,17 @@ export function createSandbox(t?: { after(fn: () => void): void }): Sandbox {
   return sandbox;
 }
 
-/** The sandbox of the shipped example: config.yaml plus the primary and secondary1 SQLite files. */
+/**
+ * The sandbox of the shipped example: config.yaml, the primary and secondary1 SQLite files,
+ * and the state store a sidecar run in the sandbox would have created.
+ */
 export function createDemoSandbox(t: { after(fn: () => void): void } | undefined, port: number, rows = 25): { sandbox: Sandbox; config: string; doc: ConfigDoc } {
   const sandbox = createSandbox(t);
   const doc = sqliteConfig(port);
   const config = sandbox.writeConfig(doc);
   sandbox.writeSqlite('data/images_primary.db', rows);
   sandbox.writeSqlite('data/images_secondary1.db', rows);
+  sandbox.createStateStore();
   return { sandbox, config, doc };
 }
 

@@ -17,6 +17,7 @@ import { DisasterRecoveryManager } from '../../src/manager.js';
 import { DisasterRecoveryService } from '../../src/service.js';
 import type { FailoverRecord } from '../../src/state/store.js';
 import { startPostgres, startStandby, type PgServer } from './postgres.js';
+import { createStateStore } from './state-store.js';
 
 export const APP_DB = 'app';
 export const TOKEN = 'failover-test-token-4f1c';
@@ -96,7 +97,7 @@ export interface InProcessSidecar {
 
 /** The sidecar running in this process with its HTTP API, and an application's manager beside it; all databases up. */
 export async function startInProcessSidecar(config: Config, log: Logger): Promise<InProcessSidecar> {
-  const sidecar = new DisasterRecoveryService(config, log);
+  const sidecar = await DisasterRecoveryService.open(config, log, 'create');
   const http = await listen(createApp(sidecar, log), '127.0.0.1', 0);
   const manager = await DisasterRecoveryManager.open({ config, logger: silentLogger(), failoverWaitMs: 20_000 });
   await sidecar.start();
@@ -186,7 +187,7 @@ export interface FailoverConfigOptions {
   maxLag?: number;
 }
 
-/** Writes `config.yaml` into `dir` (state store beside it) and returns its path and the parsed config. */
+/** Writes `config.yaml` into `dir`, creates the state store beside it (as start-monitoring would), and returns its path and the parsed config. */
 export function writeFailoverConfig(o: FailoverConfigOptions): { file: string; config: Config; yaml: string } {
   const dbs = o.databases
     .map((d) => `    ${d.name}: { type: ${d.type}, priority: ${d.priority}, url: "${d.url}"${d.enabled === false ? ', enabled: false' : ''} }`)
@@ -216,7 +217,9 @@ ${o.maxLag !== undefined ? `    max_lag_on_failover: ${o.maxLag}\n` : ''}  monit
 `;
   const file = path.join(o.dir, 'config.yaml');
   fs.writeFileSync(file, yaml);
-  return { file, yaml, config: parseConfig(yaml, file, {}, o.dir) };
+  const config = parseConfig(yaml, file, {}, o.dir);
+  createStateStore(config);
+  return { file, yaml, config };
 }
 
 export function tempFolder(prefix = 'dr-failover-'): { dir: string; cleanup(): void } {

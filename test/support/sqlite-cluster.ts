@@ -15,6 +15,7 @@ import { DisasterRecoveryManager } from '../../src/manager.js';
 import { DisasterRecoveryService } from '../../src/service.js';
 import type { FailoverRecord } from '../../src/state/store.js';
 import { createSandbox, sqliteConfig, type ConfigDoc, type DatabaseEntry, type Sandbox } from './cli.js';
+import { createStateStore } from './state-store.js';
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -91,6 +92,8 @@ export function sqliteCluster(t: { after(fn: () => Promise<void>): void }, optio
   doc.disaster_recovery.monitoring = { ...doc.disaster_recovery.monitoring, check_interval: 0.5, probe_timeout: 1, alert_rules: {}, ...options.monitoring };
   if (options.notifications) (doc.disaster_recovery as Record<string, unknown>).notifications = options.notifications;
   const configPath = sandbox.writeConfig(doc);
+  // The store a sidecar run in the sandbox would have created: CLI commands and the library refuse a missing one.
+  createStateStore(loadConfig(configPath, {}, sandbox.dir));
   return {
     sandbox,
     defer,
@@ -207,10 +210,10 @@ export interface Sidecar {
   stop(): Promise<void>;
 }
 
-/** The sidecar in this process: service.start() and its HTTP routes on a free port. */
+/** The sidecar in this process, as start-monitoring runs it: service.start() and its HTTP routes on a free port. */
 export async function startSidecar(config: Config): Promise<Sidecar> {
   const logs = memoryLogger();
-  const service = await DisasterRecoveryService.open(config, logs.log);
+  const service = await DisasterRecoveryService.open(config, logs.log, 'create');
   await service.start();
   const http = await listen(createApp(service, logs.log), '127.0.0.1', 0);
   let stopped = false;

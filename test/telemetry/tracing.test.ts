@@ -12,6 +12,7 @@ import { DisasterRecoveryService } from '../../src/service.js';
 import { freePort, startPostgres, type PgServer } from '../support/postgres.js';
 import { makeImagesDb, tempDir } from '../support/sqlite.js';
 import { runCli, startMonitoring } from '../support/cli.js';
+import { createStateStore } from '../support/state-store.js';
 
 const PASSWORD = 'Tr4ce-secret-pw';
 const TOKEN = 'trace-token-0123456789';
@@ -44,6 +45,7 @@ disaster_recovery:
       'x.yaml',
       {},
     );
+    createStateStore(config);
     service = await DisasterRecoveryService.open(config, silentLogger());
   });
   after(async () => {

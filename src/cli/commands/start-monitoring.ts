@@ -16,7 +16,8 @@ export function registerStartMonitoring(program: Command): void {
         throw new ConfigError(config.file, ['disaster_recovery.enabled: is false, so the sidecar does not start (set it to true)']);
       }
       const log = createLogger({ level: config.logging.level, file: config.logging.file, secrets: config.secrets });
-      const service = await DisasterRecoveryService.open(config, log);
+      // The one command that creates a missing state store (and logs where).
+      const service = await DisasterRecoveryService.open(config, log, 'create');
       let server: RunningServer | undefined;
       let stopping = false;
       let stopped!: () => void;
@@ -42,7 +43,7 @@ export function registerStartMonitoring(program: Command): void {
       if (!stopping) {
         await service.start();
         log.info(
-          { http: server.url, databases: config.databases.filter((d) => d.enabled).map((d) => d.name), primary: service.currentPrimary() },
+          { http: server.url, databases: config.databases.filter((d) => d.enabled).map((d) => d.name), primary: service.currentPrimary(), state: config.state.path },
           `disaster-recovery sidecar started, serving ${server.url}/metrics`,
         );
         if (!config.server.auth_token) {

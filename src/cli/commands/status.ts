@@ -23,6 +23,7 @@ export function renderStatus(report: StatusReport): string {
   const lines = [
     `Disaster recovery: ${report.enabled ? 'enabled' : 'DISABLED (disaster_recovery.enabled is false)'}`,
     `Config:            ${report.config}`,
+    `State store:       ${report.state_store.path}${report.state_store.problem ? `  (PROBLEM: ${report.state_store.problem})` : ''}`,
     `Current primary:   ${report.primary ?? 'none'}`,
     `Auto-failover:     ${report.auto_failover.enabled ? 'enabled' : 'disabled'}${report.auto_failover.source === 'operator' ? ' (set by an operator)' : ''}`,
     ...(report.auto_failover.held ? [`Failover held:     ${report.auto_failover.held}`] : []),

@@ -9,7 +9,7 @@ export function registerTest(program: Command): void {
     .option('--json', 'print the results as JSON')
     .action(async (_options, command: Command) => {
       const config = loadCommandConfig(command);
-      const results = await withService(config, commandLogger(config), (service) => service.test());
+      const results = await withService(config, commandLogger(config), (service) => service.test(), 'if-present');
       if (optionsOf(command).json) printJson(results);
       else {
         const width = Math.max(...results.map((d) => d.name.length));

@@ -16,6 +16,7 @@ export function registerVerify(program: Command): void {
         service.backups.verify(file, (r) => {
           if (!json) process.stdout.write(renderResult(r));
         }),
+        'if-present',
       );
       const bad = results.filter((r) => !r.ok);
       if (json) printJson(results);
