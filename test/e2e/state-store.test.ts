@@ -69,7 +69,7 @@ function appFolder(t: { after(fn: () => void): void }, port: number, change: (do
   delete doc.disaster_recovery.databases.secondary2;
   // Copies once an hour: what a copy does is not the point here, and must not blur it.
   doc.disaster_recovery.failover = { ...doc.disaster_recovery.failover, sync_interval: 3600 };
-  doc.disaster_recovery.monitoring = { ...doc.disaster_recovery.monitoring, probe_timeout: 5 };
+  doc.disaster_recovery.monitoring = { ...doc.disaster_recovery.monitoring, probe_timeout: 15 };
   change(doc, app);
   return { app, config: app.writeConfig(doc) };
 }
