@@ -32,8 +32,8 @@ export interface RestoreOutcome {
   file: string;
   database: string;
   /** The backup of what the restore overwrote; null when there was nothing to save (or it was skipped). */
-  safetyBackup: BackupRecord | null;
-  durationSeconds: number;
+  safety_backup: BackupRecord | null;
+  duration_seconds: number;
 }
 
 /** Checks a restore request without touching the database: file, place, manifest, engine. */
@@ -84,7 +84,7 @@ export async function executeRestore(backups: Backups, plan: RestorePlan, option
         { database: target.name, file: plan.file, safety_backup: safetyBackup?.path ?? null, duration_seconds: durationSeconds },
         `backup ${plan.file} restored over ${target.name}`,
       );
-      return { file: plan.file, database: target.name, safetyBackup, durationSeconds };
+      return { file: plan.file, database: target.name, safety_backup: safetyBackup, duration_seconds: durationSeconds };
     } finally {
       await handle.close();
     }

@@ -27,3 +27,18 @@ export function table(header: string[], rows: string[][]): string {
     .map((r) => r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]!))).join('  ').trimEnd())
     .join('\n');
 }
+
+// C0 and C1 controls, DEL, the Unicode line separators and the bidirectional overrides:
+// characters that end a line, move the cursor, recolour or reorder what a terminal shows.
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+const NAMED_ESCAPES: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+
+/**
+ * Text from outside (a reason typed by anyone with the API token, an alert's
+ * annotation, a driver's error, a file name) as one inert line for a terminal:
+ * every control character is shown as an escape (`\n`, `\u001b`), so it can
+ * neither start a forged line nor send an escape sequence.
+ */
+export function printable(text: string): string {
+  return text.replace(UNPRINTABLE, (c) => NAMED_ESCAPES[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}

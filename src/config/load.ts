@@ -4,6 +4,7 @@ import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError } from '../errors.js';
 import { DatabaseUrlError, maskDatabaseUrl, parseDatabaseUrl, type DatabaseTarget } from './database-url.js';
+import { nameProblem } from '../names.js';
 import { expandEnvDeep } from './env.js';
 import { configSchema, type RawConfig } from './schema.js';
 
@@ -107,9 +108,8 @@ function buildDatabases(raw: RawConfig, cwd: string, problems: string[]): Databa
   const priorities = new Map<number, string>();
   for (const [key, db] of Object.entries(raw.disaster_recovery.databases)) {
     const name = db.name ?? key;
-    if (!/^[A-Za-z0-9_.-]+$/.test(name)) {
-      problems.push(`${where}.${key}.name: "${name}" may only hold letters, digits, "_", "-" and "."`);
-    }
+    const badName = nameProblem(name);
+    if (badName) problems.push(`${where}.${key}.name: ${JSON.stringify(name)} ${badName}`);
     const sameName = names.get(name);
     if (sameName) problems.push(`${where}.${key}.name: "${name}" is also the name of ${where}.${sameName}`);
     names.set(name, key);

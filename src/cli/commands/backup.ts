@@ -11,7 +11,7 @@ export function registerBackup(program: Command): void {
   program
     .command('backup')
     .description('create a backup (default: of the current primary); prints its path, size, checksum and duration')
-    .option('--name <name>', 'name of the backup file (letters, digits, "_", "-", ".")', 'backup')
+    .option('--name <name>', 'name of the backup file (letters and digits of any script, "_", "-", ".")', 'backup')
     .option('--database <name>', 'database to back up (default: the current primary)')
     .option('--json', 'print the backup\'s manifest as JSON')
     .action(async (options: { name: string; database?: string }, command: Command) => {

@@ -63,6 +63,6 @@ async function confirm(plan: RestorePlan, yes: boolean): Promise<void> {
 }
 
 export function renderRestore(o: RestoreOutcome): string {
-  const safety = o.safetyBackup ? `  previous contents saved to ${o.safetyBackup.path}` : '  no safety backup (nothing to save, or --skip-safety-backup)';
-  return `restored ${o.file} over ${o.database} in ${formatSeconds(o.durationSeconds)}\n${safety}\n`;
+  const safety = o.safety_backup ? `  previous contents saved to ${o.safety_backup.path}` : '  no safety backup (nothing to save, or --skip-safety-backup)';
+  return `restored ${o.file} over ${o.database} in ${formatSeconds(o.duration_seconds)}\n${safety}\n`;
 }
