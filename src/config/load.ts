@@ -141,10 +141,23 @@ function buildDatabases(raw: RawConfig, cwd: string, problems: string[]): Databa
 function describeIssue(issue: z.core.$ZodIssue, input: unknown): string {
   const at = issue.path.map(String).join('.') || '(root)';
   if (issue.code === 'unrecognized_keys') {
-    return `${at}: unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+    return `${at}: unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}${sidecarSectionHint(at)}`;
   }
   if (issue.code === 'invalid_type' && valueAt(input, issue.path) === undefined) return `${at}: is required`;
   return `${at}: ${issue.message}`;
+}
+
+/**
+ * `server:` and `state:` are the sidecar's own top-level sections in a file that is
+ * usually the application's: an application with a `server:` of its own collides.
+ */
+function sidecarSectionHint(at: string): string {
+  const keys: Record<string, string> = { server: 'host, port, auth_token', state: 'path' };
+  if (!(at in keys)) return '';
+  return (
+    ` (${at}: is the sidecar's own section and holds only ${keys[at]}; if this is your application's ${at}: section, ` +
+    'give the sidecar a config file of its own with the disaster_recovery: block and its own server: and state:)'
+  );
 }
 
 function valueAt(input: unknown, at: PropertyKey[]): unknown {

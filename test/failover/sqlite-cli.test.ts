@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { FailoverRecord } from '../../src/state/store.js';
+import type { FailoverRecordJson } from '../../src/failover/history.js';
 import type { StatusReport } from '../../src/status.js';
 import { stackLines, type CliResult } from '../support/cli.js';
 import { imageIds, insertImage, moveAway, sqliteCluster } from '../support/sqlite-cluster.js';
@@ -72,7 +72,7 @@ test('SQLite CLI: failover, refusals, history --limit newest first, persisted au
   assert.equal(headers.length, 2, text);
   assert.match(headers[0]!, /^#3 \S+ {2}manual {2}primary -> secondary2 {2}SUCCESS {2}\(epoch 3\)$/);
   assert.match(headers[1]!, /^#2 \S+ {2}manual {2}secondary1 -> primary {2}SUCCESS {2}\(epoch 2\)$/);
-  const json = JSON.parse(ok(await cluster.cli('history', '--limit', '2', '--json')).stdout) as FailoverRecord[];
+  const json = JSON.parse(ok(await cluster.cli('history', '--limit', '2', '--json')).stdout) as FailoverRecordJson[];
   assert.deepEqual(
     json.map((r) => [r.id, r.from, r.to, r.reason, r.result, r.epoch]),
     [
@@ -80,9 +80,9 @@ test('SQLite CLI: failover, refusals, history --limit newest first, persisted au
       [2, 'secondary1', 'primary', 'upgrade 2', 'success', 2],
     ],
   );
-  assert.ok(json.every((r) => r.trigger === 'manual' && r.dataSync?.complete === true && typeof r.phases.sync === 'number'));
-  assert.ok(Date.parse(json[0]!.startedAt) >= Date.parse(json[1]!.finishedAt), 'newest first');
-  const all = JSON.parse(ok(await cluster.cli('history', '--json')).stdout) as FailoverRecord[];
+  assert.ok(json.every((r) => r.trigger === 'manual' && r.data_sync?.complete === true && typeof r.phases.sync === 'number'));
+  assert.ok(Date.parse(json[0]!.started_at) >= Date.parse(json[1]!.finished_at), 'newest first');
+  const all = JSON.parse(ok(await cluster.cli('history', '--json')).stdout) as FailoverRecordJson[];
   assert.deepEqual(all.map((r) => r.id), [3, 2, 1]);
 
   // Demoted: every primary that was switched away from and not switched back to since (primary, secondary1).
@@ -109,5 +109,5 @@ test('SQLite CLI: failover, refusals, history --limit newest first, persisted au
   report = await status();
   assert.deepEqual([report.auto_failover.enabled, report.auto_failover.source], [true, 'operator']);
   // Nothing above is a failover attempt.
-  assert.equal((JSON.parse(ok(await cluster.cli('history', '--json')).stdout) as FailoverRecord[]).length, 3);
+  assert.equal((JSON.parse(ok(await cluster.cli('history', '--json')).stdout) as FailoverRecordJson[]).length, 3);
 });
