@@ -43,7 +43,9 @@ test('SQLite CLI: failover, refusals, history --limit newest first, persisted au
   const gone = moveAway(cluster.file('secondary2'));
   refused(await cluster.cli('failover', 'secondary2'), 1, /^error: database "secondary2" is down \(database file not found: .*\); nothing changed$/);
   gone.restore();
-  refused(await cluster.cli('history', '--limit', '0'), 2, /--limit: expected a positive whole number, got "0"/);
+  for (const limit of ['0', '99999999999999999999', '1e3', '10001']) {
+    refused(await cluster.cli('history', '--limit', limit), 2, new RegExp(`^error: --limit: expected a whole number from 1 to 10000, got "${limit}"$`));
+  }
   let report = await status();
   assert.equal(report.primary, 'primary');
   assert.equal(report.epoch, 0);
@@ -96,7 +98,11 @@ test('SQLite CLI: failover, refusals, history --limit newest first, persisted au
   // reinstate: persisted, seen by the next process.
   assert.match(ok(await cluster.cli('reinstate', 'primary')).stdout, /^primary may be chosen by automatic failover again$/m);
   assert.deepEqual(demoted(await status()), ['secondary1']);
-  refused(await cluster.cli('reinstate', 'nope'), 2, /^error: unknown database "nope"$/);
+  refused(await cluster.cli('reinstate', 'nope'), 2, /^error: unknown database "nope"; configured: primary, secondary1, secondary2, spare$/);
+  // Not for the current primary (the world: exit 1), nor for a database the config disables (exit 2); nothing changes.
+  refused(await cluster.cli('reinstate', 'secondary2'), 1, /^error: secondary2 is the current primary; reinstate is for a demoted former primary/);
+  refused(await cluster.cli('reinstate', 'spare'), 2, /^error: spare is disabled in the config \(enabled: false\)/);
+  assert.deepEqual(demoted(await status()), ['secondary1']);
 
   // The auto-failover switch: persisted, overrides the config, seen by every new process.
   assert.equal(report.auto_failover.enabled, true);
