@@ -30,6 +30,7 @@ export function table(header: string[], rows: string[][]): string {
 
 // C0 and C1 controls, DEL, the Unicode line separators and the bidirectional overrides:
 // characters that end a line, move the cursor, recolour or reorder what a terminal shows.
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
 const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
 const NAMED_ESCAPES: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
 
