@@ -5,7 +5,7 @@ import type { DumpProgress } from '../../backup/engine-backup.js';
 import type { Config } from '../../config/load.js';
 import { createLogger, type Logger } from '../../log.js';
 import { commandLogger, loadCommandConfig, optionsOf, printJson, withService } from '../context.js';
-import { formatBytes, formatSeconds } from '../format.js';
+import { formatBytes, formatSeconds, printable } from '../format.js';
 
 export function registerBackup(program: Command): void {
   program
@@ -35,7 +35,7 @@ export function renderBackup(r: BackupRecord): string {
   const compression = r.compression === 'gzip' ? `gzip level ${r.compression_level}` : 'not compressed';
   const rows = r.tables ? Object.entries(r.tables).map(([table, n]) => `${table} ${n}`).join(', ') || 'no tables' : 'not counted';
   return [
-    `backup of ${r.database}: ${r.path}`,
+    `backup of ${r.database}: ${printable(r.path)}`,
     `  size      ${formatBytes(r.size_bytes)} (${r.size_bytes} bytes, ${compression}${source})`,
     `  sha256    ${r.sha256}`,
     `  duration  ${formatSeconds(r.duration_seconds)}`,
