@@ -19,12 +19,25 @@ export function formatSeconds(seconds: number | null | undefined): string {
   return `${(seconds / 60).toFixed(1)} min`;
 }
 
+// East Asian wide and fullwidth characters take two columns of a terminal (主库 is four columns wide).
+const WIDE = /[\u1100-\u115f\u2e80-\u303e\u3041-\u33ff\u3400-\u4dbf\u4e00-\u9fff\ua000-\ua4cf\uac00-\ud7a3\uf900-\ufaff\ufe30-\ufe4f\uff00-\uff60\uffe0-\uffe6\u{20000}-\u{3fffd}]/gu;
+
+/** Columns `text` takes on a terminal. */
+export function displayWidth(text: string): number {
+  return [...text].length + (text.match(WIDE)?.length ?? 0);
+}
+
+/** `text` padded with spaces to `width` terminal columns. */
+export function padColumns(text: string, width: number): string {
+  return text + ' '.repeat(Math.max(0, width - displayWidth(text)));
+}
+
 /** Left-aligned columns separated by two spaces; the last column is not padded. */
 export function table(header: string[], rows: string[][]): string {
   const all = [header, ...rows];
-  const widths = header.map((_, c) => Math.max(...all.map((r) => (r[c] ?? '').length)));
+  const widths = header.map((_, c) => Math.max(...all.map((r) => displayWidth(r[c] ?? ''))));
   return all
-    .map((r) => r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]!))).join('  ').trimEnd())
+    .map((r) => r.map((cell, c) => (c === r.length - 1 ? cell : padColumns(cell, widths[c]!))).join('  ').trimEnd())
     .join('\n');
 }
 

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import type { DatabaseStatus, StatusReport } from '../../status.js';
 import { commandLogger, loadCommandConfig, optionsOf, printJson, withService } from '../context.js';
-import { formatBytes, formatSeconds, printable, table } from '../format.js';
+import { formatBytes, formatSeconds, padColumns, printable, table } from '../format.js';
 
 export function registerStatus(program: Command): void {
   program
@@ -58,5 +58,5 @@ function renderLastBackup(b: StatusReport['last_backup']): string {
 export function renderProbeLine(d: DatabaseStatus, nameWidth: number): string {
   const mark = d.status === 'up' ? 'ok  ' : 'FAIL';
   const detail = d.status === 'up' ? `${formatSeconds(d.response_time_seconds)}  ${formatBytes(d.size_bytes)}` : printable(d.error ?? d.status);
-  return `${mark}  ${printable(d.name).padEnd(nameWidth)}  ${d.engine.padEnd(10)}  ${detail}  (${printable(d.url)})`;
+  return `${mark}  ${padColumns(printable(d.name), nameWidth)}  ${d.engine.padEnd(10)}  ${detail}  (${printable(d.url)})`;
 }
