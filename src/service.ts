@@ -278,7 +278,13 @@ export class DisasterRecoveryService {
 
   /** An operator's word that a demoted former primary may be chosen automatically again. */
   async reinstate(name: string): Promise<void> {
-    if (!this.config.databases.some((d) => d.name === name)) throw new InputError(`unknown database "${name}"`);
+    const db = this.config.databases.find((d) => d.name === name);
+    if (!db) throw new InputError(`unknown database "${name}"; configured: ${this.config.databases.map((d) => d.name).join(', ')}`);
+    if (!db.enabled) throw new InputError(`${name} is disabled in the config (enabled: false), so it is never a candidate; enable it there first`);
+    await this.refreshState();
+    if (name === this.currentPrimary()) {
+      throw new ConflictError(`${name} is the current primary; reinstate is for a demoted former primary (see status), nothing changed`);
+    }
     await this.store.reinstate(name);
     await this.refreshState();
     this.log.warn({ database: name }, `disaster-recovery failover: ${name} reinstated as a candidate`);

@@ -27,7 +27,17 @@ export interface DatabaseStatus {
   error: string | null;
   last_error: string | null;
   checked_at: string | null;
-  history: HistorySummary | null;
+  history: ProbeHistoryStatus | null;
+}
+
+/** The probes of the last `history_retention_hours`, summed up. */
+export interface ProbeHistoryStatus {
+  samples: number;
+  since: string | null;
+  /** Share of probes that found it up, 0..1. */
+  availability: number | null;
+  average_response_seconds: number | null;
+  max_response_seconds: number | null;
 }
 
 export interface AutoFailoverStatus {
@@ -117,7 +127,17 @@ export function databaseStatus(
     error: last?.up === false ? (last.error ?? 'down') : null,
     last_error: health?.lastError ?? null,
     checked_at: iso(last?.checkedAt),
-    history: history ?? null,
+    history: history ? probeHistoryStatus(history) : null,
+  };
+}
+
+function probeHistoryStatus(h: HistorySummary): ProbeHistoryStatus {
+  return {
+    samples: h.samples,
+    since: iso(h.since),
+    availability: h.availability ?? null,
+    average_response_seconds: h.averageResponseSeconds ?? null,
+    max_response_seconds: h.maxResponseSeconds ?? null,
   };
 }
 

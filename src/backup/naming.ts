@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { InputError } from '../errors.js';
+import { nameProblem } from '../names.js';
 
 /** What a backup of each engine holds, and the extension its file gets. */
 export const BACKUP_FORMATS = {
@@ -12,18 +13,14 @@ export const BACKUP_FORMATS = {
 export type BackupFormat = keyof typeof BACKUP_FORMATS;
 
 export const MANIFEST_SUFFIX = '.manifest.json';
-const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
-
 /**
  * A name from `--name` or the API becomes part of a file name: it may not
- * leave its folder nor hide (no separators, no `..`, no leading dot).
+ * leave its folder nor hide (no separators, no `..`, no leading dot or dash).
+ * Letters of any script are fine: the guide's users name backups in Chinese.
  */
 export function validateBackupName(name: string): string {
-  if (name.includes('/') || name.includes('\\') || name.includes('..') || !NAME_PATTERN.test(name)) {
-    throw new InputError(
-      `invalid backup name "${name}": use 1 to 100 letters, digits, "_", "-" or "." (starting with a letter or digit, no "..", no path separators)`,
-    );
-  }
+  const problem = nameProblem(name) ?? (/^[.-]/.test(name) ? 'may not start with "." or "-"' : name.includes('..') ? 'may not hold ".."' : undefined);
+  if (problem) throw new InputError(`invalid backup name ${JSON.stringify(name)}: it ${problem}`);
   return name;
 }
 

@@ -21,7 +21,7 @@ const STDERR_TAIL_BYTES = 8 * 1024;
 
 /** Starts a PostgreSQL client program; the connection (and password) goes through the environment only. */
 export function startPgTool(
-  name: 'pg_dump' | 'pg_restore',
+  name: 'pg_dump' | 'pg_restore' | 'psql',
   args: string[],
   target: PgTarget,
   stdio: { stdin: 'pipe' | 'ignore'; stdout: 'pipe' | 'ignore' },
@@ -46,7 +46,7 @@ export function startPgTool(
 export function toolReason(stderr: string): string {
   const lines = stderr.split('\n').map((l) => l.trim()).filter(Boolean);
   const error = lines.find((l) => /\b(ERROR|FATAL|error):/.test(l));
-  return (error ?? lines.at(-1) ?? 'no message').replace(/^(pg_dump|pg_restore)(:[^:]*:\d+)?:\s*/, '');
+  return (error ?? lines.at(-1) ?? 'no message').replace(/^(pg_dump|pg_restore)(:[^:]*:\d+)?:\s*/, '').replace(/^psql:<stdin>:(\d+):\s*/, 'line $1: ');
 }
 
 /** A libpq conninfo naming only the database: any name, even one holding "=", stays a name. */

@@ -4,7 +4,9 @@ import type { DatabaseConfig } from '../config/load.js';
 import { ConflictError, DrError, InputError } from '../errors.js';
 import { fileDigest, fsError, readBackupContent } from './backup-file.js';
 import type { BackupRecord, Backups } from './backups.js';
+import type { TableCounts } from './engine-backup.js';
 import { engineBackupFor } from './engines.js';
+import { FOREIGN_FORMATS, identifyForeignBackup, inspectRestored, restoreForeign, type ForeignBackup } from './foreign-backup.js';
 import type { Manifest } from './manifest.js';
 import { isInside } from './naming.js';
 
@@ -14,14 +16,16 @@ export interface RestoreRequest {
   database?: string;
   /** A backup file outside `backup_dir` is refused unless this is set. */
   allowOutsideBackupDir?: boolean;
+  /** A backup made elsewhere, without a manifest: no checksum, no row counts to compare (see foreign-backup.ts). */
+  noManifest?: boolean;
 }
 
 /** A restore that passed every check that reads no more than the manifest: what a confirmation shows. */
-export interface RestorePlan {
-  file: string;
-  manifest: Manifest;
-  target: DatabaseConfig;
-}
+export type RestorePlan = { file: string; target: DatabaseConfig } & (
+  | { manifest: Manifest; foreign: null }
+  /** `--no-manifest`: what the file's first bytes say it is. */
+  | { manifest: null; foreign: ForeignBackup }
+);
 
 export interface RestoreOptions {
   /** For a database that can no longer be read: restore without saving what it holds first. */
@@ -32,8 +36,10 @@ export interface RestoreOutcome {
   file: string;
   database: string;
   /** The backup of what the restore overwrote; null when there was nothing to save (or it was skipped). */
-  safetyBackup: BackupRecord | null;
-  durationSeconds: number;
+  safety_backup: BackupRecord | null;
+  duration_seconds: number;
+  /** Read back after restoring a backup without a manifest (its rows were never recorded); null otherwise. */
+  restored: { tables: TableCounts; detail: string } | null;
 }
 
 /** Checks a restore request without touching the database: file, place, manifest, engine. */
@@ -45,13 +51,29 @@ export function planRestore(backups: Backups, request: RestoreRequest): RestoreP
     throw new InputError(`${file} is outside backup_dir (${backupDir}); pass --allow-outside-backup-dir to restore it anyway`);
   }
   const entry = backups.catalogue.entryAt(file);
-  if (!entry.manifest) throw new ConflictError(`refusing to restore ${file}: ${entry.problem}; its checksum cannot be checked`);
+  if (request.noManifest) return planForeignRestore(backups, request, file, entry.manifest !== undefined);
+  if (!entry.manifest) {
+    throw new ConflictError(
+      `refusing to restore ${file}: ${entry.problem}; its checksum cannot be checked. ` +
+        'A backup made elsewhere (pg_dump, a copied SQLite file) is restored with --no-manifest',
+    );
+  }
   if (entry.problem) throw new ConflictError(`refusing to restore ${file}: ${entry.problem}`);
   const target = backups.database(request.database);
   if (entry.manifest.engine !== target.target.engine) {
     throw new ConflictError(`refusing to restore ${file}: it is a ${entry.manifest.engine} backup, and ${target.name} is a ${target.target.engine} database`);
   }
-  return { file, manifest: entry.manifest, target };
+  return { file, manifest: entry.manifest, foreign: null, target };
+}
+
+function planForeignRestore(backups: Backups, request: RestoreRequest, file: string, hasManifest: boolean): RestorePlan {
+  if (hasManifest) throw new InputError(`${file} has a manifest beside it: restore it without --no-manifest, so that its checksum is checked`);
+  const foreign = identifyForeignBackup(file);
+  const target = backups.database(request.database);
+  if (foreign.engine !== target.target.engine) {
+    throw new ConflictError(`refusing to restore ${file}: it is a ${FOREIGN_FORMATS[foreign.format].shown}, and ${target.name} is a ${target.target.engine} database`);
+  }
+  return { file, manifest: null, foreign, target };
 }
 
 /**
@@ -61,7 +83,7 @@ export function planRestore(backups: Backups, request: RestoreRequest): RestoreP
  */
 export async function executeRestore(backups: Backups, plan: RestorePlan, options: RestoreOptions = {}): Promise<RestoreOutcome> {
   const started = performance.now();
-  const { target, manifest } = plan;
+  const { target } = plan;
   const log = backups.deps.log;
   return backups.exclusive(target.name, async () => {
     // One open file for the check and the restore: what was checked is what is restored.
@@ -69,26 +91,35 @@ export async function executeRestore(backups: Backups, plan: RestorePlan, option
       throw fsError(error, `opening ${plan.file}`);
     });
     try {
-      await checkDigest(handle, plan.file, manifest);
+      if (plan.manifest) await checkDigest(handle, plan.file, plan.manifest);
       const safetyBackup = await safetyBackupOf(backups, target, options);
-      log.info({ database: target.name, file: plan.file }, `backup restore of ${target.name} from ${plan.file} started`);
+      const saved = safetyBackup ? ` (its contents before were saved to ${safetyBackup.path})` : '';
+      log.info({ database: target.name, file: plan.file, manifest: plan.manifest !== null }, `backup restore of ${target.name} from ${plan.file} started`);
       try {
-        await engineBackupFor(manifest.engine).restore(target, readBackupContent(handle, manifest.compression === 'gzip'));
+        await restoreContent(plan, handle);
       } catch (error) {
         const message = backups.deps.scrub(`restoring ${plan.file} over ${target.name} failed: ${(error as Error).message}`);
         log.error({ database: target.name, file: plan.file }, `backup ${message}`);
-        throw new DrError(`${message}${safetyBackup ? ` (its contents before were saved to ${safetyBackup.path})` : ''}`);
+        throw new DrError(`${message}${saved}`);
       }
+      const restored = plan.foreign ? await inspectRestored(target).catch((error: unknown) => {
+        throw new DrError(backups.deps.scrub(`${plan.file} was restored over ${target.name}, but its check afterwards failed: ${(error as Error).message}${saved}`));
+      }) : null;
       const durationSeconds = (performance.now() - started) / 1000;
       log.info(
         { database: target.name, file: plan.file, safety_backup: safetyBackup?.path ?? null, duration_seconds: durationSeconds },
         `backup ${plan.file} restored over ${target.name}`,
       );
-      return { file: plan.file, database: target.name, safetyBackup, durationSeconds };
+      return { file: plan.file, database: target.name, safety_backup: safetyBackup, duration_seconds: durationSeconds, restored };
     } finally {
       await handle.close();
     }
   });
+}
+
+function restoreContent(plan: RestorePlan, handle: fs.promises.FileHandle): Promise<void> {
+  if (plan.manifest) return engineBackupFor(plan.manifest.engine).restore(plan.target, readBackupContent(handle, plan.manifest.compression === 'gzip'));
+  return restoreForeign(plan.target, plan.foreign, readBackupContent(handle, plan.foreign.compressed));
 }
 
 async function checkDigest(handle: fs.promises.FileHandle, file: string, manifest: Manifest): Promise<void> {

@@ -156,7 +156,8 @@ function replaceFile(temporary: string, live: string): void {
   commitFile(temporary, live);
 }
 
-function countRows(db: Database.Database): TableCounts {
+/** Rows per ordinary table of an open SQLite database. */
+export function countRows(db: Database.Database): TableCounts {
   const names = db
     .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND sql NOT LIKE 'CREATE VIRTUAL %' ORDER BY name")
     .pluck()

@@ -1,5 +1,7 @@
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
-import { DrError } from '../errors.js';
+import { ConfigError, DrError } from '../errors.js';
+import { printable } from './format.js';
 import { runShutdownHooks } from './lifecycle.js';
 import { registerBackup } from './commands/backup.js';
 import { registerFailover } from './commands/failover.js';
@@ -13,6 +15,7 @@ import { registerVerify } from './commands/verify.js';
 export function buildProgram(): Command {
   const program = new Command('disaster-recovery')
     .description('Disaster-recovery sidecar for SQLite and PostgreSQL databases')
+    .version(packageVersion(), '-V, --version', 'print the version of dr-sidecar')
     .option('-c, --config <path>', 'config file (default: $DR_CONFIG or config/config.yaml)')
     .showHelpAfterError()
     .exitOverride();
@@ -28,6 +31,12 @@ export function buildProgram(): Command {
   return program;
 }
 
+/** The package's version, from its package.json (this file runs from dist/src/cli). */
+export function packageVersion(): string {
+  const text = readFileSync(new URL('../../../package.json', import.meta.url), 'utf8');
+  return (JSON.parse(text) as { version: string }).version;
+}
+
 /** Runs the CLI: a user's mistake is one line on stderr and a non-zero exit, never a stack. */
 export async function main(argv: string[]): Promise<void> {
   try {
@@ -39,14 +48,19 @@ export async function main(argv: string[]): Promise<void> {
       return;
     }
     if (error instanceof DrError) {
-      process.stderr.write(`error: ${error.message}\n`);
+      process.stderr.write(`error: ${shown(error)}\n`);
       process.exitCode = error.exitCode;
       return;
     }
-    process.stderr.write(`error: ${(error as Error)?.message ?? String(error)}\n`);
+    process.stderr.write(`error: ${printable((error as Error)?.message ?? String(error))}\n`);
     if (process.env.DR_DEBUG) process.stderr.write(`${(error as Error)?.stack}\n`);
     process.exitCode = 1;
   } finally {
     await runShutdownHooks();
   }
+}
+
+/** One line, except a config error's list of problems (a line each); names and reasons in it come from outside. */
+function shown(error: DrError): string {
+  return error instanceof ConfigError ? error.message.split('\n').map(printable).join('\n') : printable(error.message);
 }

@@ -17,6 +17,20 @@ export type DatabaseTarget =
 export class DatabaseUrlError extends Error {}
 
 /**
+ * decodeURIComponent with a message naming the part of the URL: its own
+ * `URIError: URI malformed` says neither where nor what to do. A password is
+ * never quoted back.
+ */
+function decodePart(text: string, part: string, secret = false): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    const shown = secret ? '' : ` "${text}"`;
+    throw new DatabaseUrlError(`the ${part}${shown} holds a "%" that does not start a percent escape (%XX); write a literal "%" as %25`);
+  }
+}
+
+/**
  * Reads a database URL the way SQLAlchemy does:
  * `sqlite:///data/x.db` is relative to `cwd`, `sqlite:////var/lib/x.db` is absolute,
  * `postgresql[+driver]://user:password@host:port/dbname` is PostgreSQL.
@@ -35,7 +49,7 @@ function parseSqlite(url: string, cwd: string): DatabaseTarget {
   if (!rest.startsWith('/')) {
     throw new DatabaseUrlError('a SQLite URL needs three slashes: sqlite:///relative/path.db or sqlite:////absolute/path.db');
   }
-  const filePart = decodeURIComponent(rest.slice(1).split('?')[0] ?? '');
+  const filePart = decodePart(rest.slice(1).split('?')[0] ?? '', 'file path');
   if (filePart === '' || filePart === ':memory:') {
     throw new DatabaseUrlError('an in-memory SQLite database cannot be monitored or backed up; give a file path');
   }
@@ -51,18 +65,18 @@ function parsePostgres(url: string, scheme: string): DatabaseTarget {
     throw new DatabaseUrlError(`not a valid ${scheme} URL`);
   }
   if (!parsed.hostname) throw new DatabaseUrlError('a PostgreSQL URL needs a host: postgresql://user@host:5432/dbname');
-  const database = decodeURIComponent(parsed.pathname.replace(/^\//, ''));
+  const database = decodePart(parsed.pathname.replace(/^\//, ''), 'database name');
   if (!database) throw new DatabaseUrlError('a PostgreSQL URL needs a database name: postgresql://user@host:5432/dbname');
   const port = parsed.port ? Number(parsed.port) : 5432;
   // libpq and pg also take the password as a query parameter.
-  const password = parsed.password ? decodeURIComponent(parsed.password) : (parsed.searchParams.get('password') ?? undefined);
+  const password = parsed.password ? decodePart(parsed.password, 'password', true) : (parsed.searchParams.get('password') ?? undefined);
   return {
     engine: 'postgresql',
     connectionString: parsed.toString(),
     host: parsed.hostname.replace(/^\[|\]$/g, ''),
     port,
     database,
-    user: decodeURIComponent(parsed.username) || 'postgres',
+    user: decodePart(parsed.username, 'user name') || 'postgres',
     password,
   };
 }

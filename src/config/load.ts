@@ -5,6 +5,7 @@ import type { z } from 'zod';
 import { ConfigError } from '../errors.js';
 import { stateLocationProblem } from '../state/location.js';
 import { DatabaseUrlError, maskDatabaseUrl, parseDatabaseUrl, type DatabaseTarget } from './database-url.js';
+import { nameProblem } from '../names.js';
 import { expandEnvDeep } from './env.js';
 import { defaultProbeTimeout, probeTimeoutProblems } from './probe-timeout.js';
 import { authTokenProblem, safetyNetSecrets, webhookTarget } from './secrets.js';
@@ -122,9 +123,8 @@ function buildDatabases(raw: RawConfig, cwd: string, problems: string[]): Databa
   const identities = new Map<string, string>();
   for (const [key, db] of Object.entries(raw.disaster_recovery.databases)) {
     const name = db.name ?? key;
-    if (!/^[A-Za-z0-9_.-]+$/.test(name)) {
-      problems.push(`${where}.${key}.name: "${name}" may only hold letters, digits, "_", "-" and "."`);
-    }
+    const badName = nameProblem(name);
+    if (badName) problems.push(`${where}.${key}.name: ${JSON.stringify(name)} ${badName}`);
     const sameName = names.get(name);
     if (sameName) problems.push(`${where}.${key}.name: "${name}" is also the name of ${where}.${sameName}`);
     names.set(name, key);
@@ -195,10 +195,23 @@ function realFile(file: string): string {
 function describeIssue(issue: z.core.$ZodIssue, input: unknown): string {
   const at = issue.path.map(String).join('.') || '(root)';
   if (issue.code === 'unrecognized_keys') {
-    return `${at}: unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+    return `${at}: unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}${sidecarSectionHint(at)}`;
   }
   if (issue.code === 'invalid_type' && valueAt(input, issue.path) === undefined) return `${at}: is required`;
   return `${at}: ${issue.message}`;
+}
+
+/**
+ * `server:` and `state:` are the sidecar's own top-level sections in a file that is
+ * usually the application's: an application with a `server:` of its own collides.
+ */
+function sidecarSectionHint(at: string): string {
+  const keys: Record<string, string> = { server: 'host, port, auth_token', state: 'path' };
+  if (!(at in keys)) return '';
+  return (
+    ` (${at}: is the sidecar's own section and holds only ${keys[at]}; if this is your application's ${at}: section, ` +
+    'give the sidecar a config file of its own with the disaster_recovery: block and its own server: and state:)'
+  );
 }
 
 function valueAt(input: unknown, at: PropertyKey[]): unknown {

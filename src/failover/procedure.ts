@@ -9,6 +9,7 @@ import type { Notifier } from '../notifications/notifier.js';
 import type { ClusterState, FailoverRecord, FailoverResult, FailoverTrigger, StateStore } from '../state/store.js';
 import { inSpan } from '../telemetry/tracing.js';
 import { chooseCandidate, describeRejections, type CandidateInput } from './candidates.js';
+import { failoverRecordJson } from './history.js';
 import { primaryOf } from './primary.js';
 
 export interface FailoverRequest {
@@ -110,7 +111,10 @@ export class FailoverProcedure {
       const holder = await store.leaseHolder();
       const why = `another failover is in progress (${holder?.holder ?? 'unknown holder'}); nothing changed`;
       // An operator's attempt is history; a monitor or alert racing the failover under way is not.
-      if (request.trigger === 'manual') await this.finish(record({ result: 'refused', error: why }));
+      if (request.trigger === 'manual') {
+        const from = primaryOf(await store.read(), this.deps.config) ?? null;
+        await this.finish(record({ from, to: request.target ?? null, result: 'refused', error: why }));
+      }
       else this.deps.countedUnrecorded(request.trigger, 'refused');
       throw new ConflictError(why);
     }
@@ -338,7 +342,7 @@ export class FailoverProcedure {
   private async finish(record: FailoverRecord): Promise<FailoverRecord> {
     const id = await this.deps.store.appendHistory(record);
     const summary = record.result === 'success' ? `failover ${record.from ?? '-'} -> ${record.to}: success` : `failover ${record.result}: ${record.error}`;
-    if (this.deps.config.failover.notification_enabled) this.deps.notifier.notify({ event: 'failover', summary, ...record, id });
+    if (this.deps.config.failover.notification_enabled) this.deps.notifier.notify({ event: 'failover', summary, ...failoverRecordJson({ ...record, id }) });
     return { ...record, id };
   }
 }

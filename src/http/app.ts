@@ -1,6 +1,8 @@
 import express, { type ErrorRequestHandler, type Request } from 'express';
 import { parseWebhookPayload } from '../alerting/payload.js';
 import { DrError, InputError } from '../errors.js';
+import { failoverRecordJson, parseHistoryLimit } from '../failover/history.js';
+import { FailoverFailed } from '../failover/procedure.js';
 import type { Logger } from '../log.js';
 import type { DisasterRecoveryService } from '../service.js';
 import { admission } from './admission.js';
@@ -45,14 +47,14 @@ export function createApp(service: DisasterRecoveryService, log: Logger): expres
     res.json(service.status());
   });
   api.get('/history', async (req, res) => {
-    res.json(await service.history(limitOf(req)));
+    res.json((await service.history(parseHistoryLimit(req.query.limit ?? '20', 'limit'))).map(failoverRecordJson));
   });
   api.post('/failover', json, async (req, res) => {
     const body = objectBody(req);
     const target = optionalString(body, 'target');
     const reason = optionalString(body, 'reason') ?? 'manual failover over HTTP';
     if (!target) throw new InputError('body.target: the database to fail over to is required');
-    res.json(await service.failover({ trigger: 'manual', target, reason, ifPrimaryAnswers: 'switch over' }));
+    res.json(failoverRecordJson(await service.failover({ trigger: 'manual', target, reason, ifPrimaryAnswers: 'switch over' })));
   });
   api.post('/auto-failover', json, async (req, res) => {
     const enabled = objectBody(req).enabled;
@@ -86,7 +88,7 @@ export function createApp(service: DisasterRecoveryService, log: Logger): expres
 
   const onError: ErrorRequestHandler = (error, _req, res, _next) => {
     if (error instanceof DrError) {
-      res.status(error.status).json({ error: error.message, ...('record' in error ? { record: error.record } : {}) });
+      res.status(error.status).json({ error: error.message, ...(error instanceof FailoverFailed ? { record: failoverRecordJson(error.record) } : {}) });
       return;
     }
     const status = typeof error?.status === 'number' && error.status < 500 ? error.status : 500;
@@ -110,11 +112,4 @@ function optionalString(body: Record<string, unknown>, key: string): string | un
   if (value === undefined) return undefined;
   if (typeof value !== 'string' || value === '') throw new InputError(`body.${key}: expected a non-empty string`);
   return value;
-}
-
-function limitOf(req: Request): number {
-  const raw = req.query.limit ?? '20';
-  const limit = Number(raw);
-  if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) throw new InputError(`limit: expected a whole number from 1 to 10000, got "${String(raw)}"`);
-  return limit;
 }

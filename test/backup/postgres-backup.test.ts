@@ -71,7 +71,7 @@ describe('PostgreSQL backups', () => {
 
     const outcome = await backups.restore(backups.planRestore({ file: record.path, database: 'primary' }));
     assert.deepEqual(await fingerprint(server, database), original);
-    assert.deepEqual(outcome.safetyBackup?.tables, changed, 'the changed contents were saved first');
+    assert.deepEqual(outcome.safety_backup?.tables, changed, 'the changed contents were saved first');
 
     await backups.restore(backups.planRestore({ file: record.path, database: 'fresh' }));
     assert.deepEqual(await fingerprint(fresh, target), original);

@@ -75,9 +75,9 @@ describe('SQLite backups', () => {
       assert.equal((app.prepare('SELECT count(*) AS n FROM images').get() as { n: number }).n, 500, 'the open connection sees the restore');
       assert.equal(countImages(live), 500);
       assert.equal(sqlite3(live, 'PRAGMA integrity_check;'), 'ok');
-      assert.ok(outcome.safetyBackup, 'what was overwritten was saved first');
-      assert.equal(outcome.safetyBackup.tables!.images, 260);
-      assert.equal(outcome.safetyBackup.trigger, 'pre-restore');
+      assert.ok(outcome.safety_backup, 'what was overwritten was saved first');
+      assert.equal(outcome.safety_backup.tables!.images, 260);
+      assert.equal(outcome.safety_backup.trigger, 'pre-restore');
       assert.deepEqual(filesIn(path.dirname(live)).filter((f) => f.startsWith('.')), [], 'no temporary file left beside the database');
     } finally {
       app.close();
@@ -154,7 +154,7 @@ describe('SQLite backups', () => {
     fs.rmSync(live);
     for (const side of ['-wal', '-shm']) fs.rmSync(`${live}${side}`, { force: true });
     const outcome = await backups.restore(backups.planRestore({ file: record.path }));
-    assert.equal(outcome.safetyBackup, null);
+    assert.equal(outcome.safety_backup, null);
     assert.equal(countImages(live), 12);
   });
 

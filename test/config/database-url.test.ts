@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { maskDatabaseUrl, parseDatabaseUrl } from '../../src/config/database-url.js';
+import { DatabaseUrlError, maskDatabaseUrl, parseDatabaseUrl } from '../../src/config/database-url.js';
 
 describe('database URLs read as SQLAlchemy reads them', () => {
   test('sqlite:/// is relative to the working directory, sqlite://// is absolute', () => {
@@ -23,6 +23,18 @@ describe('database URLs read as SQLAlchemy reads them', () => {
     assert.equal(t.user, 'crawler');
     assert.equal(t.password, 'p@ss:word');
     assert.match(t.connectionString, /^postgresql:\/\/crawler:p%40ss%3Aword@db\.local:6543\/image_crawler\?sslmode=disable$/);
+  });
+
+  test('a "%" that starts no percent escape is a DatabaseUrlError naming the part, never quoting a password', () => {
+    const cases: Array<[string, RegExp]> = [
+      ['postgresql://app:50%off@db/shop', /^the password holds a "%" that does not start a percent escape \(%XX\); write a literal "%" as %25$/],
+      ['postgresql://us%er@db/shop', /^the user name "us%er" holds a "%"/],
+      ['postgresql://app@db/100%', /^the database name "100%" holds a "%"/],
+      ['sqlite:///data/100%.db', /^the file path "data\/100%.db" holds a "%"/],
+    ];
+    for (const [url, message] of cases) {
+      assert.throws(() => parseDatabaseUrl(url), (e: Error) => e instanceof DatabaseUrlError && message.test(e.message) && !e.message.includes('50%off'), url);
+    }
   });
 
   test('postgresql defaults: port 5432, user postgres', () => {

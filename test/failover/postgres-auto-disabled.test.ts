@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { StatusReport } from '../../src/status.js';
-import type { FailoverRecord } from '../../src/state/store.js';
+import type { FailoverRecordJson } from '../../src/failover/history.js';
 import { freePort, httpGet, runCli, startMonitoring, type CliResult, type MonitorProcess } from '../support/cli.js';
 import { APP_DB, inRecovery, report, startPgCluster, tempFolder, TOKEN, waitFor, writeFailoverConfig, type PgCluster } from '../support/failover.js';
 import type { PgServer } from '../support/postgres.js';
@@ -104,7 +104,7 @@ describe('PostgreSQL: auto-failover disabled through the CLI while the real side
     const on = await cli(['enable-auto-failover']);
     assert.equal(on.code, 0, show(on));
     const record = await waitFor('the automatic failover', 15_000, async () => {
-      const r = JSON.parse((await httpGet(`${sidecar!.url}/api/history`, auth)).body) as FailoverRecord[];
+      const r = JSON.parse((await httpGet(`${sidecar!.url}/api/history`, auth)).body) as FailoverRecordJson[];
       return r.find((x) => x.result === 'success');
     }, 50);
     assert.equal(record.trigger, 'auto');
@@ -119,7 +119,7 @@ describe('PostgreSQL: auto-failover disabled through the CLI while the real side
     const api = await apiStatus();
     assert.equal(api.auto_failover.held, null);
     report('postgres auto-failover re-enabled with the primary already dead (real sidecar process)', {
-      enable_to_switch_ms: Date.parse(record.finishedAt) - enabledAt,
+      enable_to_switch_ms: Date.parse(record.finished_at) - enabledAt,
       phases_ms: record.phases,
     });
   });

@@ -10,6 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import type { RunningServer } from '../../src/http/server.js';
 import type { DisasterRecoveryManager } from '../../src/manager.js';
 import type { DisasterRecoveryService } from '../../src/service.js';
+import type { FailoverRecordJson } from '../../src/failover/history.js';
 import type { FailoverRecord } from '../../src/state/store.js';
 import {
   inRecovery,
@@ -123,7 +124,7 @@ describe('PostgreSQL automatic failover: kill -9 of the primary, two streaming s
     assert.equal(((await route.json()) as { name: string }).name, 'standby1');
     assert.equal((await fetch(`${http.url}/primary/standby1`)).status, 200);
     assert.equal((await fetch(`${http.url}/primary/primary`)).status, 503);
-    const history = (await (await fetch(`${http.url}/api/history`, { headers: { authorization: `Bearer ${TOKEN}` } })).json()) as FailoverRecord[];
+    const history = (await (await fetch(`${http.url}/api/history`, { headers: { authorization: `Bearer ${TOKEN}` } })).json()) as FailoverRecordJson[];
     assert.equal(history[0]?.id, record.id);
     assert.equal(sidecar.status().primary, 'standby1');
     assert.equal(sidecar.status().databases.find((d) => d.name === 'primary')?.demoted, true);

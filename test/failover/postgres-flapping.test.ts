@@ -13,7 +13,7 @@ import { after, before, describe, test } from 'node:test';
 import type { RunningServer } from '../../src/http/server.js';
 import type { DisasterRecoveryManager } from '../../src/manager.js';
 import type { DisasterRecoveryService } from '../../src/service.js';
-import type { FailoverRecord } from '../../src/state/store.js';
+import type { FailoverRecordJson } from '../../src/failover/history.js';
 import {
   inRecovery,
   memoryLogger,
@@ -175,7 +175,7 @@ describe('PostgreSQL flapping primary: short hangs, a hang for good, the new pri
         headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
         body: JSON.stringify({ target: 'standby2', reason: 'standby1 died during the cooldown' }),
       });
-      const body = (await res.json()) as FailoverRecord;
+      const body = (await res.json()) as FailoverRecordJson;
       assert.equal(res.status, 200, JSON.stringify(body));
       assert.equal(body.result, 'success');
       assert.equal(body.trigger, 'manual');

@@ -11,7 +11,7 @@ import { silentLogger } from '../../src/log.js';
 import { DisasterRecoveryManager } from '../../src/manager.js';
 import { DisasterRecoveryService } from '../../src/service.js';
 import type { StatusReport } from '../../src/status.js';
-import type { FailoverRecord } from '../../src/state/store.js';
+import type { FailoverRecordJson } from '../../src/failover/history.js';
 import { runCli, type CliResult } from '../support/cli.js';
 import {
   allUp,
@@ -77,15 +77,15 @@ describe('PostgreSQL switchover through the CLI under a writer, and the switch b
     const run = await cli(['failover', 'standby1', '--reason', '维护升级', '--json']);
     const doneAt = Date.now();
     assert.equal(run.code, 0, show(run));
-    const record = JSON.parse(run.stdout) as FailoverRecord;
+    const record = JSON.parse(run.stdout) as FailoverRecordJson;
     assert.equal(record.result, 'success');
     assert.equal(record.trigger, 'manual');
     assert.equal(record.reason, '维护升级');
     assert.equal(record.from, 'primary');
     assert.equal(record.to, 'standby1');
     assert.equal(record.epoch, 1);
-    assert.equal(record.dataSync?.method, 'streaming');
-    assert.equal(record.dataSync?.complete, true, 'a switchover waits for the fenced primary\'s last WAL position');
+    assert.equal(record.data_sync?.method, 'streaming');
+    assert.equal(record.data_sync?.complete, true, 'a switchover waits for the fenced primary\'s last WAL position');
 
     await w.waitForAcks(100, 20_000, 'standby1');
     const acked = w.ids();
@@ -129,16 +129,16 @@ describe('PostgreSQL switchover through the CLI under a writer, and the switch b
     const run = await cli(['failover', 'primary', '--reason', 'maintenance done', '--json']);
     const doneAt = Date.now();
     assert.equal(run.code, 0, show(run));
-    const record = JSON.parse(run.stdout) as FailoverRecord;
+    const record = JSON.parse(run.stdout) as FailoverRecordJson;
     assert.equal(record.result, 'success');
     assert.equal(record.from, 'standby1');
     assert.equal(record.to, 'primary');
     assert.equal(record.epoch, 2);
-    assert.equal(record.dataSync?.method, 'dump-restore');
-    assert.equal(record.dataSync?.complete, true);
+    assert.equal(record.data_sync?.method, 'dump-restore');
+    assert.equal(record.data_sync?.complete, true);
     // standby2 streams on standby1's timeline, which the former primary never had: it cannot follow,
     // and the history says so instead of claiming it streams.
-    assert.match(record.dataSync?.detail ?? '', /standby2: could not follow \(pointed at 127\.0\.0\.1:\d+, but not streaming from it/);
+    assert.match(record.data_sync?.detail ?? '', /standby2: could not follow \(pointed at 127\.0\.0\.1:\d+, but not streaming from it/);
     assert.equal(await walReceiver(standby2), undefined);
 
     await w.waitForAcks(100, 20_000, 'primary');

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { FailoverRecord } from '../../src/state/store.js';
+import type { FailoverRecordJson } from '../../src/failover/history.js';
 import type { StatusReport } from '../../src/status.js';
 import { stackLines, type CliResult } from '../support/cli.js';
 import { imageIds, insertImage, moveAway, sqliteCluster } from '../support/sqlite-cluster.js';
@@ -43,7 +43,9 @@ test('SQLite CLI: failover, refusals, history --limit newest first, persisted au
   const gone = moveAway(cluster.file('secondary2'));
   refused(await cluster.cli('failover', 'secondary2'), 1, /^error: database "secondary2" is down \(database file not found: .*\); nothing changed$/);
   gone.restore();
-  refused(await cluster.cli('history', '--limit', '0'), 2, /--limit: expected a positive whole number, got "0"/);
+  for (const limit of ['0', '99999999999999999999', '1e3', '10001']) {
+    refused(await cluster.cli('history', '--limit', limit), 2, new RegExp(`^error: --limit: expected a whole number from 1 to 10000, got "${limit}"$`));
+  }
   let report = await status();
   assert.equal(report.primary, 'primary');
   assert.equal(report.epoch, 0);
@@ -72,7 +74,7 @@ test('SQLite CLI: failover, refusals, history --limit newest first, persisted au
   assert.equal(headers.length, 2, text);
   assert.match(headers[0]!, /^#3 \S+ {2}manual {2}primary -> secondary2 {2}SUCCESS {2}\(epoch 3\)$/);
   assert.match(headers[1]!, /^#2 \S+ {2}manual {2}secondary1 -> primary {2}SUCCESS {2}\(epoch 2\)$/);
-  const json = JSON.parse(ok(await cluster.cli('history', '--limit', '2', '--json')).stdout) as FailoverRecord[];
+  const json = JSON.parse(ok(await cluster.cli('history', '--limit', '2', '--json')).stdout) as FailoverRecordJson[];
   assert.deepEqual(
     json.map((r) => [r.id, r.from, r.to, r.reason, r.result, r.epoch]),
     [
@@ -80,9 +82,9 @@ test('SQLite CLI: failover, refusals, history --limit newest first, persisted au
       [2, 'secondary1', 'primary', 'upgrade 2', 'success', 2],
     ],
   );
-  assert.ok(json.every((r) => r.trigger === 'manual' && r.dataSync?.complete === true && typeof r.phases.sync === 'number'));
-  assert.ok(Date.parse(json[0]!.startedAt) >= Date.parse(json[1]!.finishedAt), 'newest first');
-  const all = JSON.parse(ok(await cluster.cli('history', '--json')).stdout) as FailoverRecord[];
+  assert.ok(json.every((r) => r.trigger === 'manual' && r.data_sync?.complete === true && typeof r.phases.sync === 'number'));
+  assert.ok(Date.parse(json[0]!.started_at) >= Date.parse(json[1]!.finished_at), 'newest first');
+  const all = JSON.parse(ok(await cluster.cli('history', '--json')).stdout) as FailoverRecordJson[];
   assert.deepEqual(all.map((r) => r.id), [3, 2, 1]);
 
   // Demoted: every primary that was switched away from and not switched back to since (primary, secondary1).
@@ -96,7 +98,11 @@ test('SQLite CLI: failover, refusals, history --limit newest first, persisted au
   // reinstate: persisted, seen by the next process.
   assert.match(ok(await cluster.cli('reinstate', 'primary')).stdout, /^primary may be chosen by automatic failover again$/m);
   assert.deepEqual(demoted(await status()), ['secondary1']);
-  refused(await cluster.cli('reinstate', 'nope'), 2, /^error: unknown database "nope"$/);
+  refused(await cluster.cli('reinstate', 'nope'), 2, /^error: unknown database "nope"; configured: primary, secondary1, secondary2, spare$/);
+  // Not for the current primary (the world: exit 1), nor for a database the config disables (exit 2); nothing changes.
+  refused(await cluster.cli('reinstate', 'secondary2'), 1, /^error: secondary2 is the current primary; reinstate is for a demoted former primary/);
+  refused(await cluster.cli('reinstate', 'spare'), 2, /^error: spare is disabled in the config \(enabled: false\)/);
+  assert.deepEqual(demoted(await status()), ['secondary1']);
 
   // The auto-failover switch: persisted, overrides the config, seen by every new process.
   assert.equal(report.auto_failover.enabled, true);
@@ -109,5 +115,5 @@ test('SQLite CLI: failover, refusals, history --limit newest first, persisted au
   report = await status();
   assert.deepEqual([report.auto_failover.enabled, report.auto_failover.source], [true, 'operator']);
   // Nothing above is a failover attempt.
-  assert.equal((JSON.parse(ok(await cluster.cli('history', '--json')).stdout) as FailoverRecord[]).length, 3);
+  assert.equal((JSON.parse(ok(await cluster.cli('history', '--json')).stdout) as FailoverRecordJson[]).length, 3);
 });

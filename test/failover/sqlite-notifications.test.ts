@@ -98,7 +98,7 @@ test('SQLite failover notifications: one JSON event per failover; a hanging or f
     assert.ok(typeof event.sent_at === 'string');
   }
   assert.ok(good.received[0]!.at - Date.parse(manual.finishedAt) < 1_000, 'delivered right away');
-  assert.deepEqual((second!.dataSync as { method: string }).method, 'periodic-copy');
+  assert.deepEqual((second!.data_sync as { method: string }).method, 'periodic-copy');
 
   // The failing one was retried; the hanging one was given up after the timeout (and retried).
   assert.ok(failing.received.length >= 2, `${failing.received.length} deliveries to the webhook answering 500`);

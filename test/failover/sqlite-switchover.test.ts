@@ -7,23 +7,23 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { DisasterRecoveryService } from '../../src/service.js';
-import type { FailoverRecord } from '../../src/state/store.js';
+import type { FailoverRecordJson } from '../../src/failover/history.js';
 import { imageIds, lostIds, memoryLogger, sleep, sqliteCluster, startSidecar, Writer, type SqliteCluster } from '../support/sqlite-cluster.js';
 
-async function switchTo(cluster: SqliteCluster, writer: Writer, from: string, to: string, reason: string): Promise<FailoverRecord> {
+async function switchTo(cluster: SqliteCluster, writer: Writer, from: string, to: string, reason: string): Promise<FailoverRecordJson> {
   const before = writer.ackedOn(from).length;
   const r = await cluster.cli('failover', to, '--reason', reason, '--json');
   assert.equal(r.code, 0, `failover ${to}: exit ${r.code}\n${r.stdout}\n${r.stderr}`);
-  const record = JSON.parse(r.stdout) as FailoverRecord;
+  const record = JSON.parse(r.stdout) as FailoverRecordJson;
   assert.equal(record.result, 'success');
   assert.equal(record.from, from);
   assert.equal(record.to, to);
   assert.equal(record.trigger, 'manual');
   assert.equal(record.reason, reason);
-  assert.ok(record.dataSync, 'dataSync recorded');
-  assert.equal(record.dataSync.method, 'final-copy');
-  assert.equal(record.dataSync.complete, true, record.dataSync.detail);
-  assert.match(record.dataSync.detail, /under its write lock/);
+  assert.ok(record.data_sync, 'data_sync recorded');
+  assert.equal(record.data_sync.method, 'final-copy');
+  assert.equal(record.data_sync.complete, true, record.data_sync.detail);
+  assert.match(record.data_sync.detail, /under its write lock/);
   assert.ok(writer.ackedOn(from).length > before, 'the writer was writing to the old primary during the switchover');
   return record;
 }
@@ -68,8 +68,8 @@ test('SQLite switchover by the CLI under a writer, and back: zero acknowledged r
   for (const e of writer.errors) assert.fail(`the writer saw an error: ${JSON.stringify(e)}`);
 
   // Nothing was acknowledged on a database after it stopped being the primary.
-  const switchedAt = new Date(there.finishedAt).getTime();
-  const backAt = new Date(back.finishedAt).getTime();
+  const switchedAt = new Date(there.finished_at).getTime();
+  const backAt = new Date(back.finished_at).getTime();
   for (const [id, ack] of writer.acked) {
     if (ack.database === 'primary') assert.ok(ack.at <= switchedAt || ack.epoch === 2, `row ${id} acknowledged by primary at epoch ${ack.epoch}`);
     if (ack.database === 'secondary1') assert.ok(ack.epoch === 1 && ack.at <= backAt + 50, `row ${id} acknowledged by secondary1 at epoch ${ack.epoch}`);
@@ -144,7 +144,7 @@ test('SQLite: a periodic copy under way when a switchover starts in another proc
   await periodic;
   const r = await switching;
   assert.equal(r.code, 0, r.stderr);
-  assert.equal((JSON.parse(r.stdout) as FailoverRecord).result, 'success');
+  assert.equal((JSON.parse(r.stdout) as FailoverRecordJson).result, 'success');
   assert.equal(sidecar.copies.lastCopyAt('secondary1'), undefined, 'the periodic copy was not put in place');
   assert.ok(
     logs.lines.some((l) => /copy of .* called off: (a failover is under way|the primary changed)/.test(l.msg)),

@@ -5,13 +5,13 @@ import type { DumpProgress } from '../../backup/engine-backup.js';
 import type { Config } from '../../config/load.js';
 import { createLogger, type Logger } from '../../log.js';
 import { commandLogger, loadCommandConfig, optionsOf, printJson, withService } from '../context.js';
-import { formatBytes, formatSeconds } from '../format.js';
+import { formatBytes, formatSeconds, printable } from '../format.js';
 
 export function registerBackup(program: Command): void {
   program
     .command('backup')
     .description('create a backup (default: of the current primary); prints its path, size, checksum and duration')
-    .option('--name <name>', 'name of the backup file (letters, digits, "_", "-", ".")', 'backup')
+    .option('--name <name>', 'name of the backup file (letters and digits of any script, "_", "-", ".")', 'backup')
     .option('--database <name>', 'database to back up (default: the current primary)')
     .option('--json', 'print the backup\'s manifest as JSON')
     .action(async (options: { name: string; database?: string }, command: Command) => {
@@ -35,7 +35,7 @@ export function renderBackup(r: BackupRecord): string {
   const compression = r.compression === 'gzip' ? `gzip level ${r.compression_level}` : 'not compressed';
   const rows = r.tables ? Object.entries(r.tables).map(([table, n]) => `${table} ${n}`).join(', ') || 'no tables' : 'not counted';
   return [
-    `backup of ${r.database}: ${r.path}`,
+    `backup of ${r.database}: ${printable(r.path)}`,
     `  size      ${formatBytes(r.size_bytes)} (${r.size_bytes} bytes, ${compression}${source})`,
     `  sha256    ${r.sha256}`,
     `  duration  ${formatSeconds(r.duration_seconds)}`,

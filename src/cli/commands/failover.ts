@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
-import { InputError } from '../../errors.js';
+import { failoverRecordJson, MAX_HISTORY_LIMIT, parseHistoryLimit } from '../../failover/history.js';
 import type { FailoverRecord } from '../../state/store.js';
 import { commandLogger, loadCommandConfig, optionsOf, printJson, withService } from '../context.js';
+import { printable } from '../format.js';
 
 export function registerFailover(program: Command): void {
   program
@@ -15,21 +16,20 @@ export function registerFailover(program: Command): void {
       const record = await withService(config, commandLogger(config), (service) =>
         service.failover({ trigger: 'manual', target, reason: options.reason, ifPrimaryAnswers: 'switch over' }),
       );
-      if (optionsOf(command).json) printJson(record);
+      if (optionsOf(command).json) printJson(failoverRecordJson(record));
       else process.stdout.write(renderFailover(record));
     });
 
   program
     .command('history')
     .description('failover history, newest first')
-    .option('--limit <n>', 'how many entries', '20')
+    .option('--limit <n>', `how many entries (1 to ${MAX_HISTORY_LIMIT})`, '20')
     .option('--json', 'print as JSON')
     .action(async (options: { limit: string }, command: Command) => {
-      const limit = Number(options.limit);
-      if (!Number.isInteger(limit) || limit < 1) throw new InputError(`--limit: expected a positive whole number, got "${options.limit}"`);
+      const limit = parseHistoryLimit(options.limit, '--limit');
       const config = loadCommandConfig(command);
       const records = await withService(config, commandLogger(config), (service) => service.history(limit));
-      if (optionsOf(command).json) printJson(records);
+      if (optionsOf(command).json) printJson(records.map(failoverRecordJson));
       else process.stdout.write(records.length === 0 ? 'no failover yet\n' : records.map(renderFailover).join('\n'));
     });
 
@@ -51,22 +51,23 @@ export function registerFailover(program: Command): void {
     .action(async (database: string, _options, command: Command) => {
       const config = loadCommandConfig(command);
       await withService(config, commandLogger(config), (service) => service.reinstate(database));
-      process.stdout.write(`${database} may be chosen by automatic failover again\n`);
+      process.stdout.write(`${printable(database)} may be chosen by automatic failover again\n`);
     });
 }
 
+/** An entry in lines of its own: reasons and errors come from outside, so each field is made printable. */
 export function renderFailover(r: FailoverRecord): string {
   const phases = Object.entries(r.phases)
     .map(([phase, ms]) => `${phase} ${ms} ms`)
     .join(', ');
   const lines = [
-    `#${r.id ?? '-'} ${r.startedAt}  ${r.trigger}  ${r.from ?? '-'} -> ${r.to ?? '-'}  ${r.result.toUpperCase()}${r.epoch !== null ? `  (epoch ${r.epoch})` : ''}`,
-    `   reason: ${r.reason}`,
+    `#${r.id ?? '-'} ${r.startedAt}  ${r.trigger}  ${printable(r.from ?? '-')} -> ${printable(r.to ?? '-')}  ${r.result.toUpperCase()}${r.epoch !== null ? `  (epoch ${r.epoch})` : ''}`,
+    `   reason: ${printable(r.reason)}`,
   ];
-  if (r.error) lines.push(`   error: ${r.error}`);
+  if (r.error) lines.push(`   error: ${printable(r.error)}`);
   if (r.dataSync) {
     const lag = r.dataSync.lagSeconds !== undefined ? `, data ${r.dataSync.lagSeconds.toFixed(1)} s behind` : '';
-    lines.push(`   data sync: ${r.dataSync.method}, ${r.dataSync.complete ? 'complete' : 'NOT complete'}${lag}: ${r.dataSync.detail}`);
+    lines.push(`   data sync: ${r.dataSync.method}, ${r.dataSync.complete ? 'complete' : 'NOT complete'}${lag}: ${printable(r.dataSync.detail)}`);
   }
   if (phases) lines.push(`   phases: ${phases}`);
   return `${lines.join('\n')}\n`;

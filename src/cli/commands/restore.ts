@@ -1,9 +1,10 @@
 import readline from 'node:readline/promises';
 import type { Command } from 'commander';
+import { FOREIGN_FORMATS } from '../../backup/foreign-backup.js';
 import type { RestoreOutcome, RestorePlan } from '../../backup/restore.js';
 import { DrError, InputError } from '../../errors.js';
 import { loadCommandConfig, optionsOf, printJson, withService } from '../context.js';
-import { formatBytes, formatSeconds } from '../format.js';
+import { formatBytes, formatSeconds, printable } from '../format.js';
 import { backupLogger } from './backup.js';
 
 interface RestoreFlags {
@@ -11,22 +12,30 @@ interface RestoreFlags {
   yes?: boolean;
   allowOutsideBackupDir?: boolean;
   skipSafetyBackup?: boolean;
+  /** commander's `--no-manifest`: false when given. */
+  manifest?: boolean;
 }
 
 export function registerRestore(program: Command): void {
   program
     .command('restore')
     .description('restore a backup over a database (default: the current primary), after saving what it holds')
-    .argument('<file>', 'the backup file (its manifest must be beside it)')
+    .argument('<file>', 'the backup file (its manifest must be beside it, unless --no-manifest)')
     .option('--database <name>', 'database to restore over (default: the current primary)')
     .option('-y, --yes', 'do not ask for confirmation')
     .option('--allow-outside-backup-dir', 'accept a backup file that is not under backup_dir')
+    .option('--no-manifest', 'a backup made elsewhere, without a manifest: plain SQL (.sql, .sql.gz), a pg_dump custom archive, or a SQLite file; no checksum or row counts are checked')
     .option('--skip-safety-backup', 'do not save the current contents first (for a database that can no longer be read)')
     .option('--json', 'print the outcome as JSON')
     .action(async (file: string, flags: RestoreFlags, command: Command) => {
       const config = loadCommandConfig(command);
       const outcome = await withService(config, backupLogger(config), async (service) => {
-        const plan = service.backups.planRestore({ file, database: flags.database, allowOutsideBackupDir: flags.allowOutsideBackupDir });
+        const plan = service.backups.planRestore({
+          file,
+          database: flags.database,
+          allowOutsideBackupDir: flags.allowOutsideBackupDir,
+          noManifest: flags.manifest === false,
+        });
         await confirm(plan, flags.yes === true);
         return service.backups.restore(plan, { skipSafetyBackup: flags.skipSafetyBackup });
       });
@@ -36,18 +45,26 @@ export function registerRestore(program: Command): void {
 }
 
 export function describePlan(plan: RestorePlan): string {
-  const m = plan.manifest;
   const where = plan.target.target.engine === 'sqlite' ? plan.target.target.file : plan.target.displayUrl;
-  const rows = m.tables ? `, ${Object.values(m.tables).reduce((a, b) => a + b, 0)} rows` : '';
   return [
-    `Restore ${plan.file}`,
-    `  taken from ${m.database} at ${m.created_at} (${m.engine}, ${formatBytes(m.size_bytes)}${rows})`,
+    `Restore ${printable(plan.file)}`,
+    `  ${describeSource(plan)}`,
     `  over database ${plan.target.name}: ${where}`,
     `Its current contents are replaced (a safety backup of them is taken first).`,
   ].join('\n');
 }
 
 /** Asks on a terminal; without one, only --yes lets a restore overwrite a database. */
+function describeSource(plan: RestorePlan): string {
+  const m = plan.manifest;
+  if (!m) {
+    const compressed = plan.foreign.compressed ? ', gzipped' : '';
+    return `a ${FOREIGN_FORMATS[plan.foreign.format].shown}${compressed} made elsewhere: no manifest, so no checksum and no row counts are checked`;
+  }
+  const rows = m.tables ? `, ${Object.values(m.tables).reduce((a, b) => a + b, 0)} rows` : '';
+  return `taken from ${m.database} at ${m.created_at} (${m.engine}, ${formatBytes(m.size_bytes)}${rows})`;
+}
+
 async function confirm(plan: RestorePlan, yes: boolean): Promise<void> {
   if (yes) return;
   if (!process.stdin.isTTY) {
@@ -63,6 +80,7 @@ async function confirm(plan: RestorePlan, yes: boolean): Promise<void> {
 }
 
 export function renderRestore(o: RestoreOutcome): string {
-  const safety = o.safetyBackup ? `  previous contents saved to ${o.safetyBackup.path}` : '  no safety backup (nothing to save, or --skip-safety-backup)';
-  return `restored ${o.file} over ${o.database} in ${formatSeconds(o.durationSeconds)}\n${safety}\n`;
+  const safety = o.safety_backup ? `  previous contents saved to ${o.safety_backup.path}` : '  no safety backup (nothing to save, or --skip-safety-backup)';
+  const found = o.restored ? `  afterwards: ${o.restored.detail}; ${Object.entries(o.restored.tables).map(([t, n]) => `${t} ${n}`).join(', ') || 'no tables'}\n` : '';
+  return `restored ${printable(o.file)} over ${o.database} in ${formatSeconds(o.duration_seconds)}\n${safety}\n${found}`;
 }

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import type { DatabaseStatus, StatusReport } from '../../status.js';
 import { commandLogger, loadCommandConfig, optionsOf, printJson, withService } from '../context.js';
-import { formatBytes, formatSeconds, table } from '../format.js';
+import { formatBytes, formatSeconds, padColumns, printable, table } from '../format.js';
 
 export function registerStatus(program: Command): void {
   program
@@ -22,17 +22,17 @@ export function registerStatus(program: Command): void {
 export function renderStatus(report: StatusReport): string {
   const lines = [
     `Disaster recovery: ${report.enabled ? 'enabled' : 'DISABLED (disaster_recovery.enabled is false)'}`,
-    `Config:            ${report.config}`,
-    `State store:       ${report.state_store.path}${report.state_store.problem ? `  (PROBLEM: ${report.state_store.problem})` : ''}`,
-    `Current primary:   ${report.primary ?? 'none'}`,
+    `Config:            ${printable(report.config)}`,
+    `State store:       ${printable(report.state_store.path)}${report.state_store.problem ? `  (PROBLEM: ${printable(report.state_store.problem)})` : ''}`,
+    `Current primary:   ${printable(report.primary ?? 'none')}`,
     `Auto-failover:     ${report.auto_failover.enabled ? 'enabled' : 'disabled'}${report.auto_failover.source === 'operator' ? ' (set by an operator)' : ''}`,
-    ...(report.auto_failover.held ? [`Failover held:     ${report.auto_failover.held}`] : []),
+    ...(report.auto_failover.held ? [`Failover held:     ${printable(report.auto_failover.held)}`] : []),
     `Last backup:       ${renderLastBackup(report.last_backup)}`,
     '',
     table(
       ['DATABASE', 'TYPE', 'PRIORITY', 'ENGINE', 'STATUS', 'RESPONSE', 'SIZE', 'CONNS', 'LAG', 'URL'],
       report.databases.map((d) => [
-        d.name + (d.is_primary ? ' *' : '') + (d.demoted ? ' (demoted)' : ''),
+        printable(d.name) + (d.is_primary ? ' *' : '') + (d.demoted ? ' (demoted)' : ''),
         d.type,
         String(d.priority),
         d.engine,
@@ -41,23 +41,23 @@ export function renderStatus(report: StatusReport): string {
         formatBytes(d.size_bytes),
         d.connections === null ? '-' : String(d.connections),
         formatSeconds(d.replication_lag_seconds),
-        d.url,
+        printable(d.url),
       ]),
     ),
   ];
   const problems = report.databases.filter((d) => d.error);
-  if (problems.length > 0) lines.push('', ...problems.map((d) => `${d.name}: ${d.error}`));
+  if (problems.length > 0) lines.push('', ...problems.map((d) => `${printable(d.name)}: ${printable(d.error ?? '')}`));
   return `${lines.join('\n')}\n`;
 }
 
 function renderLastBackup(b: StatusReport['last_backup']): string {
   if (!b) return 'none';
   const verified = b.verified === null ? 'not verified yet' : b.verified ? 'verified' : 'VERIFY FAILED';
-  return `${b.created_at}  ${b.database}  ${b.path}  ${formatBytes(b.size_bytes)}  (${verified})`;
+  return `${b.created_at}  ${printable(b.database)}  ${printable(b.path)}  ${formatBytes(b.size_bytes)}  (${verified})`;
 }
 
 export function renderProbeLine(d: DatabaseStatus, nameWidth: number): string {
   const mark = d.status === 'up' ? 'ok  ' : 'FAIL';
-  const detail = d.status === 'up' ? `${formatSeconds(d.response_time_seconds)}  ${formatBytes(d.size_bytes)}` : (d.error ?? d.status);
-  return `${mark}  ${d.name.padEnd(nameWidth)}  ${d.engine.padEnd(10)}  ${detail}  (${d.url})`;
+  const detail = d.status === 'up' ? `${formatSeconds(d.response_time_seconds)}  ${formatBytes(d.size_bytes)}` : printable(d.error ?? d.status);
+  return `${mark}  ${padColumns(printable(d.name), nameWidth)}  ${d.engine.padEnd(10)}  ${detail}  (${printable(d.url)})`;
 }

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { commandLogger, loadCommandConfig, optionsOf, printJson, withService } from '../context.js';
+import { displayWidth, printable } from '../format.js';
 import { renderProbeLine } from './status.js';
 
 export function registerTest(program: Command): void {
@@ -12,7 +13,7 @@ export function registerTest(program: Command): void {
       const results = await withService(config, commandLogger(config), (service) => service.test(), 'if-present');
       if (optionsOf(command).json) printJson(results);
       else {
-        const width = Math.max(...results.map((d) => d.name.length));
+        const width = Math.max(...results.map((d) => displayWidth(printable(d.name))));
         for (const d of results) process.stdout.write(`${renderProbeLine(d, width)}\n`);
       }
       if (results.some((d) => d.status !== 'up')) process.exitCode = 1;

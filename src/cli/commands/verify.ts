@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import type { VerifyResult } from '../../backup/verify.js';
 import { loadCommandConfig, optionsOf, printJson, withService } from '../context.js';
+import { printable } from '../format.js';
 import { backupLogger } from './backup.js';
 
 export function registerVerify(program: Command): void {
@@ -23,12 +24,12 @@ export function registerVerify(program: Command): void {
       else if (results.length === 0) process.stdout.write(`no backups under ${config.backup.backup_dir}\n`);
       else process.stdout.write(`${results.length} backup(s) checked, ${bad.length} bad\n`);
       if (bad.length > 0) {
-        process.stderr.write(`error: ${bad.length} backup(s) failed verification:\n${bad.map((r) => `  - ${r.file}: ${r.detail}`).join('\n')}\n`);
+        process.stderr.write(`error: ${bad.length} backup(s) failed verification:\n${bad.map((r) => `  - ${printable(r.file)}: ${printable(r.detail)}`).join('\n')}\n`);
         process.exitCode = 1;
       }
     });
 }
 
 export function renderResult(r: VerifyResult): string {
-  return `${r.ok ? 'ok ' : 'BAD'}  ${r.file}  ${r.detail}\n`;
+  return `${r.ok ? 'ok ' : 'BAD'}  ${printable(r.file)}  ${printable(r.detail)}\n`;
 }
