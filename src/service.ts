@@ -5,6 +5,7 @@ import { scrubSecrets } from './config/load.js';
 import { Engines } from './engines/index.js';
 import { ConflictError, InputError } from './errors.js';
 import { detectFailure, type HoldReason } from './failover/detection.js';
+import { demotedNote } from './failover/former-primary.js';
 import { autoFailoverOf, primaryOf } from './failover/primary.js';
 import { FailoverFailed, FailoverProcedure, type FailoverRequest } from './failover/procedure.js';
 import { SecondaryCopies, type CopyPlan } from './failover/secondary-copies.js';
@@ -72,7 +73,7 @@ export class DisasterRecoveryService {
           engine: d.target.engine,
           type: d.type,
           health: this.monitor.health(d.name)!,
-          copyLagSeconds: this.copies.lagSeconds(d.name),
+          copyLagSeconds: this.copyLagSeconds(d.name),
         })),
       currentPrimary: () => this.currentPrimary(),
       autoFailoverEnabled: () => this.autoFailoverEnabled(),
@@ -263,6 +264,11 @@ export class DisasterRecoveryService {
     await this.store.close();
   }
 
+  /** Age of the last periodic copy into `name`; none for a database nobody copies to (the next copy round forgets it too). */
+  private copyLagSeconds(name: string): number | undefined {
+    return this.state.demoted.includes(name) || name === this.currentPrimary() ? undefined : this.copies.lagSeconds(name);
+  }
+
   private probeInterval(name: string): number {
     const { check_interval } = this.config.monitoring;
     if (name !== this.currentPrimary() || !this.autoFailoverEnabled()) return check_interval;
@@ -359,7 +365,8 @@ export class DisasterRecoveryService {
     return this.config.databases.map((db) =>
       databaseStatus(db, this.monitor.health(db.name), this.monitor.history(db.name)?.summary(), primary, {
         demoted: this.state.demoted.includes(db.name),
-        copyLagSeconds: this.copies.lagSeconds(db.name),
+        demotedNote: demotedNote(db.name, db.target.engine, primary),
+        copyLagSeconds: this.copyLagSeconds(db.name),
       }),
     );
   }

@@ -9,6 +9,7 @@ import type { Notifier } from '../notifications/notifier.js';
 import type { ClusterState, FailoverRecord, FailoverResult, FailoverTrigger, StateStore } from '../state/store.js';
 import { inSpan } from '../telemetry/tracing.js';
 import { chooseCandidate, describeRejections, type CandidateInput } from './candidates.js';
+import { formerPrimaryFate, formerPrimaryNote, type FormerPrimaryInput } from './former-primary.js';
 import { primaryOf } from './primary.js';
 
 export interface FailoverRequest {
@@ -164,7 +165,12 @@ export class FailoverProcedure {
       await fence?.release().catch((e) => log.error({ err: e }, `disaster-recovery failover: could not lift the fence of ${from}`));
       throw error;
     }
-    const committed = await inSpan('failover.switch', { 'dr.to': to, 'dr.epoch': state.epoch }, () => store.commitSwitch(state.epoch, from, to, request.trigger, Date.now()));
+    // Lossless means fenced and caught up: the sync outcome alone could be complete for a dead primary's last copy.
+    const formerPrimary =
+      from && fromEngine ? formerPrimaryOf(from, fromEngine, to, { trigger: request.trigger, primaryWasUp: fromUp, syncComplete: fence !== undefined && dataSync.complete }) : undefined;
+    const committed = await inSpan('failover.switch', { 'dr.to': to, 'dr.epoch': state.epoch }, () =>
+      store.commitSwitch(state.epoch, from, to, request.trigger, Date.now(), { demoteFrom: formerPrimary?.demoted ?? true }),
+    );
     if (!committed) {
       await fence?.release();
       throw new ConflictError('another process switched the primary first; nothing changed here');
@@ -172,8 +178,14 @@ export class FailoverProcedure {
     phases.switch = Math.round(performance.now() - t);
     await fence?.keep();
     const followers = await inSpan('failover.follow', { 'dr.primary': to }, () => this.repointStandbys(from, targetEngine));
-    const done = record({ result: 'success', epoch: committed.epoch, dataSync: followers ? { ...dataSync, detail: `${dataSync.detail}; ${followers}` } : dataSync });
+    const done = record({
+      result: 'success',
+      epoch: committed.epoch,
+      dataSync: followers ? { ...dataSync, detail: `${dataSync.detail}; ${followers}` } : dataSync,
+      ...(formerPrimary ? { formerPrimary } : {}),
+    });
     log.warn({ from, to, epoch: committed.epoch, dataSync, phases }, `disaster-recovery failover completed: ${to} is the primary (epoch ${committed.epoch})`);
+    if (formerPrimary) log.warn({ database: from, demoted: formerPrimary.demoted }, `disaster-recovery failover: ${formerPrimary.note}`);
     return this.finish(done);
   }
 
@@ -315,4 +327,10 @@ export class FailoverProcedure {
     if (this.deps.config.failover.notification_enabled) this.deps.notifier.notify({ event: 'failover', summary, ...record, id });
     return { ...record, id };
   }
+}
+
+/** Whether the replaced primary is demoted (a plain decision), and the words that tell the operator what follows. */
+function formerPrimaryOf(from: string, engine: Engine, to: string, facts: Omit<FormerPrimaryInput, 'keptWarm'>): NonNullable<FailoverRecord['formerPrimary']> {
+  const fate = formerPrimaryFate({ ...facts, keptWarm: engine.copiesPeriodically });
+  return { name: from, demoted: fate.demote, note: formerPrimaryNote(from, engine.kind, to, fate.because) };
 }

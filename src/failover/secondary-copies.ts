@@ -21,7 +21,9 @@ export interface CopyPlan {
  * Keeps SQLite secondaries warm: every `sync_interval` seconds a consistent
  * online copy of the primary replaces each secondary's file. The time of the
  * last copy is the secondary's replication lag. A demoted former primary is
- * never overwritten: it may hold the writes of the lost window.
+ * never overwritten: it may hold the writes of the lost window. A database
+ * that is not copied into (the primary, a demoted one) has no lag at all: its
+ * last copy time is forgotten, so its lag series is absent, not growing.
  */
 export class SecondaryCopies {
   private readonly copiedAt = new Map<string, number>();
@@ -68,6 +70,8 @@ export class SecondaryCopies {
       this.log.error({ err: error }, 'disaster-recovery sync: no copy this round, the state is unreadable');
       return;
     }
+    // Nobody copies into these any more: a lag kept from their last copy would grow forever.
+    for (const name of plan.exclude) this.copiedAt.delete(name);
     const primary = plan.primary ? this.engines.get(plan.primary) : undefined;
     if (!plan.allowed || !primary || !primary.copiesPeriodically) return;
     for (const target of this.engines.all()) {
