@@ -264,9 +264,9 @@ export class DisasterRecoveryService {
     await this.store.close();
   }
 
-  /** Age of the last periodic copy into `name`; none for a database nobody copies to (the next copy round forgets it too). */
+  /** Age of the last periodic copy into `name` from the current primary; none for a database nobody copies to now. */
   private copyLagSeconds(name: string): number | undefined {
-    return this.state.demoted.includes(name) || name === this.currentPrimary() ? undefined : this.copies.lagSeconds(name);
+    return this.copies.lagSeconds(name, this.state.epoch);
   }
 
   private probeInterval(name: string): number {
@@ -288,6 +288,7 @@ export class DisasterRecoveryService {
       primary: up ? primary : undefined,
       exclude: [...this.state.demoted, ...(primary ? [primary] : [])],
       allowed: !this.failoverUnderWay,
+      epoch,
       stillValid: async () => {
         const now = await this.store.read();
         if (now.epoch !== epoch) return `the primary changed (epoch ${epoch} -> ${now.epoch})`;
