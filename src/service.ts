@@ -6,6 +6,7 @@ import type { ProbeResult } from './engines/engine.js';
 import { Engines } from './engines/index.js';
 import { ConflictError, InputError } from './errors.js';
 import { detectFailure, type HoldReason } from './failover/detection.js';
+import { demotedNote } from './failover/former-primary.js';
 import { autoFailoverOf, primaryOf } from './failover/primary.js';
 import { FailoverFailed, FailoverProcedure, type FailoverRequest } from './failover/procedure.js';
 import { SecondaryCopies, type CopyPlan } from './failover/secondary-copies.js';
@@ -80,7 +81,7 @@ export class DisasterRecoveryService {
           engine: d.target.engine,
           type: d.type,
           health: this.monitor.health(d.name)!,
-          copyLagSeconds: this.copies.lagSeconds(d.name),
+          copyLagSeconds: this.copyLagSeconds(d.name),
           probeUnderWaySeconds: this.monitor.probeUnderWaySeconds(d.name),
         })),
       currentPrimary: () => this.currentPrimary(),
@@ -316,6 +317,11 @@ export class DisasterRecoveryService {
     await this.store.close();
   }
 
+  /** Age of the last periodic copy into `name` from the current primary; none for a database nobody copies to now. */
+  private copyLagSeconds(name: string): number | undefined {
+    return this.copies.lagSeconds(name, this.state.epoch);
+  }
+
   private probeInterval(name: string): number {
     const { check_interval } = this.config.monitoring;
     if (name !== this.currentPrimary() || !this.autoFailoverEnabled()) return check_interval;
@@ -335,6 +341,7 @@ export class DisasterRecoveryService {
       primary: up ? primary : undefined,
       exclude: [...this.state.demoted, ...(primary ? [primary] : [])],
       allowed: !this.failoverUnderWay && !this.storeProblem,
+      epoch,
       stillValid: async () => {
         const now = await this.store.read();
         if (now.epoch !== epoch) return `the primary changed (epoch ${epoch} -> ${now.epoch})`;
@@ -418,7 +425,8 @@ export class DisasterRecoveryService {
     return this.config.databases.map((db) =>
       databaseStatus(db, this.monitor.health(db.name), this.monitor.history(db.name)?.summary(), primary, {
         demoted: this.state.demoted.includes(db.name),
-        copyLagSeconds: this.copies.lagSeconds(db.name),
+        demotedNote: demotedNote(db.name, db.target.engine, primary),
+        copyLagSeconds: this.copyLagSeconds(db.name),
       }),
     );
   }

@@ -14,6 +14,8 @@ export interface DatabaseStatus {
   is_primary: boolean;
   /** A former primary, not chosen automatically until reinstated. */
   demoted: boolean;
+  /** For a demoted database: what an operator must do before reinstating it; else null. */
+  demoted_note: string | null;
   status: 'unknown' | 'up' | 'down' | 'disabled';
   response_time_seconds: number | null;
   size_bytes: number | null;
@@ -103,7 +105,7 @@ export function databaseStatus(
   health: DatabaseHealth | undefined,
   history: HistorySummary | undefined,
   primary: string | undefined,
-  extra: { demoted: boolean; copyLagSeconds: number | undefined },
+  extra: { demoted: boolean; demotedNote?: string | undefined; copyLagSeconds: number | undefined },
 ): DatabaseStatus {
   const last = health?.last;
   return {
@@ -115,6 +117,7 @@ export function databaseStatus(
     enabled: db.enabled,
     is_primary: db.name === primary,
     demoted: extra.demoted,
+    demoted_note: extra.demoted ? (extra.demotedNote ?? null) : null,
     status: !db.enabled ? 'disabled' : (health?.status ?? 'unknown'),
     response_time_seconds: last?.responseTimeSeconds ?? null,
     size_bytes: last?.sizeBytes ?? null,

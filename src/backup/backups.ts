@@ -2,6 +2,7 @@ import { inSpan } from '../telemetry/tracing.js';
 import type { Config, DatabaseConfig } from '../config/load.js';
 import { DrError, InputError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { removeLeftoversBeside } from '../engines/leftovers.js';
 import { Catalogue, type CatalogueEntry } from './catalogue.js';
 import type { DumpProgress } from './engine-backup.js';
 import type { BackupTrigger } from './manifest.js';
@@ -193,11 +194,19 @@ export class Backups {
     return newest.sort((a, b) => Date.parse(b.created_at) - Date.parse(a.created_at))[0];
   }
 
-  /** Removes what crashed backups left in a database's folder. */
+  /**
+   * Removes what crashed backups left in a database's folder, and what a killed
+   * restore (or periodic copy) left beside a SQLite database's own file.
+   */
   cleanLeftovers(database: string): string[] {
     const removed = this.catalogue.cleanLeftovers(database);
     if (removed.length > 0) this.deps.log.warn({ database, removed }, `backup leftovers of an interrupted backup removed: ${removed.join(', ')}`);
-    return removed;
+    const db = this.deps.config.databases.find((d) => d.name === database);
+    const beside = db?.target.engine === 'sqlite' ? removeLeftoversBeside(db.target.file) : [];
+    if (beside.length > 0) {
+      this.deps.log.warn({ database, removed: beside }, `leftovers of an interrupted restore or copy of ${database} removed: ${beside.join(', ')}`);
+    }
+    return [...removed, ...beside];
   }
 
   /** Runs `fn` while no other operation of this process works on `database`. */
@@ -219,10 +228,14 @@ export class Backups {
     return this.locks.has(database);
   }
 
-  /** Starts the schedule (`enable_auto_backup`), after removing leftovers of crashed backups. */
+  /** Starts the schedule (`enable_auto_backup`), after removing leftovers of crashed backups and restores. */
   startSchedule(): void {
-    for (const database of this.catalogue.databases()) {
-      if (this.databases().some((d) => d.name === database)) this.cleanLeftovers(database);
+    for (const db of this.databases()) {
+      try {
+        this.cleanLeftovers(db.name);
+      } catch (error) {
+        this.deps.log.error({ database: db.name }, this.deps.scrub(`leftovers of ${db.name} could not be removed: ${(error as Error).message}`));
+      }
     }
     if (this.deps.config.backup.enable_auto_backup) this.schedule.start();
   }

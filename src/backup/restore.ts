@@ -86,6 +86,8 @@ export async function executeRestore(backups: Backups, plan: RestorePlan, option
   const { target } = plan;
   const log = backups.deps.log;
   return backups.exclusive(target.name, async () => {
+    // A restore killed before this one left a database-sized file beside the live one.
+    backups.cleanLeftovers(target.name);
     // One open file for the check and the restore: what was checked is what is restored.
     const handle = await fs.promises.open(plan.file, 'r').catch((error: unknown) => {
       throw fsError(error, `opening ${plan.file}`);

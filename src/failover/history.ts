@@ -33,6 +33,8 @@ export interface FailoverRecordJson {
   data_sync: { method: DataSyncOutcome['method']; complete: boolean; detail: string; lag_seconds: number | null } | null;
   /** Milliseconds of each phase: detect, choose, sync, switch. */
   phases: FailoverRecord['phases'];
+  /** What became of the replaced primary (successful switches): demoted or still a candidate, and what to do. */
+  former_primary?: { name: string; demoted: boolean; note: string };
 }
 
 export function failoverRecordJson(r: FailoverRecord): FailoverRecordJson {
@@ -51,5 +53,6 @@ export function failoverRecordJson(r: FailoverRecord): FailoverRecordJson {
       ? { method: r.dataSync.method, complete: r.dataSync.complete, detail: r.dataSync.detail, lag_seconds: r.dataSync.lagSeconds ?? null }
       : null,
     phases: r.phases,
+    ...(r.formerPrimary ? { former_primary: { name: r.formerPrimary.name, demoted: r.formerPrimary.demoted, note: r.formerPrimary.note } } : {}),
   };
 }

@@ -10,6 +10,7 @@ import type { ClusterState, FailoverRecord, FailoverResult, FailoverTrigger, Sta
 import { inSpan } from '../telemetry/tracing.js';
 import { chooseCandidate, describeRejections, type CandidateInput } from './candidates.js';
 import { failoverRecordJson } from './history.js';
+import { formerPrimaryFate, formerPrimaryNote, type FormerPrimaryInput } from './former-primary.js';
 import { primaryOf } from './primary.js';
 
 export interface FailoverRequest {
@@ -193,7 +194,12 @@ export class FailoverProcedure {
       await fence?.release().catch((e) => log.error({ err: e }, `disaster-recovery failover: could not lift the fence of ${from}`));
       throw error;
     }
-    const committed = await inSpan('failover.switch', { 'dr.to': to, 'dr.epoch': state.epoch }, () => store.commitSwitch(state.epoch, from, to, request.trigger, Date.now()));
+    // Lossless means fenced and caught up: the sync outcome alone could be complete for a dead primary's last copy.
+    const formerPrimary =
+      from && fromEngine ? formerPrimaryOf(from, fromEngine, to, { trigger: request.trigger, primaryWasUp: fromUp, syncComplete: fence !== undefined && dataSync.complete }) : undefined;
+    const committed = await inSpan('failover.switch', { 'dr.to': to, 'dr.epoch': state.epoch }, () =>
+      store.commitSwitch(state.epoch, from, to, request.trigger, Date.now(), { demoteFrom: formerPrimary?.demoted ?? true }),
+    );
     if (!committed) {
       await fence?.release();
       throw new ConflictError('another process switched the primary first; nothing changed here');
@@ -201,9 +207,15 @@ export class FailoverProcedure {
     phases.switch = Math.round(performance.now() - t);
     await fence?.keep();
     const followers = await inSpan('failover.follow', { 'dr.primary': to }, () => this.repointStandbys(from, targetEngine));
-    const done = record({ result: 'success', epoch: committed.epoch, dataSync: followers ? { ...dataSync, detail: `${dataSync.detail}; ${followers}` } : dataSync });
+    const done = record({
+      result: 'success',
+      epoch: committed.epoch,
+      dataSync: followers ? { ...dataSync, detail: `${dataSync.detail}; ${followers}` } : dataSync,
+      ...(formerPrimary ? { formerPrimary } : {}),
+    });
     const kind = fromUp ? 'switchover' : 'failover';
     log.warn({ from, to, epoch: committed.epoch, kind, dataSync, phases }, `disaster-recovery ${kind} completed: ${to} is the primary (epoch ${committed.epoch})`);
+    if (formerPrimary) log.warn({ database: from, demoted: formerPrimary.demoted }, `disaster-recovery failover: ${formerPrimary.note}`);
     return this.finish(done);
   }
 
@@ -345,4 +357,10 @@ export class FailoverProcedure {
     if (this.deps.config.failover.notification_enabled) this.deps.notifier.notify({ event: 'failover', summary, ...failoverRecordJson({ ...record, id }) });
     return { ...record, id };
   }
+}
+
+/** Whether the replaced primary is demoted (a plain decision), and the words that tell the operator what follows. */
+function formerPrimaryOf(from: string, engine: Engine, to: string, facts: Omit<FormerPrimaryInput, 'keptWarm'>): NonNullable<FailoverRecord['formerPrimary']> {
+  const fate = formerPrimaryFate({ ...facts, keptWarm: engine.copiesPeriodically });
+  return { name: from, demoted: fate.demote, note: formerPrimaryNote(from, engine.kind, to, fate.because) };
 }

@@ -9,6 +9,8 @@ export interface CopyPlan {
   exclude: readonly string[];
   /** False while a failover is under way. */
   allowed: boolean;
+  /** The epoch the plan was made in: a copy's age is a lag only while the primary it came from is still the primary. */
+  epoch: number;
   /**
    * Asked under each secondary's write lock right before its file is replaced:
    * a reason when the plan no longer holds (a switch was recorded since, or a
@@ -21,10 +23,13 @@ export interface CopyPlan {
  * Keeps SQLite secondaries warm: every `sync_interval` seconds a consistent
  * online copy of the primary replaces each secondary's file. The time of the
  * last copy is the secondary's replication lag. A demoted former primary is
- * never overwritten: it may hold the writes of the lost window.
+ * never overwritten: it may hold the writes of the lost window. A lag is the
+ * age of the last copy made in the current epoch (from the current primary):
+ * a database nobody copies to now (the primary, a demoted one) has none, so
+ * its lag series is absent instead of growing forever.
  */
 export class SecondaryCopies {
-  private readonly copiedAt = new Map<string, number>();
+  private readonly copiedAt = new Map<string, { at: number; epoch: number }>();
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
 
@@ -50,13 +55,15 @@ export class SecondaryCopies {
     await this.running;
   }
 
+  /** When the last copy into `name` started, whichever primary it came from (what a failover's target holds). */
   lastCopyAt(name: string): number | undefined {
-    return this.copiedAt.get(name);
+    return this.copiedAt.get(name)?.at;
   }
 
-  lagSeconds(name: string, now: number = Date.now()): number | undefined {
-    const at = this.copiedAt.get(name);
-    return at === undefined ? undefined : (now - at) / 1000;
+  /** Age of the last copy into `name` from the primary of `epoch`; undefined when none was made in that epoch. */
+  lagSeconds(name: string, epoch: number, now: number = Date.now()): number | undefined {
+    const copy = this.copiedAt.get(name);
+    return copy === undefined || copy.epoch !== epoch ? undefined : (now - copy.at) / 1000;
   }
 
   /** One round of copies; a failing secondary is logged and tried again next round. */
@@ -76,7 +83,7 @@ export class SecondaryCopies {
       try {
         // A switch recorded (by any process) after the plan was made calls the copy off: the target may be the primary now.
         await target.catchUp(primary, undefined, 60_000, () => plan.stillValid());
-        this.copiedAt.set(target.name, startedAt);
+        this.copiedAt.set(target.name, { at: startedAt, epoch: plan.epoch });
         this.log.debug({ from: primary.name, to: target.name }, `disaster-recovery sync: copied ${primary.name} to ${target.name}`);
       } catch (error) {
         if (error instanceof CopyCancelled) {

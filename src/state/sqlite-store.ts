@@ -3,7 +3,7 @@ import Database from 'better-sqlite3';
 import { ensurePrivateFolder, restrictSqliteFiles } from '../engines/private-file.js';
 import { comparePath, identityAt, writeBack, type FileIdentity } from './file-guard.js';
 import { checkStateLocation, unusableStore } from './location.js';
-import type { AlertRecord, ClusterState, FailoverRecord, FailoverResult, FailoverTrigger, Lease, LocationMode, StateStore } from './store.js';
+import type { AlertRecord, ClusterState, CommitSwitchOptions, FailoverRecord, FailoverResult, FailoverTrigger, Lease, LocationMode, StateStore } from './store.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -129,7 +129,14 @@ export class SqliteStateStore implements StateStore {
     this.db.prepare('DELETE FROM lease WHERE id = 1 AND holder = ?').run(holder);
   }
 
-  async commitSwitch(expectedEpoch: number, from: string | undefined, to: string, trigger: FailoverTrigger, at: number): Promise<ClusterState | undefined> {
+  async commitSwitch(
+    expectedEpoch: number,
+    from: string | undefined,
+    to: string,
+    trigger: FailoverTrigger,
+    at: number,
+    options: CommitSwitchOptions = {},
+  ): Promise<ClusterState | undefined> {
     return this.db
       .transaction(() => {
         const state = this.readNow();
@@ -137,7 +144,7 @@ export class SqliteStateStore implements StateStore {
         this.setMeta('primary', to);
         this.setMeta('epoch', String(state.epoch + 1));
         if (trigger === 'auto' || trigger === 'alert') this.setMeta('last_auto_failover_at', String(at));
-        if (from && from !== to) this.db.prepare('INSERT OR REPLACE INTO demoted (name, since) VALUES (?, ?)').run(from, at);
+        if (from && from !== to && options.demoteFrom !== false) this.db.prepare('INSERT OR REPLACE INTO demoted (name, since) VALUES (?, ?)').run(from, at);
         this.db.prepare('DELETE FROM demoted WHERE name = ?').run(to);
         return this.readNow();
       })

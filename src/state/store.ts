@@ -37,6 +37,8 @@ export interface FailoverRecord {
   dataSync: DataSyncOutcome | null;
   /** Milliseconds of each phase: detect, choose, sync, switch. */
   phases: Partial<Record<'detect' | 'choose' | 'sync' | 'switch', number>>;
+  /** A successful switch: what became of the replaced primary and what an operator must do (absent in older records). */
+  formerPrimary?: { name: string; demoted: boolean; note: string };
 }
 
 export interface Lease {
@@ -62,6 +64,11 @@ export interface AlertRecord {
 /** How a process treats a store file moved under it: the sidecar writes it back, the others follow the path. */
 export type LocationMode = 'write-back' | 'follow';
 
+export interface CommitSwitchOptions {
+  /** Put the replaced primary in the demoted set (default true). */
+  demoteFrom?: boolean;
+}
+
 export interface StateStore {
   /** Where the store is, as `status` shows it (a file's absolute path). */
   readonly location?: string;
@@ -83,10 +90,20 @@ export interface StateStore {
   releaseLease(holder: string): Promise<void>;
   /**
    * Records the switch atomically, only if the epoch is still `expectedEpoch`:
-   * primary = to, epoch + 1, `from` demoted, `to` reinstated. Returns the new state,
-   * or undefined when someone else switched first.
+   * primary = to, epoch + 1, `from` demoted unless `options.demoteFrom` is false,
+   * `to` reinstated. Returns the new state, or undefined when someone else switched first.
+   * `demoteFrom` (default true, as before the option existed) is the procedure's
+   * decision (failover/former-primary.ts): false after a lossless switchover of an
+   * engine that keeps its secondaries up to date; `from` then stays a candidate.
    */
-  commitSwitch(expectedEpoch: number, from: string | undefined, to: string, trigger: FailoverTrigger, at: number): Promise<ClusterState | undefined>;
+  commitSwitch(
+    expectedEpoch: number,
+    from: string | undefined,
+    to: string,
+    trigger: FailoverTrigger,
+    at: number,
+    options?: CommitSwitchOptions,
+  ): Promise<ClusterState | undefined>;
   appendHistory(record: FailoverRecord): Promise<number>;
   /** Newest first. */
   history(limit: number): Promise<FailoverRecord[]>;

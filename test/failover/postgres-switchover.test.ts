@@ -86,6 +86,12 @@ describe('PostgreSQL switchover through the CLI under a writer, and the switch b
     assert.equal(record.epoch, 1);
     assert.equal(record.data_sync?.method, 'streaming');
     assert.equal(record.data_sync?.complete, true, 'a switchover waits for the fenced primary\'s last WAL position');
+    // Lossless, but a PostgreSQL server that is no longer a standby is kept up to date by nobody: demoted, with what to do.
+    assert.equal(record.former_primary?.name, 'primary');
+    assert.equal(record.former_primary?.demoted, true);
+    assert.match(record.former_primary?.note ?? '', /^primary is demoted: it is read-only and no longer a standby/);
+    assert.match(record.former_primary?.note ?? '', /Rebuild it as a standby of standby1 \(pg_rewind, or pg_basebackup/);
+    assert.match(record.former_primary?.note ?? '', /then run `disaster-recovery reinstate primary`/);
 
     await w.waitForAcks(100, 20_000, 'standby1');
     const acked = w.ids();
@@ -102,6 +108,12 @@ describe('PostgreSQL switchover through the CLI under a writer, and the switch b
     assert.equal(report1.epoch, 1);
     assert.equal(report1.databases.find((d) => d.name === 'primary')?.demoted, true);
     assert.equal(report1.databases.find((d) => d.name === 'standby1')?.demoted, false);
+    assert.match(report1.databases.find((d) => d.name === 'primary')?.demoted_note ?? '', /Rebuild it as a standby of standby1.*reinstate primary/);
+    assert.equal(report1.databases.find((d) => d.name === 'standby1')?.demoted_note, null);
+    const statusText = await cli(['status']);
+    assert.match(statusText.stdout, /^primary \(demoted\): primary is demoted: .*pg_rewind.*`disaster-recovery reinstate primary`/m, show(statusText));
+    const historyText = await cli(['history', '--limit', '1']);
+    assert.match(historyText.stdout, /^ {3}former primary: primary is demoted: .*Rebuild it as a standby of standby1/m, show(historyText));
 
     // standby2 now streams from standby1 and has every row.
     await waitFor('standby2 to stream from standby1', 10_000, async () => (await walReceiver(standby2))?.port === standby1.port);

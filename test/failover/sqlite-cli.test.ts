@@ -65,6 +65,8 @@ test('SQLite CLI: failover, refusals, history --limit newest first, persisted au
     assert.match(r.stdout, new RegExp(`^   reason: ${reason}$`, 'm'));
     assert.match(r.stdout, /^ {3}data sync: final-copy, complete: copied \d+ bytes from \S+ in \d+ ms under its write lock$/m);
     assert.match(r.stdout, /^ {3}phases: choose \d+ ms, sync \d+ ms, switch \d+ ms$/m);
+    // Lossless: the former primary holds nothing the new one lacks, and the periodic copies keep it so.
+    assert.match(r.stdout, new RegExp(`^   former primary: ${from} stays a failover candidate: the periodic copies keep it up to date from ${to}$`, 'm'));
   }
   assert.ok(imageIds(cluster.file('secondary2')).has(9001), 'the row written on the first primary travelled with every switch');
 
@@ -87,22 +89,33 @@ test('SQLite CLI: failover, refusals, history --limit newest first, persisted au
   const all = JSON.parse(ok(await cluster.cli('history', '--json')).stdout) as FailoverRecordJson[];
   assert.deepEqual(all.map((r) => r.id), [3, 2, 1]);
 
-  // Demoted: every primary that was switched away from and not switched back to since (primary, secondary1).
+  // Lossless switchovers of SQLite databases demote nobody: every former primary stays a candidate.
   report = await status();
   assert.equal(report.primary, 'secondary2');
   assert.equal(report.epoch, 3);
   const demoted = (r: StatusReport) => r.databases.filter((d) => d.demoted).map((d) => d.name).sort();
-  assert.deepEqual(demoted(report), ['primary', 'secondary1']);
-  assert.match(ok(await cluster.cli('status')).stdout, /^primary \(demoted\)\s/m);
+  assert.deepEqual(demoted(report), []);
+
+  // A failover away from a primary that is gone is not lossless: the former primary is demoted, and status says what to do.
+  const lost = moveAway(cluster.file('secondary2'));
+  const lossy = ok(await cluster.cli('failover', 'secondary1', '--reason', 'secondary2 lost'));
+  assert.match(lossy.stdout, /^ {3}former primary: secondary2 is demoted: it may hold writes the new primary lacks/m, lossy.stdout);
+  lost.restore();
+  report = await status();
+  assert.deepEqual(demoted(report), ['secondary2']);
+  assert.match(report.databases.find((d) => d.name === 'secondary2')?.demoted_note ?? '', /reinstate secondary2/);
+  const statusText = ok(await cluster.cli('status')).stdout;
+  assert.match(statusText, /^secondary2 \(demoted\)\s/m);
+  assert.match(statusText, /^secondary2 \(demoted\): secondary2 is demoted: .*`disaster-recovery reinstate secondary2`/m);
 
   // reinstate: persisted, seen by the next process.
-  assert.match(ok(await cluster.cli('reinstate', 'primary')).stdout, /^primary may be chosen by automatic failover again$/m);
-  assert.deepEqual(demoted(await status()), ['secondary1']);
   refused(await cluster.cli('reinstate', 'nope'), 2, /^error: unknown database "nope"; configured: primary, secondary1, secondary2, spare$/);
   // Not for the current primary (the world: exit 1), nor for a database the config disables (exit 2); nothing changes.
-  refused(await cluster.cli('reinstate', 'secondary2'), 1, /^error: secondary2 is the current primary; reinstate is for a demoted former primary/);
+  refused(await cluster.cli('reinstate', 'secondary1'), 1, /^error: secondary1 is the current primary; reinstate is for a demoted former primary/);
   refused(await cluster.cli('reinstate', 'spare'), 2, /^error: spare is disabled in the config \(enabled: false\)/);
-  assert.deepEqual(demoted(await status()), ['secondary1']);
+  assert.deepEqual(demoted(await status()), ['secondary2']);
+  assert.match(ok(await cluster.cli('reinstate', 'secondary2')).stdout, /^secondary2 may be chosen by automatic failover again$/m);
+  assert.deepEqual(demoted(await status()), []);
 
   // The auto-failover switch: persisted, overrides the config, seen by every new process.
   assert.equal(report.auto_failover.enabled, true);
@@ -115,5 +128,5 @@ test('SQLite CLI: failover, refusals, history --limit newest first, persisted au
   report = await status();
   assert.deepEqual([report.auto_failover.enabled, report.auto_failover.source], [true, 'operator']);
   // Nothing above is a failover attempt.
-  assert.equal((JSON.parse(ok(await cluster.cli('history', '--json')).stdout) as FailoverRecordJson[]).length, 3);
+  assert.equal((JSON.parse(ok(await cluster.cli('history', '--json')).stdout) as FailoverRecordJson[]).length, 4);
 });

@@ -5,10 +5,12 @@
  * here too: every acknowledged row reaches the new primary, both ways.
  */
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import { test } from 'node:test';
 import { DisasterRecoveryService } from '../../src/service.js';
 import type { FailoverRecordJson } from '../../src/failover/history.js';
-import { imageIds, lostIds, memoryLogger, sleep, sqliteCluster, startSidecar, Writer, type SqliteCluster } from '../support/sqlite-cluster.js';
+import { waitFor } from '../support/failover.js';
+import { imageIds, lostIds, memoryLogger, sample, sleep, sqliteCluster, startSidecar, waitForHistory, Writer, type SqliteCluster } from '../support/sqlite-cluster.js';
 
 async function switchTo(cluster: SqliteCluster, writer: Writer, from: string, to: string, reason: string): Promise<FailoverRecordJson> {
   const before = writer.ackedOn(from).length;
@@ -154,4 +156,66 @@ test('SQLite: a periodic copy under way when a switchover starts in another proc
   await writer.stop();
   assertNoneLost(writer, cluster.file('secondary1'), 'after a periodic copy raced the switchover');
   for (const e of writer.errors) assert.fail(`the writer saw an error: ${JSON.stringify(e)}`);
+});
+
+test('SQLite, the guide\'s switchover then the new primary lost: the former primary, kept up to date, takes over; no lag series for a database nobody copies to', async (t) => {
+  const cluster = sqliteCluster(t, { failover: { health_check_interval: 0.3, detection_threshold: 3, sync_interval: 1 }, monitoring: { probe_timeout: 5 } });
+  const config = cluster.load();
+  const sidecar = await startSidecar(config);
+  cluster.defer(() => sidecar.stop());
+  const writer = await Writer.open(config, 1000, 2);
+  cluster.defer(() => writer.stop());
+  writer.start();
+  await writer.waitForAcks('primary', 50);
+  await waitFor('a periodic copy into secondary1', 15_000, () => sidecar.service.copies.lastCopyAt('secondary1'));
+  const lag = async (database: string) => sample(await (await fetch(`${sidecar.http.url}/metrics`)).text(), `dr_replication_lag_seconds{database="${database}"}`);
+
+  // The guide's planned switchover: lossless, so the former primary stays a candidate.
+  const r = await cluster.cli('failover', 'secondary1', '--reason', '维护升级');
+  assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+  assert.match(r.stdout, /^ {3}data sync: final-copy, complete/m);
+  assert.match(r.stdout, /^ {3}former primary: primary stays a failover candidate: the periodic copies keep it up to date from secondary1$/m);
+  const [switched] = JSON.parse((await cluster.cli('history', '--limit', '1', '--json')).stdout) as FailoverRecordJson[];
+  assert.deepEqual(switched?.former_primary, { name: 'primary', demoted: false, note: 'primary stays a failover candidate: the periodic copies keep it up to date from secondary1' });
+  assert.deepEqual((await sidecar.service.refreshState()).demoted, []);
+
+  // The sidecar copies secondary1 into its former primary, like into any secondary; its lag is the age of that copy.
+  await writer.waitForAcks('secondary1', 50);
+  const copied = await waitFor('a periodic copy of secondary1 into primary', 15_000, () => sidecar.service.copies.lagSeconds('primary', 1) !== undefined && sidecar.service.copies.lastCopyAt('primary'));
+  const held = writer.ackedOn('secondary1').filter((id) => writer.acked.get(id)!.at < copied);
+  assert.ok(held.length > 0);
+  await waitFor('a lag series for primary', 5_000, async () => (await lag('primary')) !== undefined);
+  assert.equal(await lag('secondary1'), undefined, 'the primary has no lag');
+
+  // secondary1's file is deleted: automatic failover goes to the former primary, and /primary answers again.
+  const lostAt = Date.now();
+  for (const side of ['', '-wal', '-shm']) fs.rmSync(cluster.file('secondary1') + side, { force: true });
+  const failover = await waitForHistory(sidecar.service, (h) => h.trigger === 'auto', 15_000, () => sidecar.logs.tail());
+  assert.equal(failover.result, 'success', JSON.stringify(failover));
+  assert.deepEqual([failover.from, failover.to], ['secondary1', 'primary']);
+  assert.equal(failover.dataSync?.complete, false);
+  assert.equal(failover.formerPrimary?.demoted, true, 'a lost primary may hold writes of the lost window');
+  assert.match(failover.formerPrimary?.note ?? '', /secondary1 is demoted: it may hold writes the new primary lacks/);
+  const routed = await waitFor('/primary to answer 200', 10_000, async () => {
+    const answer = await fetch(`${sidecar.http.url}/primary`);
+    return answer.status === 200 && ((await answer.json()) as { name: string; status: string });
+  });
+  assert.deepEqual([routed.name, routed.status], ['primary', 'up']);
+  await writer.waitForAcks('primary', 50);
+  assert.deepEqual(lostIds(held, imageIds(cluster.file('primary'))), [], 'rows of secondary1 copied before its loss are on primary');
+
+  // Nobody copies into the demoted secondary1 nor into the primary: no lag series for either, now or later.
+  assert.equal(await lag('secondary1'), undefined, 'no lag for the demoted secondary1');
+  await writer.waitForAcks('primary', 300);
+  assert.equal(await lag('secondary1'), undefined, 'no lag for the demoted secondary1');
+  assert.equal(await lag('primary'), undefined, 'no lag for the primary');
+  assert.equal(sidecar.service.status().databases.find((d) => d.name === 'secondary1')?.replication_lag_seconds, null);
+
+  // The operator reinstates it: the periodic copies recreate its file, and its lag is the age of a fresh copy.
+  const reinstated = await cluster.cli('reinstate', 'secondary1');
+  assert.equal(reinstated.code, 0, reinstated.stderr);
+  const fresh = await waitFor('a lag series for the reinstated secondary1', 15_000, async () => await lag('secondary1'));
+  assert.ok(fresh < 5, `lag ${fresh} s right after a copy`);
+  await writer.stop();
+  for (const e of writer.errors.filter((e) => e.at < lostAt)) assert.fail(`the writer saw an error before the loss: ${JSON.stringify(e)}`);
 });

@@ -70,5 +70,6 @@ export function renderFailover(r: FailoverRecord): string {
     lines.push(`   data sync: ${r.dataSync.method}, ${r.dataSync.complete ? 'complete' : 'NOT complete'}${lag}: ${printable(r.dataSync.detail)}`);
   }
   if (phases) lines.push(`   phases: ${phases}`);
+  if (r.formerPrimary) lines.push(`   former primary: ${r.formerPrimary.note}`);
   return `${lines.join('\n')}\n`;
 }
