@@ -14,7 +14,7 @@ import { Metrics } from './metrics/registry.js';
 import type { DatabaseHealth } from './monitor/health.js';
 import { Monitor } from './monitor/monitor.js';
 import { SilentNotifier, WebhookNotifier, type Notifier } from './notifications/notifier.js';
-import { SqliteStateStore } from './state/sqlite-store.js';
+import { openStateStore } from './state/open.js';
 import type { ClusterState, FailoverRecord, StateStore } from './state/store.js';
 import { databaseStatus, lastBackupStatus, statusReport, type DatabaseStatus, type LastBackupStatus, type StatusReport } from './status.js';
 
@@ -46,7 +46,7 @@ export class DisasterRecoveryService {
   constructor(
     readonly config: Config,
     readonly log: Logger,
-    readonly store: StateStore = new SqliteStateStore(config.state.path),
+    readonly store: StateStore = openStateStore(config.state),
   ) {
     const enabled = config.databases.filter((d) => d.enabled);
     this.engines = new Engines(enabled, (text) => scrubSecrets(text, config.secrets));

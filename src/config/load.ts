@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
@@ -22,6 +23,26 @@ export interface DatabaseConfig {
   target: DatabaseTarget;
 }
 
+/** Where the cluster state lives: `path` is the SQLite store's file; `etcd` is set when the backend is etcd. */
+export interface StateConfig {
+  path: string;
+  backend: 'sqlite' | 'etcd';
+  etcd: EtcdStateConfig | undefined;
+}
+
+export interface EtcdStateConfig {
+  /** With credentials, if the file gave any: for the client only, never shown. */
+  endpoints: string[];
+  /** The endpoints with passwords masked: what status, logs and errors show. */
+  displayEndpoints: string[];
+  /** Ends with "/". */
+  prefix: string;
+  /** Seconds of the leader lease. */
+  ttl: number;
+  /** This sidecar's name among the members. */
+  member: string;
+}
+
 export type PinoLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
 
 export interface Config {
@@ -35,7 +56,7 @@ export interface Config {
   monitoring: RawConfig['disaster_recovery']['monitoring'];
   notifications: RawConfig['disaster_recovery']['notifications'];
   server: RawConfig['server'];
-  state: { path: string };
+  state: StateConfig;
   logging: { level: PinoLevel; file: string | undefined };
   /** Every secret the file holds (passwords, the API token): scrubbed from anything shown. */
   secrets: string[];
@@ -78,6 +99,7 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
   const raw = parsed.data;
 
   const databases = buildDatabases(raw, cwd, problems);
+  const state = buildState(raw, cwd, problems);
   if (problems.length > 0) throw new ConfigError(file, problems);
 
   const dr = raw.disaster_recovery;
@@ -91,12 +113,12 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
     monitoring: dr.monitoring,
     notifications: dr.notifications,
     server: { ...raw.server, auth_token: token },
-    state: { path: path.resolve(cwd, raw.state.path) },
+    state,
     logging: {
       level: raw.debug ? 'debug' : pinoLevel(raw.logging.level),
       file: raw.logging.file ? path.resolve(cwd, raw.logging.file) : undefined,
     },
-    secrets: collectSecrets(databases, token),
+    secrets: collectSecrets(databases, token, state.etcd?.endpoints ?? []),
   };
 }
 
@@ -138,6 +160,43 @@ function buildDatabases(raw: RawConfig, cwd: string, problems: string[]): Databa
   return databases.sort((a, b) => a.priority - b.priority);
 }
 
+function buildState(raw: RawConfig, cwd: string, problems: string[]): StateConfig {
+  const { backend, etcd } = raw.state;
+  const statePath = path.resolve(cwd, raw.state.path);
+  if (backend !== 'etcd') return { path: statePath, backend, etcd: undefined };
+  if (!etcd.endpoints) {
+    problems.push('state.etcd.endpoints: is required when state.backend is "etcd" (a list of the etcd members\' client URLs, e.g. http://10.0.0.1:2379)');
+    return { path: statePath, backend, etcd: undefined };
+  }
+  etcd.endpoints.forEach((url, i) => {
+    const why = endpointProblem(url);
+    if (why) problems.push(`state.etcd.endpoints.${i}: ${why} (got "${maskDatabaseUrl(url)}")`);
+  });
+  return {
+    path: statePath,
+    backend,
+    etcd: {
+      endpoints: etcd.endpoints,
+      displayEndpoints: etcd.endpoints.map(maskDatabaseUrl),
+      prefix: etcd.prefix.endsWith('/') ? etcd.prefix : `${etcd.prefix}/`,
+      ttl: etcd.ttl,
+      member: etcd.member ?? `${os.hostname()}:${raw.server.port}`,
+    },
+  };
+}
+
+function endpointProblem(url: string): string | undefined {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return 'expected an http:// or https:// URL';
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') return 'expected an http:// or https:// URL';
+  if (u.pathname !== '/' || u.search || u.hash) return 'expected a URL without a path (etcd serves its API at the root)';
+  return undefined;
+}
+
 function describeIssue(issue: z.core.$ZodIssue, input: unknown): string {
   const at = issue.path.map(String).join('.') || '(root)';
   if (issue.code === 'unrecognized_keys') {
@@ -162,8 +221,15 @@ function pinoLevel(level: string): PinoLevel {
   return level as PinoLevel;
 }
 
-function collectSecrets(databases: DatabaseConfig[], token: string | undefined): string[] {
+function collectSecrets(databases: DatabaseConfig[], token: string | undefined, etcdEndpoints: readonly string[]): string[] {
   const secrets = new Set<string>();
+  for (const url of etcdEndpoints) {
+    const password = URL.canParse(url) ? new URL(url).password : '';
+    if (password) {
+      secrets.add(password);
+      secrets.add(decodeURIComponent(password));
+    }
+  }
   for (const db of databases) {
     if (db.target.engine === 'postgresql' && db.target.password) {
       secrets.add(db.target.password);
