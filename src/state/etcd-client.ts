@@ -299,7 +299,13 @@ export class EtcdClient {
   }
 
   private async authenticate(endpoint: Endpoint, timeoutMs: number): Promise<void> {
-    const res = await this.attempt<{ token?: string }>({ ...endpoint, user: undefined }, '/v3/auth/authenticate', { name: endpoint.user, password: endpoint.password ?? '' }, timeoutMs, false);
-    endpoint.token = res.token;
+    try {
+      const res = await this.attempt<{ token?: string }>({ ...endpoint, user: undefined }, '/v3/auth/authenticate', { name: endpoint.user, password: endpoint.password ?? '' }, timeoutMs, false);
+      endpoint.token = res.token;
+    } catch (error) {
+      // Credentials for a cluster without authentication: talk to it without a token.
+      if (!(error instanceof EtcdRequestError && /authentication is not enabled/.test(error.message))) throw error;
+      endpoint.user = undefined;
+    }
   }
 }
