@@ -209,10 +209,12 @@ export class EtcdClient {
     return Number(res.result?.TTL ?? 0);
   }
 
-  /** Seconds the lease has left; 0 when it has expired. */
-  async timeToLive(id: string): Promise<number> {
+  /** Whole seconds the lease has left (0: less than one), or undefined when it has expired. */
+  async timeToLive(id: string): Promise<number | undefined> {
     const res = await this.call<{ TTL?: string }>('/v3/lease/timetolive', { ID: id });
-    return Math.max(0, Number(res.TTL ?? 0));
+    // JSON of proto3 leaves zeros out: a missing TTL is 0 (under a second left); an expired lease says -1.
+    const ttl = Number(res.TTL ?? 0);
+    return ttl >= 0 ? ttl : undefined;
   }
 
   /** Revokes a lease (its keys are deleted with it); an unknown lease is fine. */
@@ -222,6 +224,62 @@ export class EtcdClient {
     } catch (error) {
       if (!(error instanceof EtcdRequestError && error.code === 5)) throw error;
     }
+  }
+
+  /**
+   * Streams the changes of every key under `prefix` from `startRevision` to
+   * `onEvents` (the keys changed, the revision) until `signal` aborts or the stream
+   * breaks (the member died, the revision was compacted): then it throws and the
+   * caller starts again from a fresh read. One member at a time; a broken stream moves
+   * the next call to the next member.
+   */
+  async watchPrefix(prefix: string, startRevision: number, onEvents: (keys: string[], revision: number) => void, signal: AbortSignal): Promise<never> {
+    if (this.closed) throw new EtcdUnavailable('etcd state store is closed');
+    const index = this.preferred;
+    const endpoint = this.endpoints[index]!;
+    try {
+      if (endpoint.user && !endpoint.token) await this.authenticate(endpoint, this.options.timeoutMs);
+      // The connect is bounded like any call; the stream then waits as long as it must.
+      const connect = new AbortController();
+      const timer = setTimeout(() => connect.abort(new Error(`no answer within ${this.options.timeoutMs} ms`)), this.options.timeoutMs);
+      const res = await fetch(`${endpoint.base}/v3/watch`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(endpoint.token ? { authorization: endpoint.token } : {}) },
+        body: JSON.stringify({ create_request: { ...rangeRequest(prefix, { prefix: true }), start_revision: String(startRevision) } }),
+        signal: AbortSignal.any([signal, connect.signal]),
+      }).finally(() => clearTimeout(timer));
+      if (!res.ok || !res.body) throw new Error(`HTTP ${res.status}`);
+      const decoder = new TextDecoder();
+      let buffered = '';
+      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+        buffered += decoder.decode(chunk, { stream: true });
+        let newline: number;
+        while ((newline = buffered.indexOf('\n')) >= 0) {
+          const line = buffered.slice(0, newline).trim();
+          buffered = buffered.slice(newline + 1);
+          if (line) this.watchLine(line, onEvents);
+        }
+      }
+      throw new Error('the watch stream ended');
+    } catch (error) {
+      if (signal.aborted) throw signal.reason ?? error;
+      // The next call (and the next watch) starts at the next member.
+      if (this.preferred === index) this.preferred = (index + 1) % this.endpoints.length;
+      throw new EtcdUnavailable(`etcd watch at ${endpoint.shown} broke: ${(error as Error).message}`);
+    }
+  }
+
+  private watchLine(line: string, onEvents: (keys: string[], revision: number) => void): void {
+    const msg = JSON.parse(line) as {
+      result?: { header?: { revision?: string }; events?: Array<{ kv?: RawKv }>; canceled?: boolean; compact_revision?: string; cancel_reason?: string };
+      error?: { message?: string };
+    };
+    if (msg.error) throw new Error(msg.error.message ?? 'watch error');
+    const result = msg.result ?? {};
+    if (result.canceled || (result.compact_revision && result.compact_revision !== '0')) {
+      throw new Error(`watch cancelled: ${result.cancel_reason ?? `compacted at ${result.compact_revision}`}`);
+    }
+    if (result.events?.length) onEvents(result.events.map((e) => decodeKv(e.kv ?? {}).key), Number(result.header?.revision ?? 0));
   }
 
   /**

@@ -12,6 +12,8 @@
  *   <prefix>history_seq             last history id (compare-and-set counter)
  *   <prefix>history/<12-digit id>   one failover record
  *   <prefix>alerts/<key>            one alert record, with a lease of ~30 days
+ *   <prefix>members/<name>          one sidecar's view, with a lease of its own TTL
+ *   <prefix>intents/<uuid>          a change for the leader to carry out, with a lease of ~1 day
  *
  * Changes that must not race are single transactions: the switch compares the
  * epoch's value, the lease and alert records are created only if absent. A
@@ -21,8 +23,22 @@
  * reporting a conflict with itself.
  */
 import { randomUUID } from 'node:crypto';
-import { EtcdClient, type Compare, type EtcdKv, type TxnOp } from './etcd-client.js';
-import type { AlertRecord, ClusterState, FailoverRecord, FailoverResult, FailoverTrigger, Lease, StateStore } from './store.js';
+import { EtcdClient, EtcdRequestError, type Compare, type EtcdKv, type TxnOp } from './etcd-client.js';
+import type {
+  AlertRecord,
+  ClusterState,
+  FailoverRecord,
+  FailoverResult,
+  FailoverTrigger,
+  Intent,
+  IntentOutcome,
+  IntentRequest,
+  Lease,
+  MemberRecord,
+  MemberView,
+  StateStore,
+  StateWatch,
+} from './store.js';
 
 export interface EtcdStoreOptions {
   endpoints: string[];
@@ -30,6 +46,8 @@ export interface EtcdStoreOptions {
   prefix: string;
   /** Bound of one etcd call across every endpoint tried. */
   timeoutMs?: number;
+  /** How often a watch re-reads the state to catch a stream that went silent (a frozen member). */
+  watchCheckMs?: number;
 }
 
 /** Alert records are kept this long at least: long enough to catch any re-delivery. */
@@ -37,6 +55,9 @@ const ALERT_RETENTION_S = 30 * 86_400;
 /** One alert lease serves the records of a day, so a record lives 30 to 31 days. */
 const ALERT_LEASE_ROTATION_MS = 86_400_000;
 const HISTORY_ID_DIGITS = 12;
+/** Intents are kept a day: long enough for any submitter to read its outcome. */
+const INTENT_RETENTION_S = 86_400;
+const INTENT_LEASE_ROTATION_MS = 3_600_000;
 /** Compare-and-set attempts before giving up on a key that keeps changing under us. */
 const MAX_CAS_ATTEMPTS = 100;
 
@@ -52,7 +73,13 @@ const keysOf = (p: string) => ({
   historySeq: `${p}history_seq`,
   history: `${p}history/`,
   alerts: `${p}alerts/`,
+  members: `${p}members/`,
+  intents: `${p}intents/`,
 });
+
+/** The keys of the cluster state (what a watch reports), as opposed to the journal, members and intents. */
+const isStateKey = (k: Keys, key: string): boolean =>
+  key === k.primary || key === k.epoch || key === k.autoFailover || key === k.lastAutoFailoverAt || key.startsWith(k.demoted);
 
 /** A stored value with the token of the store instance that wrote it. */
 interface Envelope<T> {
@@ -68,7 +95,9 @@ export class EtcdStateStore implements StateStore {
   readonly keys: Keys;
   private readonly writer = randomUUID();
   private tokens = 0;
-  private alertLease: { id: Promise<string>; grantedAt: number } | undefined;
+  private readonly sharedLeases = new Map<string, { id: Promise<string>; grantedAt: number }>();
+  private readonly memberLeases = new Map<string, string>();
+  private readonly watches = new Set<StateWatch>();
   private counted: { lastId: number; counts: Map<string, number> } = { lastId: 0, counts: new Map() };
 
   constructor(readonly options: EtcdStoreOptions) {
@@ -145,7 +174,7 @@ export class EtcdStateStore implements StateStore {
     const current = await this.client.get(this.keys.leader);
     if (!current?.lease) return undefined;
     const ttl = await this.client.timeToLive(current.lease);
-    return ttl > 0 ? { holder: holderOf(current), expiresAt: Date.now() + ttl * 1000 } : undefined;
+    return ttl === undefined ? undefined : { holder: holderOf(current), expiresAt: Date.now() + ttl * 1000 };
   }
 
   async releaseLease(holder: string): Promise<void> {
@@ -241,18 +270,25 @@ export class EtcdStateStore implements StateStore {
     return r.succeeded || (found !== undefined && open(found).w === token);
   }
 
-  /** The lease alert records expire with: one per day and store instance, so etcd holds a handful, not one per alert. */
   private alertLeaseId(): Promise<string> {
+    return this.sharedLease('alerts', ALERT_RETENTION_S + ALERT_LEASE_ROTATION_MS / 1000, ALERT_LEASE_ROTATION_MS);
+  }
+
+  /**
+   * A lease records of one kind expire with: one per `rotationMs` and store instance,
+   * so etcd holds a handful of leases, not one per record.
+   */
+  private sharedLease(kind: string, ttlS: number, rotationMs: number): Promise<string> {
     const now = Date.now();
-    if (!this.alertLease || now - this.alertLease.grantedAt > ALERT_LEASE_ROTATION_MS) {
-      const id = this.client.grant(ALERT_RETENTION_S + ALERT_LEASE_ROTATION_MS / 1000).then((l) => l.id);
-      this.alertLease = { id, grantedAt: now };
-      // A failed grant is not remembered: the next alert asks again.
-      id.catch(() => {
-        if (this.alertLease?.id === id) this.alertLease = undefined;
-      });
-    }
-    return this.alertLease.id;
+    const current = this.sharedLeases.get(kind);
+    if (current && now - current.grantedAt <= rotationMs) return current.id;
+    const id = this.client.grant(ttlS).then((l) => l.id);
+    this.sharedLeases.set(kind, { id, grantedAt: now });
+    // A failed grant is not remembered: the next record asks again.
+    id.catch(() => {
+      if (this.sharedLeases.get(kind)?.id === id) this.sharedLeases.delete(kind);
+    });
+    return id;
   }
 
   async finishAlert(key: string, result: string): Promise<void> {
@@ -276,7 +312,146 @@ export class EtcdStateStore implements StateStore {
     return kvs.map((kv) => open<AlertRecord>(kv).r);
   }
 
+  async renewLease(holder: string, ttlMs: number): Promise<Lease | undefined> {
+    void ttlMs; // etcd renews a lease for the TTL it was granted with
+    const current = await this.client.get(this.keys.leader);
+    if (!current?.lease || holderOf(current) !== holder) return undefined;
+    const ttl = await this.client.keepAlive(current.lease);
+    return ttl > 0 ? { holder, expiresAt: Date.now() + ttl * 1000 } : undefined;
+  }
+
+  /**
+   * A read, then etcd's watch of the prefix from the next revision; a change of a
+   * state key triggers a read (changes are rare; a read gives the state whole).
+   * Every `watchCheckMs` a read also checks the stream: a stream on a frozen member
+   * says nothing, so a state it missed restarts it on another member.
+   */
+  watch(onChange: (state: ClusterState) => void, onError?: (error: Error) => void): StateWatch {
+    const stop = new AbortController();
+    let stream = new AbortController();
+    let last: string | undefined;
+    let failing = false;
+    const deliver = (state: ClusterState): boolean => {
+      failing = false;
+      const text = JSON.stringify(state);
+      if (text === last) return false;
+      last = text;
+      onChange(state);
+      return true;
+    };
+    const fail = (error: unknown) => {
+      if (stop.signal.aborted) return;
+      failing = true;
+      onError?.(error as Error);
+    };
+    const run = async () => {
+      while (!stop.signal.aborted) {
+        try {
+          const r = await this.client.txn([], this.stateReads());
+          deliver(this.stateFrom(r.ranges));
+          stream = new AbortController();
+          await this.client.watchPrefix(this.options.prefix, r.revision + 1, (keys) => {
+            if (keys.some((key) => isStateKey(this.keys, key))) this.read().then(deliver, fail);
+          }, AbortSignal.any([stop.signal, stream.signal]));
+        } catch (error) {
+          if (stop.signal.aborted) return;
+          if (!stream.signal.aborted) fail(error);
+          await new Promise((resolve) => setTimeout(resolve, 200));
+        }
+      }
+    };
+    void run();
+    const check = setInterval(() => {
+      this.read().then((state) => {
+        const wasFailing = failing;
+        // A change the stream did not bring: it is stuck, start it again.
+        if (deliver(state) && !wasFailing) stream.abort();
+      }, fail);
+    }, this.options.watchCheckMs ?? 5_000);
+    check.unref();
+    const watch = {
+      stop: () => {
+        clearInterval(check);
+        stop.abort();
+        this.watches.delete(watch);
+      },
+    };
+    this.watches.add(watch);
+    return watch;
+  }
+
+  async publishMember(name: string, view: MemberView, ttlMs: number): Promise<void> {
+    const key = this.keys.members + name;
+    const value = JSON.stringify({ view, publishedAt: Date.now() });
+    const lease = this.memberLeases.get(name);
+    // The lease runs on its own clock: a put does not renew it, a keepalive does.
+    if (lease && (await this.client.keepAlive(lease)) > 0) {
+      try {
+        await this.client.put(key, value, lease);
+        return;
+      } catch (error) {
+        if (!(error instanceof EtcdRequestError && error.code === 5)) throw error;
+      }
+    }
+    const fresh = await this.client.grant(ttlMs / 1000);
+    this.memberLeases.set(name, fresh.id);
+    await this.client.put(key, value, fresh.id);
+  }
+
+  async members(): Promise<MemberRecord[]> {
+    const { kvs } = await this.client.range(this.keys.members, { prefix: true });
+    return kvs.map((kv) => ({ name: kv.key.slice(this.keys.members.length), ...(JSON.parse(kv.value) as { view: MemberView; publishedAt: number }) }));
+  }
+
+  async submitIntent(request: IntentRequest): Promise<string> {
+    const id = randomUUID();
+    const intent: Omit<Intent, 'id'> = { ...request, submittedAt: Date.now(), state: 'pending', claimedBy: undefined, outcome: undefined };
+    const lease = await this.sharedLease('intents', INTENT_RETENTION_S + INTENT_LEASE_ROTATION_MS / 1000, INTENT_LEASE_ROTATION_MS);
+    await this.client.put(this.keys.intents + id, JSON.stringify(intent), lease);
+    return id;
+  }
+
+  async claimIntent(holder: string): Promise<Intent | undefined> {
+    const { kvs } = await this.client.range(this.keys.intents, { prefix: true, sort: { target: 'CREATE', order: 'ASCEND' } });
+    for (const kv of kvs) {
+      const intent = this.intentOf(kv);
+      if (intent.state !== 'pending') continue;
+      const claimed: Intent = { ...intent, state: 'claimed', claimedBy: holder };
+      const r = await this.client.txn([{ key: kv.key, target: 'MOD', result: 'EQUAL', modRevision: kv.modRevision }], [{ put: { key: kv.key, value: JSON.stringify({ ...claimed, id: undefined }), ignoreLease: true } }]);
+      if (r.succeeded) return claimed;
+      // Claimed (or finished) by someone else in between: the next one.
+    }
+    return undefined;
+  }
+
+  async finishIntent(id: string, outcome: IntentOutcome): Promise<void> {
+    const key = this.keys.intents + id;
+    for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
+      const kv = await this.client.get(key);
+      if (!kv) return;
+      const intent = this.intentOf(kv);
+      if (intent.state === 'finished') return;
+      const r = await this.client.txn(
+        [{ key, target: 'MOD', result: 'EQUAL', modRevision: kv.modRevision }],
+        [{ put: { key, value: JSON.stringify({ ...intent, id: undefined, state: 'finished', outcome }), ignoreLease: true } }],
+      );
+      if (r.succeeded) return;
+    }
+    throw new Error(`etcd: could not record the outcome of intent ${id} after ${MAX_CAS_ATTEMPTS} attempts`);
+  }
+
+  async intent(id: string): Promise<Intent | undefined> {
+    const kv = await this.client.get(this.keys.intents + id);
+    return kv ? this.intentOf(kv) : undefined;
+  }
+
+  private intentOf(kv: EtcdKv): Intent {
+    const stored = JSON.parse(kv.value) as Omit<Intent, 'id'>;
+    return { ...stored, id: kv.key.slice(this.keys.intents.length), claimedBy: stored.claimedBy ?? undefined, outcome: stored.outcome ?? undefined };
+  }
+
   async close(): Promise<void> {
+    for (const watch of [...this.watches]) watch.stop();
     this.client.close();
   }
 }

@@ -3,8 +3,11 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { EtcdUnavailable } from '../../src/state/etcd-client.js';
 import { EtcdStateStore } from '../../src/state/etcd-store.js';
+import { LeadershipLost, takeLeadership } from '../../src/state/leadership.js';
+import type { ClusterState } from '../../src/state/store.js';
+import { waitFor } from '../support/failover.js';
 import { startEtcdCluster, type EtcdCluster, type EtcdMember } from '../support/etcd.js';
-import { alertRecord, historyRecord, storeContract } from './store-contract.js';
+import { alertRecord, historyRecord, clusterContract, storeContract } from './store-contract.js';
 
 /** A prefix of its own per test: a fresh, empty state on the shared cluster. */
 const freshPrefix = () => `/dr-contract/${randomUUID()}/`;
@@ -16,10 +19,12 @@ describe('the etcd state store keeps the StateStore contract (3-member cluster)'
   });
   after(() => cluster?.destroy());
 
-  storeContract(() => {
+  const factory = () => {
     const prefix = freshPrefix();
     return { open: () => new EtcdStateStore({ endpoints: cluster.endpoints, prefix, timeoutMs: 5_000 }) };
-  });
+  };
+  storeContract(factory);
+  clusterContract(factory);
 });
 
 /** The member etcd elected leader (killing it forces an election as well). */
@@ -101,5 +106,30 @@ describe('the etcd state store when members fail', () => {
     const state = await store.read();
     assert.equal(state.epoch, 1, 'nothing was switched without quorum');
     assert.ok(await store.commitSwitch(1, 'secondary1', 'primary', 'manual', 2), 'the same store carries on once quorum is back');
+  });
+
+  test('quorum lost: the leadership is lost at once, the watch reports the error; quorum back: the watch carries on', async (t) => {
+    t.after(heal);
+    const ttl = 4_000;
+    const store = new EtcdStateStore({ endpoints: cluster.endpoints, prefix: freshPrefix(), timeoutMs: ttl / 2, watchCheckMs: 1_000 });
+    const other = new EtcdStateStore({ endpoints: cluster.endpoints, prefix: (store.options.prefix), timeoutMs: 5_000 });
+    t.after(() => store.close());
+    t.after(() => other.close());
+    const leader = await takeLeadership(store, 'A', ttl);
+    assert.ok(leader);
+    const seen: ClusterState[] = [];
+    const errors: Error[] = [];
+    const watch = store.watch((state) => seen.push(state), (error) => errors.push(error));
+    t.after(() => watch.stop());
+    await waitFor('the initial state', 30_000, () => seen.length === 1);
+    await cluster.kill(cluster.members[1]!);
+    await cluster.kill(cluster.members[2]!);
+    await waitFor('the leadership to be lost', 30_000, () => leader.signal.aborted, 50);
+    assert.ok(leader.signal.reason instanceof LeadershipLost);
+    assert.match((leader.signal.reason as Error).message, /a renewal failed: etcd did not answer/);
+    await waitFor('the watch to report that it cannot tell', 30_000, () => errors.length > 0, 50);
+    await cluster.start(cluster.members[1]!);
+    await other.commitSwitch(0, 'primary', 'secondary1', 'auto', 1);
+    await waitFor('the watch to see the switch made after quorum came back', 30_000, () => seen.at(-1)?.epoch === 1, 50);
   });
 });

@@ -5,8 +5,10 @@
  */
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
-import type { AlertRecord, ClusterState, FailoverRecord, FailoverResult, FailoverTrigger, StateStore } from '../../src/state/store.js';
+import { LeadershipLost, takeLeadership } from '../../src/state/leadership.js';
+import type { AlertRecord, ClusterState, FailoverRecord, FailoverResult, FailoverTrigger, Intent, StateStore } from '../../src/state/store.js';
 import { waitFor } from '../support/failover.js';
+import { sleep } from '../support/sqlite-cluster.js';
 
 /** One empty cluster state; every `open()` is another process on it. */
 export interface StoreUnderTest {
@@ -187,5 +189,122 @@ export function storeContract(factory: StoreFactory): void {
     assert.deepEqual(seen.filter((r) => r.result !== null).map((r) => [r.key, r.result]), [['fp2@2026-01-01T00:00:00Z:firing', 'backup done']]);
     await b.recordAlert(alertRecord('newest', 'x'));
     assert.equal((await a.alerts(1))[0]?.key, 'newest', 'newest first');
+  });
+}
+
+/** Registers the contract of what several sidecars need (issue 12): call inside a describe, beside storeContract. */
+export function clusterContract(factory: StoreFactory): void {
+  async function two(t: TestContext): Promise<[StateStore, StateStore]> {
+    const sut = await factory(t);
+    const a = sut.open();
+    const b = sut.open();
+    t.after(async () => {
+      await a.close();
+      await b.close();
+    });
+    return [a, b];
+  }
+
+  test('renewLease renews only a lease its holder still holds, never takes one afresh', async (t) => {
+    const [a, b] = await two(t);
+    assert.equal(await a.renewLease('A', 60_000), undefined, 'nothing held: nothing renewed');
+    assert.ok(await a.acquireLease('A', 60_000));
+    assert.equal((await b.renewLease('A', 60_000))?.holder, 'A', 'the holder renews from any process');
+    assert.equal(await b.renewLease('B', 60_000), undefined);
+    await a.releaseLease('A');
+    assert.equal(await a.renewLease('A', 60_000), undefined, 'released: gone');
+    assert.equal(await a.leaseHolder(), undefined, 'and not taken back by the renewal');
+    assert.ok(await a.acquireLease('A', 2_000));
+    await waitFor('the short lease to expire', 30_000, async () => (await b.leaseHolder()) === undefined, 200);
+    assert.equal(await a.renewLease('A', 2_000), undefined, 'expired: not renewed');
+  });
+
+  test('leadership is kept by its renewals, lost at once when the lease is taken away, and released', async (t) => {
+    const [a, b] = await two(t);
+    const ttl = 3_000;
+    const leader = await takeLeadership(a, 'A', ttl);
+    assert.ok(leader);
+    assert.equal(await takeLeadership(b, 'B', ttl), undefined);
+    // Beyond twice the TTL, the renewals keep it.
+    const until = Date.now() + 2.5 * ttl;
+    while (Date.now() < until) {
+      assert.equal(await b.acquireLease('B', ttl), undefined);
+      assert.equal(leader.stillLeader(), true);
+      await sleep(500);
+    }
+    // Another process removes the lease: the next renewal finds it gone, and says so.
+    await b.releaseLease('A');
+    await waitFor('the loss to be reported', 30_000, () => leader.signal.aborted, 50);
+    assert.ok(leader.signal.reason instanceof LeadershipLost);
+    assert.match((leader.signal.reason as Error).message, /lost: the lease expired or went to another holder/);
+    assert.equal(leader.stillLeader(), false);
+    const next = await takeLeadership(b, 'B', ttl);
+    assert.ok(next, 'another process takes over');
+    await next.release();
+    assert.equal(next.signal.aborted, true);
+    assert.equal(await a.leaseHolder(), undefined, 'released');
+  });
+
+  test('watch: the state at the start, then every change by any process; nothing after stop', async (t) => {
+    const [a, b] = await two(t);
+    const seen: ClusterState[] = [];
+    const watch = a.watch((state) => seen.push(state));
+    t.after(() => watch.stop());
+    await waitFor('the initial state', 30_000, () => seen.length >= 1);
+    assert.deepEqual(seen[0], EMPTY);
+    const latest = async () => JSON.stringify(seen.at(-1)) === JSON.stringify(await b.read());
+    await b.commitSwitch(0, 'primary', 'secondary1', 'auto', 1_000);
+    await waitFor('the switch', 30_000, latest);
+    await a.setAutoFailover(false);
+    await waitFor('the switch turned off (a change of this process)', 30_000, latest);
+    await b.reinstate('primary');
+    await waitFor('the reinstatement', 30_000, latest);
+    assert.deepEqual(seen.at(-1), { primary: 'secondary1', epoch: 1, autoFailover: false, demoted: [], lastAutoFailoverAt: 1_000 });
+    assert.ok(seen.length <= 4, `one call per change, not per poll: ${seen.length}`);
+    watch.stop();
+    const count = seen.length;
+    // A second watch as the barrier: once it has seen the next change, the stopped one would have too.
+    const other: ClusterState[] = [];
+    const barrier = b.watch((state) => other.push(state));
+    t.after(() => barrier.stop());
+    await waitFor('the second watch started', 30_000, () => other.length >= 1);
+    await b.commitSwitch(1, 'secondary1', 'primary', 'manual', 2_000);
+    await waitFor('the second watch to see the switch', 30_000, () => other.at(-1)?.epoch === 2);
+    assert.equal(seen.length, count);
+  });
+
+  test('members: each publication visible to every process, gone after its own TTL', async (t) => {
+    const [a, b] = await two(t);
+    await a.publishMember('m1', { up: ['primary'] }, 60_000);
+    await b.publishMember('m2', { up: [] }, 2_000);
+    assert.deepEqual((await a.members()).map((m) => [m.name, m.view]), [['m1', { up: ['primary'] }], ['m2', { up: [] }]]);
+    await a.publishMember('m1', { up: ['primary', 'secondary1'] }, 60_000);
+    const m1 = (await b.members()).find((m) => m.name === 'm1');
+    assert.deepEqual(m1?.view, { up: ['primary', 'secondary1'] });
+    assert.ok(Math.abs(m1!.publishedAt - Date.now()) < 60_000);
+    await waitFor('m2 to expire', 30_000, async () => (await b.members()).map((m) => m.name).join() === 'm1', 200);
+  });
+
+  test('intents: claimed once each, oldest first, whoever claims; the outcome reaches the submitter once', async (t) => {
+    const [a, b] = await two(t);
+    const first = await b.submitIntent({ kind: 'failover', params: { target: 'secondary1' }, submittedBy: 'cli@b' });
+    const second = await a.submitIntent({ kind: 'backup', params: {}, submittedBy: 'api@a' });
+    assert.notEqual(first, second);
+    const pending = await a.intent(first);
+    assert.equal(pending?.state, 'pending');
+    assert.deepEqual([pending?.kind, pending?.params, pending?.submittedBy, pending?.claimedBy, pending?.outcome], ['failover', { target: 'secondary1' }, 'cli@b', undefined, undefined]);
+    const claims = await Promise.all([a.claimIntent('A'), b.claimIntent('B'), a.claimIntent('A'), b.claimIntent('B')]);
+    const got = claims.filter((c): c is Intent => c !== undefined);
+    assert.deepEqual(got.map((c) => c.id).sort(), [first, second].sort(), 'each claimed exactly once');
+    assert.equal(claims.find(Boolean)?.id, first, 'the oldest first');
+    assert.equal(await a.claimIntent('A'), undefined);
+    const claimed = got.find((c) => c.id === first)!;
+    assert.equal((await b.intent(first))?.claimedBy, claimed.claimedBy);
+    await a.finishIntent(first, { ok: true, message: 'primary -> secondary1 (epoch 1)', data: { epoch: 1 } });
+    await b.finishIntent(first, { ok: false, message: 'a second finish' });
+    const done = await b.intent(first);
+    assert.equal(done?.state, 'finished');
+    assert.deepEqual(done?.outcome, { ok: true, message: 'primary -> secondary1 (epoch 1)', data: { epoch: 1 } });
+    assert.equal(await a.intent('no-such-intent'), undefined);
   });
 }
