@@ -100,7 +100,10 @@ class HeldLease implements Leadership {
 
   private armExpiry(): void {
     clearTimeout(this.expiryTimer);
-    this.expiryTimer = setTimeout(() => this.stillLeader(), Math.max(0, this.until - performance.now())).unref();
+    // Timers run on a millisecond clock and may fire a fraction early: not expired yet means look again.
+    this.expiryTimer = setTimeout(() => {
+      if (this.stillLeader()) this.armExpiry();
+    }, Math.max(1, Math.ceil(this.until - performance.now()))).unref();
   }
 
   private lose(why: string): void {
