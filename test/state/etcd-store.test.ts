@@ -99,6 +99,7 @@ describe('the etcd state store when members fail', () => {
       for (const m of cluster.members) assert.ok(error.message.includes(m.clientUrl.replace('http://', 'http://root:***@')), error.message);
       assert.ok(!error.message.includes('hunter2'), error.message);
       assert.match(error.message, /majority of the etcd members/);
+      t.diagnostic(`no quorum: gave up after ${took} ms (call timeout 3000 ms)`);
       // Generous: the bound is the 3 s timeout plus one short pause; a hang would be etcd's own 7 s+ or forever.
       assert.ok(took < 6_000, `gave up after ${took} ms`);
     }

@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
+import { awaitIntent } from '../../src/state/intents.js';
 import { LeadershipLost, takeLeadership } from '../../src/state/leadership.js';
 import type { AlertRecord, ClusterState, FailoverRecord, FailoverResult, FailoverTrigger, Intent, StateStore } from '../../src/state/store.js';
 import { waitFor } from '../support/failover.js';
@@ -293,18 +294,32 @@ export function clusterContract(factory: StoreFactory): void {
     const pending = await a.intent(first);
     assert.equal(pending?.state, 'pending');
     assert.deepEqual([pending?.kind, pending?.params, pending?.submittedBy, pending?.claimedBy, pending?.outcome], ['failover', { target: 'secondary1' }, 'cli@b', undefined, undefined]);
+    assert.equal((await b.claimIntent('B'))?.id, first, 'the oldest first');
+    const third = await b.submitIntent({ kind: 'auto_failover', params: { enabled: false }, submittedBy: 'api@b' });
+    // Claimed at once by two processes: each intent exactly once (which claimer gets which is a race).
     const claims = await Promise.all([a.claimIntent('A'), b.claimIntent('B'), a.claimIntent('A'), b.claimIntent('B')]);
     const got = claims.filter((c): c is Intent => c !== undefined);
-    assert.deepEqual(got.map((c) => c.id).sort(), [first, second].sort(), 'each claimed exactly once');
-    assert.equal(claims.find(Boolean)?.id, first, 'the oldest first');
+    assert.deepEqual(got.map((c) => c.id).sort(), [second, third].sort(), 'each claimed exactly once');
     assert.equal(await a.claimIntent('A'), undefined);
-    const claimed = got.find((c) => c.id === first)!;
-    assert.equal((await b.intent(first))?.claimedBy, claimed.claimedBy);
+    assert.equal((await a.intent(first))?.claimedBy, 'B');
+    assert.equal((await a.intent(second))?.claimedBy, got.find((c) => c.id === second)?.claimedBy);
     await a.finishIntent(first, { ok: true, message: 'primary -> secondary1 (epoch 1)', data: { epoch: 1 } });
     await b.finishIntent(first, { ok: false, message: 'a second finish' });
     const done = await b.intent(first);
     assert.equal(done?.state, 'finished');
     assert.deepEqual(done?.outcome, { ok: true, message: 'primary -> secondary1 (epoch 1)', data: { epoch: 1 } });
     assert.equal(await a.intent('no-such-intent'), undefined);
+  });
+
+  test('intents: the submitter waits for the outcome a leader in another process gives; without a leader it is told so', async (t) => {
+    const [a, b] = await two(t);
+    const id = await a.submitIntent({ kind: 'reinstate', params: { database: 'primary' }, submittedBy: 'cli@a' });
+    const waiting = awaitIntent(a, id, 30_000);
+    const claimed = await waitFor('the leader to claim it', 30_000, () => b.claimIntent('B'));
+    assert.equal(claimed.id, id);
+    await b.finishIntent(id, { ok: false, message: 'primary is not demoted' });
+    assert.deepEqual(await waiting, { ok: false, message: 'primary is not demoted' });
+    const orphan = await a.submitIntent({ kind: 'backup', params: {}, submittedBy: 'cli@a' });
+    await assert.rejects(awaitIntent(a, orphan, 300), /intent .* \(backup\) still not claimed by any leader after 300 ms; is a leader running\?/);
   });
 }

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
@@ -86,5 +87,17 @@ describe('etcd test harness', () => {
     await own.destroy();
     for (const pid of running) assert.equal(alive(pid), false);
     assert.equal(existsSync(own.members[0]!.dataDir), false);
+  });
+
+  test('without etcd installed the harness fails (never skips), naming the Debian package', () => {
+    const harness = path.join(path.dirname(fileURLToPath(import.meta.url)), 'etcd.js');
+    const script = `import { startEtcdCluster } from ${JSON.stringify(harness)};
+      try { await startEtcdCluster({ members: 1 }); console.log('started'); } catch (e) { console.log(e.message); }`;
+    // A PATH with a shell and nothing else.
+    const bin = mkdtempSync(path.join(os.tmpdir(), 'dr-no-etcd-'));
+    symlinkSync('/bin/sh', path.join(bin, 'sh'));
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', env: { ...process.env, PATH: bin } });
+    rmSync(bin, { recursive: true, force: true });
+    assert.match(r.stdout, /needs `etcd`, which is not installed: apt-get install -y etcd-server etcd-client \(Debian package `etcd-server`\)/);
   });
 });
