@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
@@ -28,6 +29,29 @@ export interface DatabaseConfig {
   target: DatabaseTarget;
 }
 
+/** Where the cluster state lives: `path` is the SQLite store's file; `etcd` is set when the backend is etcd. */
+export interface StateConfig {
+  /** The SQLite store's absolute path. */
+  path: string;
+  /** The working directory a relative state.path was resolved against (undefined: it was absolute). */
+  relativeTo: string | undefined;
+  backend: 'sqlite' | 'etcd';
+  etcd: EtcdStateConfig | undefined;
+}
+
+export interface EtcdStateConfig {
+  /** With credentials, if the file gave any: for the client only, never shown. */
+  endpoints: string[];
+  /** The endpoints with passwords masked: what status, logs and errors show. */
+  displayEndpoints: string[];
+  /** Ends with "/". */
+  prefix: string;
+  /** Seconds of the leader lease. */
+  ttl: number;
+  /** This sidecar's name among the members. */
+  member: string;
+}
+
 export type PinoLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
 
 export interface Config {
@@ -42,8 +66,7 @@ export interface Config {
   monitoring: Omit<RawConfig['disaster_recovery']['monitoring'], 'probe_timeout'> & { probe_timeout: number };
   notifications: RawConfig['disaster_recovery']['notifications'];
   server: RawConfig['server'];
-  /** The state store's absolute path; `relativeTo`: the working directory a relative state.path was resolved against. */
-  state: { path: string; relativeTo: string | undefined };
+  state: StateConfig;
   logging: { level: PinoLevel; file: string | undefined };
   /** The secrets long enough for the last safety net (see secrets.ts); shorter ones are masked where formatted only. */
   secrets: string[];
@@ -92,9 +115,7 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
   const dr = raw.disaster_recovery;
   const { probe_timeout: explicitTimeout, alert_rules: rules } = dr.monitoring;
   if (explicitTimeout !== undefined) problems.push(...probeTimeoutProblems(explicitTimeout, rules));
-  const state = { path: path.resolve(cwd, raw.state.path), relativeTo: path.isAbsolute(raw.state.path) ? undefined : cwd };
-  const stateProblem = stateLocationProblem(state.path);
-  if (stateProblem) problems.push(`state.path: ${state.path} ${stateProblem}`);
+  const state = buildState(raw, cwd, problems);
   if (problems.length > 0) throw new ConfigError(file, problems);
 
   return {
@@ -111,7 +132,7 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
       level: raw.debug ? 'debug' : pinoLevel(raw.logging.level),
       file: raw.logging.file ? path.resolve(cwd, raw.logging.file) : undefined,
     },
-    secrets: collectSecrets(databases, token, dr.notifications.webhooks),
+    secrets: collectSecrets(databases, token, dr.notifications.webhooks, state.etcd?.endpoints ?? []),
   };
 }
 
@@ -192,6 +213,49 @@ function realFile(file: string): string {
   }
 }
 
+function buildState(raw: RawConfig, cwd: string, problems: string[]): StateConfig {
+  const { backend, etcd } = raw.state;
+  const statePath = path.resolve(cwd, raw.state.path);
+  const relativeTo = path.isAbsolute(raw.state.path) ? undefined : cwd;
+  if (backend !== 'etcd') {
+    const stateProblem = stateLocationProblem(statePath);
+    if (stateProblem) problems.push(`state.path: ${statePath} ${stateProblem}`);
+    return { path: statePath, relativeTo, backend, etcd: undefined };
+  }
+  if (!etcd.endpoints) {
+    problems.push('state.etcd.endpoints: is required when state.backend is "etcd" (a list of the etcd members\' client URLs, e.g. http://10.0.0.1:2379)');
+    return { path: statePath, relativeTo, backend, etcd: undefined };
+  }
+  etcd.endpoints.forEach((url, i) => {
+    const why = endpointProblem(url);
+    if (why) problems.push(`state.etcd.endpoints.${i}: ${why} (got "${maskDatabaseUrl(url)}")`);
+  });
+  return {
+    path: statePath,
+    relativeTo,
+    backend,
+    etcd: {
+      endpoints: etcd.endpoints,
+      displayEndpoints: etcd.endpoints.map(maskDatabaseUrl),
+      prefix: etcd.prefix.endsWith('/') ? etcd.prefix : `${etcd.prefix}/`,
+      ttl: etcd.ttl,
+      member: etcd.member ?? `${os.hostname()}:${raw.server.port}`,
+    },
+  };
+}
+
+function endpointProblem(url: string): string | undefined {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return 'expected an http:// or https:// URL';
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') return 'expected an http:// or https:// URL';
+  if (u.pathname !== '/' || u.search || u.hash) return 'expected a URL without a path (etcd serves its API at the root)';
+  return undefined;
+}
+
 function describeIssue(issue: z.core.$ZodIssue, input: unknown): string {
   const at = issue.path.map(String).join('.') || '(root)';
   if (issue.code === 'unrecognized_keys') {
@@ -229,7 +293,8 @@ function pinoLevel(level: string): PinoLevel {
   return level as PinoLevel;
 }
 
-function collectSecrets(databases: DatabaseConfig[], token: string | undefined, webhooks: readonly string[]): string[] {
+function collectSecrets(databases: DatabaseConfig[], token: string | undefined, webhooks: readonly string[], etcdEndpoints: readonly string[]): string[] {
   const passwords = databases.map((db) => (db.target.engine === 'postgresql' ? db.target.password : undefined));
-  return safetyNetSecrets([...passwords, token, ...webhooks.flatMap((url) => webhookTarget(url).secrets)]);
+  const etcdPasswords = etcdEndpoints.map((url) => (URL.canParse(url) ? decodeURIComponent(new URL(url).password) : undefined));
+  return safetyNetSecrets([...passwords, token, ...webhooks.flatMap((url) => webhookTarget(url).secrets), ...etcdPasswords]);
 }

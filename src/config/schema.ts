@@ -114,8 +114,32 @@ export const serverSchema = z.strictObject({
   auth_token: text().optional(),
 });
 
+export const STATE_BACKENDS = ['sqlite', 'etcd'] as const;
+
+/** A list, or (from `${VAR}`) one string of comma-separated URLs. */
+const urlList = () =>
+  z.preprocess(
+    (v) => (typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter(Boolean) : v),
+    z.array(text().min(1, { error: 'must not be empty' }), { error: 'expected a list of URLs' }).min(1, { error: 'expected at least one URL' }),
+  );
+
+export const etcdStateSchema = z.strictObject({
+  /** Required when `state.backend` is etcd (checked in load.ts, where the backend is known). */
+  endpoints: urlList().optional(),
+  prefix: text().min(1, { error: 'must not be empty' }).default('/dr-sidecar/'),
+  /** Seconds of the leader lease; etcd's shortest lease is 2 s. */
+  ttl: z.preprocess(
+    numberFromString,
+    z.number({ error: 'expected a whole number of seconds >= 2' }).int({ error: 'expected a whole number of seconds >= 2' }).min(2, { error: "expected a whole number of seconds >= 2 (etcd's shortest lease)" }),
+  ).default(10),
+  /** This sidecar's name among the members; default `<hostname>:<server.port>`. */
+  member: text().min(1, { error: 'must not be empty' }).optional(),
+});
+
 export const stateSchema = z.strictObject({
   path: text().default('data/dr-state.db'),
+  backend: oneOf(STATE_BACKENDS).default('sqlite'),
+  etcd: etcdStateSchema.prefault({}),
 });
 
 export const loggingSchema = z

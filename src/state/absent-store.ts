@@ -1,5 +1,5 @@
 import { StateStoreMissing, type StateLocation } from './location.js';
-import type { AlertRecord, ClusterState, FailoverRecord, FailoverResult, FailoverTrigger, Lease, StateStore } from './store.js';
+import type { AlertRecord, ClusterState, FailoverRecord, FailoverResult, FailoverTrigger, Intent, Lease, MemberRecord, StateStore, StateWatch } from './store.js';
 
 /**
  * What commands that only look (`test`, `verify`) get when no store exists:
@@ -33,6 +33,19 @@ export class AbsentStateStore implements StateStore {
     return [];
   }
 
+  async members(): Promise<MemberRecord[]> {
+    return [];
+  }
+
+  async intent(): Promise<Intent | undefined> {
+    return undefined;
+  }
+
+  /** Nothing ever changes in a store that does not exist. */
+  watch(): StateWatch {
+    return { stop: () => undefined };
+  }
+
   setAutoFailover = (): Promise<void> => this.refuse();
   reinstate = (): Promise<void> => this.refuse();
   acquireLease = (): Promise<Lease | undefined> => this.refuse();
@@ -41,6 +54,11 @@ export class AbsentStateStore implements StateStore {
   appendHistory = (): Promise<number> => this.refuse();
   recordAlert = (): Promise<boolean> => this.refuse();
   finishAlert = (): Promise<void> => this.refuse();
+  renewLease = (): Promise<Lease | undefined> => this.refuse();
+  publishMember = (): Promise<void> => this.refuse();
+  submitIntent = (): Promise<string> => this.refuse();
+  claimIntent = (): Promise<Intent | undefined> => this.refuse();
+  finishIntent = (): Promise<void> => this.refuse();
 
   async close(): Promise<void> {}
 

@@ -4,6 +4,7 @@ import { ensurePrivateFolder, restrictSqliteFiles } from '../engines/private-fil
 import { comparePath, identityAt, writeBack, type FileIdentity } from './file-guard.js';
 import { checkStateLocation, unusableStore } from './location.js';
 import type { AlertRecord, ClusterState, CommitSwitchOptions, FailoverRecord, FailoverResult, FailoverTrigger, Lease, LocationMode, StateStore } from './store.js';
+import type { Intent, IntentOutcome, IntentRequest, MemberRecord, MemberView, StateWatch } from './store.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -238,6 +239,7 @@ export class SqliteStateStore implements StateStore {
   }
 
   closeNow(): void {
+    for (const watch of [...this.watches]) watch.stop();
     if (this.alertDb?.open) this.alertDb.close();
     if (this.db.open) this.db.close();
   }
@@ -258,6 +260,134 @@ export class SqliteStateStore implements StateStore {
 
   private setMeta(key: string, value: string): void {
     this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(key, value);
+  }
+
+  // Several sidecars sharing the state (issue 12). Kept at the end of the class, tables created on first use.
+
+  private clusterTablesReady = false;
+  private readonly watches = new Set<StateWatch>();
+
+  private clusterDb(): Database.Database {
+    if (!this.clusterTablesReady) {
+      this.db.exec(`
+CREATE TABLE IF NOT EXISTS members (name TEXT PRIMARY KEY, view TEXT NOT NULL, published_at INTEGER NOT NULL, expires_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS intents (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  submitted_at INTEGER NOT NULL,
+  state TEXT NOT NULL,
+  claimed_by TEXT,
+  request TEXT NOT NULL,
+  outcome TEXT
+);`);
+      this.clusterTablesReady = true;
+    }
+    return this.db;
+  }
+
+  async renewLease(holder: string, ttlMs: number): Promise<Lease | undefined> {
+    return this.db
+      .transaction(() => {
+        const now = Date.now();
+        const current = this.db.prepare('SELECT holder, expires_at FROM lease WHERE id = 1').get() as { holder: string; expires_at: number } | undefined;
+        if (!current || current.holder !== holder || current.expires_at <= now) return undefined;
+        const lease = { holder, expiresAt: now + ttlMs };
+        this.db.prepare('UPDATE lease SET expires_at = ? WHERE id = 1').run(lease.expiresAt);
+        return lease;
+      })
+      .immediate();
+  }
+
+  /**
+   * Polls PRAGMA data_version on a connection of its own (it moves only for commits of
+   * other connections, so this store's own writes count too), and reads the state when it moved.
+   */
+  watch(onChange: (state: ClusterState) => void, onError?: (error: Error) => void, everyMs = 100): StateWatch {
+    const probe = new Database(this.file, { readonly: true, timeout: 5000 });
+    let version: number | undefined;
+    let last: string | undefined;
+    const tick = () => {
+      try {
+        const now = probe.pragma('data_version', { simple: true }) as number;
+        if (now === version) return;
+        version = now;
+        const state = this.db.transaction(() => this.readNow())();
+        const text = JSON.stringify(state);
+        if (text !== last) {
+          last = text;
+          onChange(state);
+        }
+      } catch (error) {
+        onError?.(error as Error);
+      }
+    };
+    const timer = setInterval(tick, everyMs);
+    timer.unref();
+    setImmediate(tick);
+    const watch = {
+      stop: () => {
+        clearInterval(timer);
+        if (probe.open) probe.close();
+        this.watches.delete(watch);
+      },
+    };
+    this.watches.add(watch);
+    return watch;
+  }
+
+  async publishMember(name: string, view: MemberView, ttlMs: number): Promise<void> {
+    const now = Date.now();
+    this.clusterDb()
+      .prepare('INSERT INTO members (name, view, published_at, expires_at) VALUES (?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET view = excluded.view, published_at = excluded.published_at, expires_at = excluded.expires_at')
+      .run(name, JSON.stringify(view), now, now + ttlMs);
+  }
+
+  async members(): Promise<MemberRecord[]> {
+    const rows = this.clusterDb().prepare('SELECT name, view, published_at FROM members WHERE expires_at > ? ORDER BY name').all(Date.now()) as Array<{ name: string; view: string; published_at: number }>;
+    return rows.map((r) => ({ name: r.name, view: JSON.parse(r.view) as MemberView, publishedAt: r.published_at }));
+  }
+
+  async submitIntent(request: IntentRequest): Promise<string> {
+    const db = this.clusterDb();
+    const now = Date.now();
+    // Intents are kept a day: long enough for any submitter to read its outcome.
+    db.prepare('DELETE FROM intents WHERE submitted_at < ?').run(now - 86_400_000);
+    const info = db.prepare("INSERT INTO intents (submitted_at, state, request) VALUES (?, 'pending', ?)").run(now, JSON.stringify(request));
+    return String(info.lastInsertRowid);
+  }
+
+  async claimIntent(holder: string): Promise<Intent | undefined> {
+    const db = this.clusterDb();
+    return db
+      .transaction(() => {
+        const row = db.prepare("SELECT id FROM intents WHERE state = 'pending' ORDER BY id LIMIT 1").get() as { id: number } | undefined;
+        if (!row) return undefined;
+        db.prepare("UPDATE intents SET state = 'claimed', claimed_by = ? WHERE id = ?").run(holder, row.id);
+        return this.intentNow(String(row.id));
+      })
+      .immediate();
+  }
+
+  async finishIntent(id: string, outcome: IntentOutcome): Promise<void> {
+    this.clusterDb().prepare("UPDATE intents SET state = 'finished', outcome = ? WHERE id = ? AND state != 'finished'").run(JSON.stringify(outcome), Number(id));
+  }
+
+  async intent(id: string): Promise<Intent | undefined> {
+    return this.intentNow(id);
+  }
+
+  private intentNow(id: string): Intent | undefined {
+    const row = this.clusterDb().prepare('SELECT id, submitted_at, state, claimed_by, request, outcome FROM intents WHERE id = ?').get(Number(id)) as
+      | { id: number; submitted_at: number; state: Intent['state']; claimed_by: string | null; request: string; outcome: string | null }
+      | undefined;
+    if (!row) return undefined;
+    return {
+      ...(JSON.parse(row.request) as IntentRequest),
+      id: String(row.id),
+      submittedAt: row.submitted_at,
+      state: row.state,
+      claimedBy: row.claimed_by ?? undefined,
+      outcome: row.outcome ? (JSON.parse(row.outcome) as IntentOutcome) : undefined,
+    };
   }
 }
 

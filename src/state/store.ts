@@ -115,4 +115,68 @@ export interface StateStore {
   /** Newest first. */
   alerts(limit: number): Promise<AlertRecord[]>;
   close(): Promise<void>;
+
+  // What several sidecars sharing one cluster state need (issue 12).
+
+  /**
+   * Renews a lease `holder` still holds, never takes one afresh: undefined once it
+   * expired or went to another holder, even if nobody holds it now (whoever acted
+   * in the gap must not be overlapped). `holdLeadership` builds on it.
+   */
+  renewLease(holder: string, ttlMs: number): Promise<Lease | undefined>;
+  /**
+   * Calls `onChange` with the cluster state once at the start and again after every
+   * change made by any process; `onError` when the watch cannot tell (the store is
+   * unreachable), until it can again.
+   */
+  watch(onChange: (state: ClusterState) => void, onError?: (error: Error) => void): StateWatch;
+  /** Publishes this member's view; it disappears `ttlMs` after the last publication. */
+  publishMember(name: string, view: MemberView, ttlMs: number): Promise<void>;
+  /** Members whose last publication has not expired, by name. */
+  members(): Promise<MemberRecord[]>;
+  /** Records a change to the cluster for the leader to carry out; returns its id. */
+  submitIntent(intent: IntentRequest): Promise<string>;
+  /** The oldest intent nobody claimed yet, now claimed by `holder`; undefined when none waits. Two claimers never get the same one. */
+  claimIntent(holder: string): Promise<Intent | undefined>;
+  /** Records what carrying out a claimed intent gave (once: a second finish is ignored). */
+  finishIntent(id: string, outcome: IntentOutcome): Promise<void>;
+  /** The intent as it stands (pending, claimed or finished); undefined when unknown or expired. */
+  intent(id: string): Promise<Intent | undefined>;
+}
+
+export interface StateWatch {
+  stop(): void;
+}
+
+/** What one sidecar sees and says about itself (its probes of each database, its version...): plain JSON. */
+export type MemberView = Record<string, unknown>;
+
+export interface MemberRecord {
+  name: string;
+  view: MemberView;
+  /** Epoch ms of the publication. */
+  publishedAt: number;
+}
+
+export interface IntentRequest {
+  /** What to do: "failover", "auto_failover", "reinstate", "backup", ... */
+  kind: string;
+  params: Record<string, unknown>;
+  /** Who asked (member name, "cli@host", ...), for the history and the logs. */
+  submittedBy: string;
+}
+
+export interface IntentOutcome {
+  ok: boolean;
+  /** What the submitter is told: the result, or why it was refused or failed. */
+  message: string;
+  data?: unknown;
+}
+
+export interface Intent extends IntentRequest {
+  id: string;
+  submittedAt: number;
+  state: 'pending' | 'claimed' | 'finished';
+  claimedBy: string | undefined;
+  outcome: IntentOutcome | undefined;
 }

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { loadConfig, parseConfig, resolveConfigPath } from '../../src/config/load.js';
@@ -260,5 +261,57 @@ disaster_recovery:
     } finally {
       tmp.cleanup();
     }
+  });
+});
+
+describe('state: the SQLite file (default) or an etcd cluster', () => {
+  test('by default: SQLite at state.path, no etcd', () => {
+    const config = parseConfig(base('state: { path: var/state.db }'), '/x/c.yaml', {}, '/srv/app');
+    assert.deepEqual(config.state, { path: '/srv/app/var/state.db', relativeTo: '/srv/app', backend: 'sqlite', etcd: undefined });
+  });
+
+  test('etcd: endpoints as given, prefix, ttl and member defaulted', () => {
+    const config = parseConfig(base('server: { port: 9911 }\nstate: { backend: etcd, etcd: { endpoints: ["http://127.0.0.1:2379", "http://10.0.0.2:2379"] } }'), '/x/c.yaml', {});
+    assert.equal(config.state.backend, 'etcd');
+    assert.deepEqual(config.state.etcd, {
+      endpoints: ['http://127.0.0.1:2379', 'http://10.0.0.2:2379'],
+      displayEndpoints: ['http://127.0.0.1:2379', 'http://10.0.0.2:2379'],
+      prefix: '/dr-sidecar/',
+      ttl: 10,
+      member: `${os.hostname()}:9911`,
+    });
+  });
+
+  test('etcd: endpoints from one ${VAR} of comma-separated URLs, a prefix without its final slash, a member name', () => {
+    const config = parseConfig(
+      base('state: { backend: etcd, etcd: { endpoints: "${ETCD}", prefix: /dr-sidecar/crawler, ttl: "${TTL}", member: web-1 } }'),
+      '/x/c.yaml',
+      { ETCD: 'http://a:2379, http://b:2379', TTL: '4' },
+    );
+    assert.deepEqual(config.state.etcd?.endpoints, ['http://a:2379', 'http://b:2379']);
+    assert.equal(config.state.etcd?.prefix, '/dr-sidecar/crawler/');
+    assert.equal(config.state.etcd?.ttl, 4);
+    assert.equal(config.state.etcd?.member, 'web-1');
+  });
+
+  test('a password in an endpoint is masked where shown and collected as a secret', () => {
+    const config = parseConfig(base('state: { backend: etcd, etcd: { endpoints: ["http://root:s3cr%40t@127.0.0.1:2379"] } }'), '/x/c.yaml', {});
+    assert.deepEqual(config.state.etcd?.displayEndpoints, ['http://root:***@127.0.0.1:2379']);
+    assert.ok(config.secrets.includes('s3cr@t'));
+  });
+
+  test('etcd without endpoints, bad URLs, a short ttl, an unknown backend: refused by path, passwords masked', () => {
+    assert.deepEqual(problemsOf(() => parseConfig(base('state: { backend: etcd }'), '/x/c.yaml', {})), [
+      'state.etcd.endpoints: is required when state.backend is "etcd" (a list of the etcd members\' client URLs, e.g. http://10.0.0.1:2379)',
+    ]);
+    assert.deepEqual(problemsOf(() => parseConfig(base('state: { backend: etcd, etcd: { endpoints: ["grpc://u:hunter2@h:2379", "http://h:2379/v3"] } }'), '/x/c.yaml', {})), [
+      'state.etcd.endpoints.0: expected an http:// or https:// URL (got "grpc://u:***@h:2379")',
+      'state.etcd.endpoints.1: expected a URL without a path (etcd serves its API at the root) (got "http://h:2379/v3")',
+    ]);
+    assert.deepEqual(problemsOf(() => parseConfig(base('state: { backend: etcd, etcd: { endpoints: [], ttl: 1 } }'), '/x/c.yaml', {})), [
+      'state.etcd.endpoints: expected at least one URL',
+      "state.etcd.ttl: expected a whole number of seconds >= 2 (etcd's shortest lease)",
+    ]);
+    assert.deepEqual(problemsOf(() => parseConfig(base('state: { backend: consul }'), '/x/c.yaml', {})), ['state.backend: expected one of "sqlite", "etcd"']);
   });
 });
