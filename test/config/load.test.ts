@@ -294,10 +294,11 @@ describe('state: the SQLite file (default) or an etcd cluster', () => {
     assert.equal(config.state.etcd?.member, 'web-1');
   });
 
-  test('a password in an endpoint is masked where shown and collected as a secret', () => {
-    const config = parseConfig(base('state: { backend: etcd, etcd: { endpoints: ["http://root:s3cr%40t@127.0.0.1:2379"] } }'), '/x/c.yaml', {});
-    assert.deepEqual(config.state.etcd?.displayEndpoints, ['http://root:***@127.0.0.1:2379']);
-    assert.ok(config.secrets.includes('s3cr@t'));
+  test('a password in an endpoint is masked where shown, and a long one collected for the safety net', () => {
+    const config = parseConfig(base('state: { backend: etcd, etcd: { endpoints: ["http://root:s3cr%40t@127.0.0.1:2379", "http://root:a-long%40etcd-secret@127.0.0.2:2379"] } }'), '/x/c.yaml', {});
+    assert.deepEqual(config.state.etcd?.displayEndpoints, ['http://root:***@127.0.0.1:2379', 'http://root:***@127.0.0.2:2379']);
+    assert.ok(config.secrets.includes('a-long@etcd-secret'));
+    assert.ok(!config.secrets.includes('s3cr@t'), 'a short secret is masked where formatted, never replaced in every text');
   });
 
   test('etcd without endpoints, bad URLs, a short ttl, an unknown backend: refused by path, passwords masked', () => {

@@ -16,7 +16,7 @@ describe('leadership', () => {
   after(() => tmp.cleanup());
 
   test('a renewal that never answers: the leadership ends when the TTL runs out, not when the answer comes', async () => {
-    const store = new SqliteStateStore(path.join(tmp.dir, 'hang.db'));
+    const store = new SqliteStateStore(path.join(tmp.dir, 'hang.db'), { create: true });
     try {
       const leader = await takeLeadership(store, 'A', 1_500);
       assert.ok(leader);
@@ -31,7 +31,7 @@ describe('leadership', () => {
   });
 
   test('a renewal that fails: lost at once, with the reason', async () => {
-    const store = new SqliteStateStore(path.join(tmp.dir, 'fail.db'));
+    const store = new SqliteStateStore(path.join(tmp.dir, 'fail.db'), { create: true });
     try {
       const leader = await takeLeadership(store, 'A', 60_000, { renewalsPerTtl: 600 });
       assert.ok(leader);
