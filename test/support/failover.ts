@@ -185,9 +185,18 @@ export interface FailoverConfigOptions {
   autoFailover?: boolean;
   retryDelay?: number;
   maxLag?: number;
+  /** Default config.yaml. */
+  fileName?: string;
+  /** The `state:` section as YAML flow text (e.g. an etcd backend); default a SQLite store in `dir`, created here. */
+  state?: string;
+  /** Default `<dir>/backups`. */
+  backupDir?: string;
 }
 
-/** Writes `config.yaml` into `dir`, creates the state store beside it (as start-monitoring would), and returns its path and the parsed config. */
+/**
+ * Writes `config.yaml` (or `fileName`) into `dir`; with the default SQLite state, creates the store beside it
+ * (as start-monitoring would). Returns its path and the parsed config.
+ */
 export function writeFailoverConfig(o: FailoverConfigOptions): { file: string; config: Config; yaml: string } {
   const dbs = o.databases
     .map((d) => `    ${d.name}: { type: ${d.type}, priority: ${d.priority}, url: "${d.url}"${d.enabled === false ? ', enabled: false' : ''} }`)
@@ -195,12 +204,12 @@ export function writeFailoverConfig(o: FailoverConfigOptions): { file: string; c
   const yaml = `
 logging: { level: info }
 server: { host: 127.0.0.1, port: ${o.port ?? 0}, auth_token: "${TOKEN}" }
-state: { path: "${path.join(o.dir, 'dr-state.db')}" }
+state: ${o.state ?? `{ path: "${path.join(o.dir, 'dr-state.db')}" }`}
 disaster_recovery:
   enabled: true
   databases:
 ${dbs}
-  backup: { backup_dir: "${path.join(o.dir, 'backups')}", enable_auto_backup: false }
+  backup: { backup_dir: "${o.backupDir ?? path.join(o.dir, 'backups')}", enable_auto_backup: false }
   failover:
     enable_auto_failover: ${o.autoFailover ?? true}
     health_check_interval: ${o.healthCheckInterval ?? 0.5}
@@ -215,10 +224,10 @@ ${o.maxLag !== undefined ? `    max_lag_on_failover: ${o.maxLag}\n` : ''}  monit
     probe_timeout: ${o.probeTimeout ?? 1}
     alert_rules: {}
 `;
-  const file = path.join(o.dir, 'config.yaml');
+  const file = path.join(o.dir, o.fileName ?? 'config.yaml');
   fs.writeFileSync(file, yaml);
   const config = parseConfig(yaml, file, {}, o.dir);
-  createStateStore(config);
+  if (o.state === undefined) createStateStore(config);
   return { file, yaml, config };
 }
 

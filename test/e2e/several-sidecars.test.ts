@@ -1,0 +1,269 @@
+/**
+ * Several sidecars, one leader, on a real etcd cluster (issue 12, "Done when"):
+ * three `start-monitoring` processes sharing a 3-member etcd cluster, a
+ * PostgreSQL primary with a synchronous standby (standby1) and a potential one
+ * (standby2), and an application writing numbered rows through `withSession`.
+ * Interval 1 s x threshold 3, leader lease TTL 3 s.
+ *
+ * Each test has its own databases, sidecars and etcd prefix; the etcd cluster is
+ * shared, except by the test that kills its members. Where a test shows that
+ * something does NOT happen (no failover, no second promotion), it watches for a
+ * bounded window long enough for it to have happened (a detection plus a lease).
+ */
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { FailoverRecordJson } from '../../src/failover/history.js';
+import { startEtcdCluster, type EtcdCluster } from '../support/etcd.js';
+import { inRecovery, missingIds } from '../support/failover.js';
+import { startSidecarCluster, type PrimaryAnswer, type SidecarCluster, type SidecarProcess } from '../support/sidecars.js';
+import { sample } from '../support/sqlite-cluster.js';
+
+const TTL = 3;
+const INTERVAL = 1;
+const THRESHOLD = 3;
+/** Long enough for a detection and a lease to run out: what did not happen by then is not going to. */
+const WINDOW_MS = (THRESHOLD * INTERVAL + TTL + 2) * 1000;
+/** Generous deadlines for what must happen (a loaded 2-core machine). */
+const LEADER_MS = TTL * 1000 + 20_000;
+const FAILOVER_MS = 45_000;
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+const successes = (history: FailoverRecordJson[]) => history.filter((r) => r.result === 'success');
+const show = (history: FailoverRecordJson[]) =>
+  history.map((r) => `#${r.id} ${r.trigger} ${r.from} -> ${r.to}: ${r.result}${r.error ? ` (${r.error})` : ''}`).join('\n') || '(empty history)';
+const showPrimaries = (answers: PrimaryAnswer[]) => answers.map((a) => `${a.sidecar}: ${a.status} ${a.body}`).join('\n');
+
+/** Which of the databases are out of recovery (accepting writes as a primary), among those still running. */
+async function promoted(c: SidecarCluster): Promise<string[]> {
+  const out: string[] = [];
+  for (const name of ['primary', 'standby1', 'standby2']) {
+    const server = c.server(name);
+    if (server.isRunning() && !(await inRecovery(server))) out.push(name);
+  }
+  return out;
+}
+
+/** Polls during `ms`: every check must pass every time (what must not change, does not). */
+async function holdsFor(ms: number, what: string, check: () => Promise<string | undefined>): Promise<void> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    const wrong = await check();
+    if (wrong !== undefined) assert.fail(`${what}: ${wrong}`);
+    await sleep(250);
+  }
+}
+
+const everyPrimaryIs = (c: SidecarCluster, status: number, name?: string) => async (): Promise<string | undefined> => {
+  const answers = await c.primaries();
+  return answers.every((a) => a.status === status && (name === undefined || a.name === name)) ? undefined : showPrimaries(answers);
+};
+
+describe('several sidecars, one leader, on etcd', { timeout: 600_000 }, () => {
+  let etcd: EtcdCluster;
+  before(async () => {
+    etcd = await startEtcdCluster({ members: 3 });
+  });
+  after(async () => {
+    await etcd?.destroy();
+  });
+
+  const cluster = (t: { after(fn: () => Promise<void>): void }, opts: { proxied?: boolean; ownEtcd?: boolean } = {}) =>
+    startSidecarCluster(t, { ttl: TTL, interval: INTERVAL, threshold: THRESHOLD, proxied: opts.proxied, ...(opts.ownEtcd ? {} : { etcd }) });
+
+  test('kill -9 of the primary postmaster: exactly one failover, every /primary agrees, no acknowledged row lost', { timeout: 150_000 }, async (t) => {
+    const c = await cluster(t);
+    await c.leader(LEADER_MS);
+    await c.waitPrimaries(200, 'primary', 20_000);
+    const writer = await c.startWriter();
+    await writer.waitForAcks(50, 30_000, 'primary');
+
+    await c.server('primary').kill9();
+    const record = await c.waitHistory('a successful automatic failover', FAILOVER_MS, (r) => r.trigger === 'auto' && r.result === 'success');
+    assert.equal(record.to, 'standby1', 'the synchronous standby (priority 1) is the new primary');
+    await c.waitPrimaries(200, 'standby1', 20_000);
+    await writer.waitForAcks(50, 30_000, 'standby1');
+    await writer.stop();
+
+    assert.deepEqual(await missingIds(c.server('standby1'), writer.ids()), [], 'every acknowledged row is on the new primary');
+    assert.deepEqual(await promoted(c), ['standby1'], 'one promotion: standby2 is still a standby');
+    const history = await c.history();
+    assert.equal(successes(history).length, 1, `exactly one failover:\n${show(history)}`);
+    assert.deepEqual(history.filter((r) => r.result === 'failed'), [], `no failed attempt:\n${show(history)}`);
+    t.diagnostic(`rows acknowledged: ${writer.acks.length}, longest gap ${writer.longestGap().ms} ms`);
+  });
+
+  test('kill -9 of the leader sidecar, then of the primary: a new leader within the TTL, then the failover', { timeout: 150_000 }, async (t) => {
+    const c = await cluster(t);
+    const old = await c.leader(LEADER_MS);
+    await c.waitPrimaries(200, 'primary', 20_000);
+    const writer = await c.startWriter();
+    await writer.waitForAcks(50, 30_000, 'primary');
+
+    const leaderKilledAt = Date.now();
+    await old.kill9();
+    await c.server('primary').kill9();
+    const primaryKilledAt = Date.now();
+    const next = await c.leader(LEADER_MS, old);
+    const newLeaderMs = Date.now() - leaderKilledAt;
+    assert.notEqual(next.name, old.name);
+
+    const record = await c.waitHistory('a successful automatic failover', FAILOVER_MS, (r) => r.trigger === 'auto' && r.result === 'success');
+    await writer.waitForAcks(1, 30_000, record.to!);
+    const firstOnNew = writer.on(record.to!).find((a) => a.epoch === record.epoch) ?? writer.on(record.to!)[0]!;
+    await c.waitPrimaries(200, record.to!, 20_000);
+    await writer.waitForAcks(30, 30_000, record.to!);
+    await writer.stop();
+
+    assert.equal(record.to, 'standby1');
+    assert.deepEqual(await missingIds(c.server('standby1'), writer.ids()), [], 'every acknowledged row is on the new primary');
+    assert.deepEqual(await promoted(c), ['standby1']);
+    const history = await c.history();
+    assert.equal(successes(history).length, 1, `exactly one failover:\n${show(history)}`);
+    t.diagnostic(`new leader ${next.name} ${newLeaderMs} ms after the leader's death (ttl ${TTL} s)`);
+    t.diagnostic(`RTO (kill -9 of the primary -> first write acknowledged on ${record.to}): ${firstOnNew.at - primaryKilledAt} ms`);
+  });
+
+  test('the leader frozen longer than the TTL while the primary dies, then continued: it does not act on its old leadership', { timeout: 150_000 }, async (t) => {
+    const c = await cluster(t);
+    const old = await c.leader(LEADER_MS);
+    await c.waitPrimaries(200, 'primary', 20_000);
+    const writer = await c.startWriter();
+    await writer.waitForAcks(30, 30_000, 'primary');
+
+    old.freeze();
+    await c.server('primary').kill9();
+    const next = await c.leader(LEADER_MS, old);
+    const record = await c.waitHistory('a successful automatic failover', FAILOVER_MS, (r) => r.trigger === 'auto' && r.result === 'success');
+    await c.waitPrimaries(200, record.to!, 20_000);
+    await writer.waitForAcks(30, 30_000, record.to!);
+
+    old.thaw();
+    // Whatever it would do on its old leadership, it does in the ticks right after it wakes up.
+    const deadline = Date.now() + 20_000;
+    while ((await old.isLeader()) !== false) {
+      if (Date.now() > deadline) assert.fail(`the continued sidecar ${old.name} does not say it is a follower (dr_sidecar_is_leader 0)\n${await c.describe()}`);
+      await sleep(100);
+    }
+    await holdsFor(WINDOW_MS, 'after the continued sidecar woke up, /primary of every sidecar names the new primary', everyPrimaryIs(c, 200, record.to!));
+    await writer.stop();
+
+    const history = await c.history();
+    assert.equal(successes(history).length, 1, `one promotion in the history:\n${show(history)}`);
+    assert.deepEqual(await promoted(c), [record.to], 'one promotion in the databases');
+    assert.deepEqual(await missingIds(c.server(record.to!), writer.ids()), []);
+    assert.equal((await c.leaders()).map((s) => s.name).join(), next.name, 'the new leader still leads');
+    const backups = path.join(c.dir, `backups-${old.name}`);
+    const files = existsSync(backups) ? readdirSync(backups, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => e.name) : [];
+    assert.deepEqual(files, [], 'no backup taken by the continued sidecar');
+  });
+
+  test('the leader cut off from the primary only (the others reach it): no failover', { timeout: 150_000 }, async (t) => {
+    const c = await cluster(t, { proxied: true });
+    const leader = await c.leader(LEADER_MS);
+    await c.waitPrimaries(200, 'primary', 20_000);
+    const writer = await c.startWriter();
+    await writer.waitForAcks(20, 30_000, 'primary');
+
+    c.proxy(leader, 'primary').cut();
+    // The leader sees the primary dead by its own probes...
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      const m = await leader.metrics();
+      if (m !== undefined && (sample(m, 'dr_database_consecutive_failures{database="primary"}') ?? 0) >= THRESHOLD) break;
+      if (Date.now() > deadline) assert.fail(`the leader ${leader.name} never saw the primary fail ${THRESHOLD} times through its cut proxy\n${await c.describe()}`);
+      await sleep(100);
+    }
+    // ...and yet, since the others see it alive, nothing is switched.
+    const others = c.sidecars.filter((s) => s !== leader);
+    await holdsFor(WINDOW_MS, 'the sidecars that reach the primary keep routing to it', async () => {
+      const answers = await Promise.all(others.map((s) => s.primary()));
+      return answers.every((a) => a.status === 200 && a.name === 'primary') ? undefined : showPrimaries(answers);
+    });
+    await writer.waitForAcks(20, 30_000, 'primary');
+    const history = await c.history();
+    assert.deepEqual(successes(history), [], `no failover:\n${show(history)}`);
+    assert.deepEqual(await promoted(c), ['primary'], 'nothing promoted');
+
+    c.proxy(leader, 'primary').mend();
+    await c.waitPrimaries(200, 'primary', 20_000);
+    await writer.stop();
+    assert.deepEqual(await missingIds(c.server('primary'), writer.ids()), []);
+  });
+
+  test('one etcd member killed: nothing changes; two killed: no promotion, /primary 503 everywhere; quorum back: the cluster carries on', { timeout: 200_000 }, async (t) => {
+    const c = await cluster(t, { ownEtcd: true });
+    const members = c.etcd!.members;
+    const leader = await c.leader(LEADER_MS);
+    await c.waitPrimaries(200, 'primary', 20_000);
+    const writer = await c.startWriter();
+    await writer.waitForAcks(20, 30_000, 'primary');
+
+    // One member of three: a quorum is left, nothing changes.
+    await c.etcd!.kill(members[0]!);
+    await holdsFor(WINDOW_MS, 'with one etcd member dead, /primary of every sidecar names the primary', everyPrimaryIs(c, 200, 'primary'));
+    await writer.waitForAcks(20, 30_000, 'primary');
+    assert.deepEqual((await c.leaders()).map((s) => s.name), [leader.name], 'the same leader');
+    assert.deepEqual(successes(await c.history()), []);
+
+    // Two of three: no quorum. Every sidecar fails safe, and a dead primary is not replaced.
+    await c.etcd!.kill(members[1]!);
+    await c.waitPrimaries(503, undefined, TTL * 1000 + 20_000);
+    await c.server('primary').kill9();
+    await holdsFor(WINDOW_MS, 'without quorum, /primary answers 503 on every sidecar', everyPrimaryIs(c, 503));
+    assert.deepEqual(await promoted(c), [], 'nothing promoted without quorum');
+
+    // Quorum back: the cluster carries on (here: the dead primary is replaced) without an operator.
+    await c.etcd!.start(members[0]!);
+    await c.etcd!.start(members[1]!);
+    const record = await c.waitHistory('a successful automatic failover once quorum is back', FAILOVER_MS, (r) => r.trigger === 'auto' && r.result === 'success');
+    await c.waitPrimaries(200, record.to!, 30_000);
+    await writer.waitForAcks(20, 30_000, record.to!);
+    await writer.stop();
+    assert.equal(record.to, 'standby1');
+    assert.deepEqual(await missingIds(c.server('standby1'), writer.ids()), [], 'every acknowledged row is on the new primary');
+    assert.deepEqual(await promoted(c), ['standby1']);
+    const history = await c.history();
+    assert.equal(successes(history).length, 1, `exactly one failover:\n${show(history)}`);
+  });
+
+  test('manual failovers submitted on a follower and on the leader at the same moment: one runs, the other is refused with the reason', { timeout: 150_000 }, async (t) => {
+    const c = await cluster(t);
+    const leader = await c.leader(LEADER_MS);
+    const follower: SidecarProcess = c.sidecars.find((s) => s !== leader)!;
+    await c.waitPrimaries(200, 'primary', 20_000);
+    const writer = await c.startWriter();
+    await writer.waitForAcks(20, 30_000, 'primary');
+
+    const asks = [
+      { on: follower, target: 'standby1' },
+      { on: leader, target: 'standby2' },
+    ];
+    const answers = await Promise.all(asks.map((a) => a.on.api('POST', '/api/failover', { target: a.target, reason: `asked on sidecar ${a.on.name}` })));
+    const outcome = answers.map((a, i) => {
+      let body: { result?: string; error?: string | null; message?: string } = {};
+      try {
+        body = JSON.parse(a.body) as typeof body;
+      } catch { /* not JSON */ }
+      return { ...asks[i]!, status: a.status, ran: a.status === 200 && body.result === 'success', reason: body.error ?? body.message ?? a.body };
+    });
+    const described = outcome.map((o) => `on ${o.on.name} to ${o.target}: HTTP ${o.status}, ${o.ran ? 'ran' : `refused: ${o.reason}`}`).join('\n');
+    const ran = outcome.filter((o) => o.ran);
+    const refused = outcome.filter((o) => !o.ran);
+    assert.equal(ran.length, 1, `exactly one ran:\n${described}\n${await c.describe()}`);
+    assert.equal(refused.length, 1);
+    assert.ok(refused[0]!.status !== 200 || refused[0]!.reason, `the other is refused with a reason:\n${described}`);
+    assert.match(String(refused[0]!.reason), /\w{3,}/, `the refusal says why:\n${described}`);
+    t.diagnostic(described);
+
+    const winner = ran[0]!.target;
+    await c.waitPrimaries(200, winner, 20_000);
+    await writer.waitForAcks(20, 30_000, winner);
+    await writer.stop();
+    const history = await c.history();
+    assert.equal(successes(history).length, 1, `one switch in the history:\n${show(history)}`);
+    assert.deepEqual((await promoted(c)).filter((n) => n !== 'primary'), [winner], 'one standby promoted');
+    assert.deepEqual(await missingIds(c.server(winner), writer.ids()), []);
+  });
+});
