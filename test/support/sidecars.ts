@@ -115,6 +115,8 @@ export interface SidecarCluster {
   waitHistory(what: string, timeoutMs: number, match: (r: FailoverRecordJson) => boolean): Promise<FailoverRecordJson>;
   /** The real CLI with a sidecar's config (default the first running one). */
   cli(args: string[], sidecar?: SidecarProcess): Promise<CliResult>;
+  /** The application's library (DisasterRecoveryManager on writerConfig), stopped at the end of the test. */
+  openApplication(): Promise<DisasterRecoveryManager>;
   /** An application writing numbered rows through withSession, stopped at the end of the test. */
   startWriter(opts?: { paceMs?: number }): Promise<NumberedWriter>;
   /** Every sidecar's log tail and the history, for a failure message. */
@@ -382,9 +384,14 @@ class Cluster implements SidecarCluster {
     }
   }
 
-  async startWriter(opts: { paceMs?: number } = {}): Promise<NumberedWriter> {
+  async openApplication(): Promise<DisasterRecoveryManager> {
     const manager = await DisasterRecoveryManager.open({ config: this.writerConfig, logger: silentLogger(), failoverWaitMs: 30_000 });
     this.managers.push(manager);
+    return manager;
+  }
+
+  async startWriter(opts: { paceMs?: number } = {}): Promise<NumberedWriter> {
+    const manager = await this.openApplication();
     const writer = new NumberedWriter(manager, { paceMs: opts.paceMs ?? 10 }).start();
     this.writers.push(writer);
     return writer;
