@@ -99,6 +99,7 @@ export class DisasterRecoveryService {
       currentPrimary: () => this.currentPrimary(),
       autoFailoverEnabled: () => this.autoFailoverEnabled(),
       failoverCounts: () => this.failoverCounts(),
+      sidecar: () => ({ isLeader: this.ha.isLeader(), members: this.ha.members().length }),
     });
     this.backups = new Backups({ config, log, currentPrimary: () => this.currentPrimary(), scrub: (text) => scrubSecrets(text, config.secrets) });
     registerBackupMetrics(this.metrics.registry, this.backups);
