@@ -82,6 +82,8 @@ export const monitoringSchema = z.strictObject({
   history_retention_hours: positive().default(24),
   /** Addition: seconds one probe may take before the database counts as down. */
   probe_timeout: positive().default(5),
+  /** Addition: seconds between PRAGMA quick_check runs of each SQLite file (0: never). */
+  integrity_check_interval: nonNegative().default(300),
   alert_rules: z.record(z.string(), alertRuleSchema).default({}),
 });
 

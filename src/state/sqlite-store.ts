@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import type { AlertRecord, ClusterState, FailoverRecord, FailoverResult, FailoverTrigger, Lease, StateStore } from './store.js';
+import type { AlertRecord, ClusterState, FailoverRecord, FailoverResult, FailoverTrigger, Lease, SqliteIdentityRecord, StateStore } from './store.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -17,7 +17,8 @@ CREATE TABLE IF NOT EXISTS alerts (
   received_at INTEGER NOT NULL,
   record TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS alerts_received_at ON alerts (received_at);`;
+CREATE INDEX IF NOT EXISTS alerts_received_at ON alerts (received_at);
+CREATE TABLE IF NOT EXISTS sqlite_identity (database TEXT PRIMARY KEY, generation INTEGER NOT NULL, record TEXT NOT NULL);`;
 
 /** Alert records are kept this long: long enough to catch any re-delivery. */
 const ALERT_RETENTION_MS = 30 * 86_400_000;
@@ -170,6 +171,21 @@ export class SqliteStateStore implements StateStore {
     return this.db
       .prepare("SELECT json_extract(record, '$.trigger') AS trigger, json_extract(record, '$.result') AS result, count(*) AS count FROM failover_history GROUP BY 1, 2")
       .all() as Array<{ trigger: FailoverTrigger; result: FailoverResult; count: number }>;
+  }
+
+  async sqliteIdentities(): Promise<SqliteIdentityRecord[]> {
+    const rows = this.db.prepare('SELECT record FROM sqlite_identity ORDER BY database').pluck().all() as string[];
+    return rows.map((row) => JSON.parse(row) as SqliteIdentityRecord);
+  }
+
+  async recordSqliteIdentity(record: SqliteIdentityRecord): Promise<void> {
+    this.db
+      .prepare(
+        `INSERT INTO sqlite_identity (database, generation, record) VALUES (?, ?, ?)
+         ON CONFLICT (database) DO UPDATE SET generation = excluded.generation, record = excluded.record
+         WHERE excluded.generation >= sqlite_identity.generation`,
+      )
+      .run(record.database, record.generation, JSON.stringify(record));
   }
 
   async close(): Promise<void> {
