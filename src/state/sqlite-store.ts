@@ -18,7 +18,7 @@ CREATE TABLE IF NOT EXISTS alerts (
   record TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS alerts_received_at ON alerts (received_at);
-CREATE TABLE IF NOT EXISTS sqlite_identity (database TEXT PRIMARY KEY, generation INTEGER NOT NULL, record TEXT NOT NULL);`;
+CREATE TABLE IF NOT EXISTS file_identity (database TEXT PRIMARY KEY, generation INTEGER NOT NULL, record TEXT NOT NULL);`;
 
 /** Alert records are kept this long: long enough to catch any re-delivery. */
 const ALERT_RETENTION_MS = 30 * 86_400_000;
@@ -174,16 +174,16 @@ export class SqliteStateStore implements StateStore {
   }
 
   async sqliteIdentities(): Promise<SqliteIdentityRecord[]> {
-    const rows = this.db.prepare('SELECT record FROM sqlite_identity ORDER BY database').pluck().all() as string[];
+    const rows = this.db.prepare('SELECT record FROM file_identity ORDER BY database').pluck().all() as string[];
     return rows.map((row) => JSON.parse(row) as SqliteIdentityRecord);
   }
 
   async recordSqliteIdentity(record: SqliteIdentityRecord): Promise<void> {
     this.db
       .prepare(
-        `INSERT INTO sqlite_identity (database, generation, record) VALUES (?, ?, ?)
+        `INSERT INTO file_identity (database, generation, record) VALUES (?, ?, ?)
          ON CONFLICT (database) DO UPDATE SET generation = excluded.generation, record = excluded.record
-         WHERE excluded.generation >= sqlite_identity.generation`,
+         WHERE excluded.generation >= file_identity.generation`,
       )
       .run(record.database, record.generation, JSON.stringify(record));
   }
