@@ -93,7 +93,11 @@ export class DisasterRecoveryService {
       // A restore is the sidecar's own replacement of a file: what it leaves is the new baseline.
       restoring: {
         begin: (db) => (db.target.engine === 'sqlite' ? this.sqliteIdentities.beginReplace(db.name, db.target.file) : Promise.resolve()),
-        end: async (db) => void (db.target.engine === 'sqlite' ? await this.sqliteIdentities.rebaseline(db.name, db.target.file, 'restore') : undefined),
+        end: async (db, restored) => {
+          if (db.target.engine !== 'sqlite') return;
+          if (restored) await this.sqliteIdentities.rebaseline(db.name, db.target.file, 'restore');
+          else await this.sqliteIdentities.cancelReplace(db.name, db.target.file);
+        },
       },
     });
     registerBackupMetrics(this.metrics.registry, this.backups);

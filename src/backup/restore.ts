@@ -74,14 +74,16 @@ export async function executeRestore(backups: Backups, plan: RestorePlan, option
       log.info({ database: target.name, file: plan.file }, `backup restore of ${target.name} from ${plan.file} started`);
       const restoring = backups.deps.restoring;
       await restoring?.begin(target);
+      let restored = false;
       try {
         await engineBackupFor(manifest.engine).restore(target, readBackupContent(handle, manifest.compression === 'gzip'));
+        restored = true;
       } catch (error) {
         const message = backups.deps.scrub(`restoring ${plan.file} over ${target.name} failed: ${(error as Error).message}`);
         log.error({ database: target.name, file: plan.file }, `backup ${message}`);
         throw new DrError(`${message}${safetyBackup ? ` (its contents before were saved to ${safetyBackup.path})` : ''}`);
       } finally {
-        await restoring?.end(target);
+        await restoring?.end(target, restored);
       }
       const durationSeconds = (performance.now() - started) / 1000;
       log.info(

@@ -99,7 +99,13 @@ export class SqliteIdentities {
     await this.write({ ...current, generation: Date.now(), replacingUntil: Date.now() + REPLACING_TTL_MS });
   }
 
-  /** The sidecar replaced the file (or tried): what is there now is the database. `source` says who. */
+  /** The replacement did not happen: judge the file against its old baseline again. */
+  async cancelReplace(database: string, file: string): Promise<void> {
+    const current = this.usable(database, file);
+    if (current?.replacingUntil !== undefined) await this.write({ ...current, generation: Date.now(), replacingUntil: undefined });
+  }
+
+  /** The sidecar replaced the file: what is there now is the database. `source` says who. */
   async rebaseline(database: string, file: string, source: 'copy' | 'restore' | 'accepted'): Promise<SqliteIdentityRecord | undefined> {
     let observed: (SqliteObservation & { problem?: string }) | undefined;
     try {
@@ -109,8 +115,7 @@ export class SqliteIdentities {
     }
     if (!observed || observed.problem !== undefined) {
       // Nothing readable there: keep judging against the old baseline.
-      const current = this.usable(database, file);
-      if (current?.replacingUntil !== undefined) await this.write({ ...current, generation: Date.now(), replacingUntil: undefined });
+      await this.cancelReplace(database, file);
       return undefined;
     }
     const record: SqliteIdentityRecord = { database, file, identity: strip(observed), since: observed.at, generation: Date.now(), source };

@@ -105,10 +105,12 @@ export class SqliteEngine implements Engine {
     let copy: CopyOutcome;
     try {
       copy = await copySqliteDatabase(source.file, this.file, { timeoutMs, guard: lastWord });
-    } finally {
-      // The file is the sidecar's own copy now (or, after a failure, still what it was): the new baseline.
-      if (replacing) await identities?.rebaseline(this.name, this.file, 'copy');
+    } catch (error) {
+      if (replacing) await identities?.cancelReplace(this.name, this.file);
+      throw error;
     }
+    // The file is the sidecar's own copy now: the new baseline.
+    if (replacing) await identities?.rebaseline(this.name, this.file, 'copy');
     return {
       method: 'final-copy',
       complete: fence !== undefined,
