@@ -92,7 +92,8 @@ function probe({ id, file, timeoutMs }: SqliteProbeRequest): SqliteProbeReply {
     }
     if (header && 'problem' in header) {
       forget(file);
-      return { id, up: false, seconds: elapsed(), error: `not a SQLite database: ${header.problem}: ${file}`, observed };
+      // Without a header there are no pages or change counter to judge the file's identity by: down as damaged.
+      return { id, up: false, seconds: elapsed(), error: `not a SQLite database: ${header.problem}: ${file}` };
     }
     const connection = connect(file, keyOf(state, walKey(file)), timeoutMs);
     observed.tables = readTables(connection);

@@ -11,7 +11,7 @@ import { test } from 'node:test';
 import Database from 'better-sqlite3';
 import type { DatabaseStatus } from '../../src/status.js';
 import { stackLines, type CliResult } from '../support/cli.js';
-import { imageIds, seedImages, sleep, sqliteCluster, startSidecar, waitForHistory, type Sidecar } from '../support/sqlite-cluster.js';
+import { corruptHeader, imageIds, seedImages, sleep, sqliteCluster, startSidecar, waitForHistory, type Sidecar } from '../support/sqlite-cluster.js';
 
 const show = (r: CliResult) => `exit ${r.code}\n--- stdout ---\n${r.stdout}\n--- stderr ---\n${r.stderr}`;
 
@@ -139,4 +139,29 @@ test('SQLite: accept-file makes a primary replaced on purpose the database again
   await until('the primary up again', () => sidecar.service.monitor.health('primary')?.status === 'up', sidecar);
   await until('secondary1 copied from the accepted file', () => imageIds(cluster.file('secondary1')).size === 70, sidecar);
   assert.ok(sidecar.logs.lines.some((l) => /primary's file is accepted again/.test(l.msg)), sidecar.logs.tail());
+});
+
+test('SQLite: a restore by the CLI over an unreadable primary replaces its file, and that is no loss', async (t) => {
+  const cluster = sqliteCluster(t, { rows: 50, failover: { enable_auto_failover: false }, monitoring: { probe_timeout: 5 } });
+  const sidecar = await startSidecar(cluster.load());
+  cluster.defer(() => sidecar.stop());
+  await watching(sidecar);
+  const backup = await cluster.cli('backup', '--name', 'before', '--json');
+  assert.equal(backup.code, 0, show(backup));
+  const made = JSON.parse(backup.stdout) as { path: string };
+
+  // The header is destroyed: the restore cannot write into the file and puts a new one (another inode) in its place.
+  corruptHeader(cluster.file('primary'));
+  await until('the primary down', () => /not a SQLite database/.test(sidecar.service.monitor.health('primary')?.last?.error ?? ''), sidecar);
+  const restored = await cluster.cli('restore', made.path, '--database', 'primary', '--yes', '--skip-safety-backup');
+  assert.equal(restored.code, 0, show(restored));
+  assert.equal(imageIds(cluster.file('primary')).size, 50);
+  assert.equal((await sidecar.service.store.sqliteIdentities()).find((r) => r.database === 'primary')?.source, 'restore');
+
+  await until('the primary up again', () => sidecar.service.monitor.health('primary')?.status === 'up', sidecar);
+  const probes = sidecar.service.monitor.health('primary')!.probes;
+  await until('three more probes of the primary', () => sidecar.service.monitor.health('primary')!.probes >= probes + 3, sidecar);
+  const health = sidecar.service.monitor.health('primary')!;
+  assert.equal(health.status, 'up', health.last?.error);
+  assert.ok(!sidecar.logs.lines.some((l) => /LOST/.test(l.msg)), sidecar.logs.tail());
 });
