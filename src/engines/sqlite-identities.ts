@@ -91,7 +91,7 @@ export class SqliteIdentities {
     return this.judge(database, file, observed, false);
   }
 
-  /** The sidecar is about to replace the file itself: its next observations are not judged until `replaced`. */
+  /** The sidecar is about to replace the file itself: nothing is judged until `rebaseline` (or `cancelReplace`, or 10 minutes). */
   async beginReplace(database: string, file: string): Promise<void> {
     await (this.loaded ??= this.reload());
     const current = this.usable(database, file);

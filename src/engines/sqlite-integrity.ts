@@ -51,6 +51,11 @@ export class SqliteIntegrityChecks {
     return verdict && verdict.fileKey === fileKey ? verdict.problem : undefined;
   }
 
+  /** A check is running or queued. */
+  busy(): boolean {
+    return this.running !== undefined || this.queue.length > 0;
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     this.queue.length = 0;

@@ -204,3 +204,12 @@ test('config path: flag, then $DR_CONFIG, then config/config.yaml', () => {
   assert.equal(resolveConfigPath(undefined, { DR_CONFIG: '/b.yaml' }), '/b.yaml');
   assert.equal(resolveConfigPath(undefined, {}), path.resolve('config/config.yaml'));
 });
+
+test('monitoring.integrity_check_interval: 300 s by default, 0 turns it off, a negative value is refused', () => {
+  assert.equal(parseConfig(base(), 'x.yaml', {}).monitoring.integrity_check_interval, 300);
+  assert.equal(parseConfig(base('  monitoring:\n    integrity_check_interval: 0'), 'x.yaml', {}).monitoring.integrity_check_interval, 0);
+  assert.deepEqual(
+    problemsOf(() => parseConfig(base('  monitoring:\n    integrity_check_interval: -1'), 'x.yaml', {})),
+    ['disaster_recovery.monitoring.integrity_check_interval: expected a number >= 0'],
+  );
+});

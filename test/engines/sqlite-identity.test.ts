@@ -74,6 +74,23 @@ function sqliteDb(name: string, file: string): DatabaseConfig {
   return parseConfig(`disaster_recovery:\n  databases:\n    ${name}: { type: primary, priority: 0, url: "sqlite:///${file}" }\n`, 'x.yaml', {}).databases[0]!;
 }
 
+test('the state store keeps the newest generation of an identity', async (t) => {
+  const tmp = tempDir();
+  const store = new SqliteStateStore(path.join(tmp.dir, 'state.db'));
+  t.after(async () => {
+    await store.close();
+    tmp.cleanup();
+  });
+  const record = { database: 'p', file: '/x/p.db', identity: base, since: 1, generation: 10, source: 'copy' };
+  await store.recordSqliteIdentity(record);
+  await store.recordSqliteIdentity({ ...record, generation: 9, source: 'observed' });
+  assert.equal((await store.sqliteIdentities())[0]?.source, 'copy', 'an older generation does not overwrite');
+  await store.recordSqliteIdentity({ ...record, identity: { ...base, pages: 80 }, source: 'observed' });
+  assert.equal((await store.sqliteIdentities())[0]?.identity.pages, 80, 'the same generation moves forward');
+  await store.recordSqliteIdentity({ ...record, generation: 11, source: 'accepted' });
+  assert.deepEqual((await store.sqliteIdentities()).map((r) => [r.database, r.source, r.generation]), [['p', 'accepted', 11]]);
+});
+
 test('SqliteIdentities on real files: first sight, replaced, VACUUM, truncated, picked up from another process', async (t) => {
   const tmp = tempDir();
   const store = new SqliteStateStore(path.join(tmp.dir, 'state.db'));
