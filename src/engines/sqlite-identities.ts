@@ -79,6 +79,22 @@ export class SqliteIdentities {
     return why;
   }
 
+  /**
+   * The verdict without touching the store, when memory suffices: the baseline is loaded,
+   * the file is the same database, and moving the baseline forward needs no write. Probes
+   * take this path almost always (one promise per probe, as the monitor wants); undefined: ask `judge`.
+   */
+  settled(database: string, file: string, observed: SqliteObservation, up: boolean): { why: undefined } | undefined {
+    if (!this.loaded || !up || this.lost.has(database)) return undefined;
+    const record = this.usable(database, file);
+    if (!record || isReplacing(record) || observed.at < record.since || this.verdict(record, observed) !== undefined) return undefined;
+    const next = this.forward(record, observed);
+    const persisted = this.persisted.get(database);
+    if (!persisted || persisted.generation !== record.generation || worthPersisting(persisted.identity, next.identity)) return undefined;
+    this.known.set(database, next);
+    return { why: undefined };
+  }
+
   /** Judges the file as it is right now (the copy path, right before it overwrites a secondary). */
   async check(database: string, file: string): Promise<string | undefined> {
     let observed: SqliteObservation & { problem?: string };
@@ -141,8 +157,12 @@ export class SqliteIdentities {
     return judgeIdentity(record.identity, observed);
   }
 
+  private forward(record: SqliteIdentityRecord, observed: SqliteObservation): SqliteIdentityRecord {
+    return { ...record, identity: { ...strip(observed), tables: observed.tables ?? record.identity.tables }, since: observed.at, source: 'observed' };
+  }
+
   private async advance(record: SqliteIdentityRecord, observed: SqliteObservation): Promise<void> {
-    const next: SqliteIdentityRecord = { ...record, identity: { ...strip(observed), tables: observed.tables ?? record.identity.tables }, since: observed.at, source: 'observed' };
+    const next = this.forward(record, observed);
     const persisted = this.persisted.get(record.database);
     if (!persisted || persisted.generation !== record.generation || worthPersisting(persisted.identity, next.identity)) await this.write(next);
     else this.known.set(record.database, next);

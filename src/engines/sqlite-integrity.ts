@@ -5,8 +5,14 @@ import type { IntegrityReply } from './sqlite-integrity-check.js';
 
 const CHECK_SCRIPT = fileURLToPath(new URL('./sqlite-integrity-check.js', import.meta.url));
 
-/** SQLite's answers that mean the file is damaged (a lock or a missing file is not a verdict on its pages). */
-const DAMAGE_CODES = new Set(['SQLITE_CORRUPT', 'SQLITE_NOTADB']);
+/**
+ * SQLite's answers that mean the file's pages are damaged. A lock or a missing file is no
+ * verdict on its pages, nor is a bad header: every probe reads the header itself, and a
+ * verdict would outlive a header that is whole again.
+ */
+const DAMAGE_CODES = new Set(['SQLITE_CORRUPT']);
+/** A file found damaged is checked again this soon at most (a repaired file is up again without waiting out the interval). */
+const RECHECK_DAMAGED_S = 60;
 
 interface Verdict {
   /** dev:ino of the file the check read: a replaced file is checked anew. */
@@ -64,7 +70,10 @@ export class SqliteIntegrityChecks {
 
   private due(file: string, fileKey: string): boolean {
     const last = this.lastStart.get(file);
-    return !last || last.fileKey !== fileKey || Date.now() - last.at >= this.intervalSeconds * 1000;
+    if (!last || last.fileKey !== fileKey) return true;
+    const damaged = this.verdicts.get(file)?.problem !== undefined;
+    const interval = damaged ? Math.min(this.intervalSeconds, RECHECK_DAMAGED_S) : this.intervalSeconds;
+    return Date.now() - last.at >= interval * 1000;
   }
 
   private next(): void {

@@ -3,6 +3,7 @@ import type { DatabaseConfig } from '../config/load.js';
 import type { DataSyncOutcome, Engine, Fence, ProbeResult } from './engine.js';
 import { copySqliteDatabase, type CopyOutcome } from './sqlite-copy.js';
 import type { SqliteIdentities } from './sqlite-identities.js';
+import type { SqliteObservation } from './sqlite-identity.js';
 import type { SqliteIntegrityChecks } from './sqlite-integrity.js';
 import type { SqliteProbePool } from './sqlite-probe-pool.js';
 
@@ -55,13 +56,20 @@ export class SqliteEngine implements Engine {
    * The pool's probe, then: a file that is not the one watched is lost (down,
    * with why), and a file whose latest quick_check failed is down with SQLite's words.
    */
-  async probe(timeoutMs: number): Promise<ProbeResult> {
-    const { observed, ...result } = await this.probes.probe(this.file, timeoutMs);
-    if (!observed) return result;
-    const { identities, integrity } = this.watch;
-    const lost = await identities?.judge(this.name, this.file, observed, result.up);
+  probe(timeoutMs: number): Promise<ProbeResult> {
+    // No async/await: the store is asked only when memory cannot settle the identity (see Monitor.probe on promises).
+    return this.probes.probe(this.file, timeoutMs).then(({ observed, ...result }) => {
+      const identities = this.watch.identities;
+      if (!observed || !identities) return this.verdict(result, observed, undefined);
+      const settled = identities.settled(this.name, this.file, observed, result.up);
+      if (settled) return this.verdict(result, observed, settled.why);
+      return identities.judge(this.name, this.file, observed, result.up).then((lost) => this.verdict(result, observed, lost));
+    });
+  }
+
+  private verdict(result: ProbeResult, observed: SqliteObservation | undefined, lost: string | undefined): ProbeResult {
     if (lost !== undefined) return { ...result, up: false, lost, error: `${this.name} lost its data: ${lost} (${this.file})` };
-    const damaged = result.up ? integrity?.problem(this.file, `${observed.dev}:${observed.ino}`) : undefined;
+    const damaged = result.up && observed ? this.watch.integrity?.problem(this.file, `${observed.dev}:${observed.ino}`) : undefined;
     return damaged === undefined ? result : { ...result, up: false, error: damaged };
   }
 
