@@ -25,6 +25,8 @@ export interface ProbeResult {
    * database is down, and nothing is ever copied from it.
    */
   lost?: string;
+  /** SQLite: what the latest integrity check (quick_check) found wrong; nothing is copied from such a file either. */
+  damaged?: string;
 }
 
 export type EngineKind = 'sqlite' | 'postgresql';

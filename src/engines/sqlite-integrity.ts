@@ -53,6 +53,11 @@ export class SqliteIntegrityChecks {
       this.queue.push({ file, fileKey });
       this.next();
     }
+    return this.latest(file, fileKey);
+  }
+
+  /** What the latest check of `file` (as `fileKey`) found wrong, without asking for a check. */
+  latest(file: string, fileKey: string): string | undefined {
     const verdict = this.verdicts.get(file);
     return verdict && verdict.fileKey === fileKey ? verdict.problem : undefined;
   }
@@ -105,7 +110,7 @@ export class SqliteIntegrityChecks {
       return;
     }
     let problem: string | undefined;
-    if (!reply.ok && 'problems' in reply) problem = `quick_check of ${job.file} failed: ${reply.problems.join('; ')}`;
+    if (!reply.ok && 'problems' in reply) problem = `quick_check of ${job.file} failed: ${oneLine(reply.problems)}`;
     else if (!reply.ok && DAMAGE_CODES.has(reply.code ?? '')) problem = `quick_check of ${job.file} failed: ${reply.error}`;
     else if (!reply.ok) this.log.warn({ file: job.file }, `disaster-recovery integrity: quick_check of ${job.file} could not run: ${reply.error}`);
     const before = this.verdicts.get(job.file);
@@ -114,4 +119,13 @@ export class SqliteIntegrityChecks {
     this.log.debug({ file: job.file, seconds, ok: reply.ok }, `disaster-recovery integrity: quick_check of ${job.file} took ${seconds.toFixed(2)} s`);
     if (reply.ok || problem) this.verdicts.set(job.file, { fileKey: job.fileKey, problem });
   }
+}
+
+/** quick_check's rows as one line (they hold newlines and a "*** in database main ***" banner): reasons go into log lines and history. */
+function oneLine(problems: string[]): string {
+  return problems
+    .flatMap((p) => p.split('\n'))
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !/^\*\*\* in database \S+ \*\*\*$/.test(l))
+    .join('; ');
 }

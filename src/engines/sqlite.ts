@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import Database from 'better-sqlite3';
 import type { DatabaseConfig } from '../config/load.js';
 import type { DataSyncOutcome, Engine, Fence, ProbeResult } from './engine.js';
@@ -70,7 +71,7 @@ export class SqliteEngine implements Engine {
   private verdict(result: ProbeResult, observed: SqliteObservation | undefined, lost: string | undefined): ProbeResult {
     if (lost !== undefined) return { ...result, up: false, lost, error: `${this.name} lost its data: ${lost} (${this.file})` };
     const damaged = result.up && observed ? this.watch.integrity?.problem(this.file, `${observed.dev}:${observed.ino}`) : undefined;
-    return damaged === undefined ? result : { ...result, up: false, error: damaged };
+    return damaged === undefined ? result : { ...result, up: false, damaged, error: damaged };
   }
 
   /** Takes the write lock (BEGIN IMMEDIATE), retrying off the event loop while a writer holds it. */
@@ -104,6 +105,9 @@ export class SqliteEngine implements Engine {
     const lastWord = async (): Promise<string | undefined> => {
       const lost = await identities?.check(source.name, source.file);
       if (lost !== undefined) return `${source.name} lost its data: ${lost}`;
+      // The online backup copies pages as they are: a file whose quick_check failed would pass its damage on.
+      const damaged = source.damage();
+      if (damaged !== undefined) return `${source.name} is damaged: ${damaged}`;
       const refused = await guard?.();
       if (refused !== undefined) return refused;
       await identities?.beginReplace(this.name, this.file);
@@ -124,6 +128,16 @@ export class SqliteEngine implements Engine {
       complete: fence !== undefined,
       detail: `copied ${copy.bytes} bytes from ${source.name} in ${(copy.seconds * 1000).toFixed(0)} ms${fence ? ' under its write lock' : ''}`,
     };
+  }
+
+  /** The latest quick_check complaint about this database's file (as it is now), if any. */
+  damage(): string | undefined {
+    try {
+      const stat = fs.statSync(this.file);
+      return this.watch.integrity?.latest(this.file, `${stat.dev}:${stat.ino}`);
+    } catch {
+      return undefined;
+    }
   }
 
   async promote(): Promise<void> {

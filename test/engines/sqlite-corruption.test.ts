@@ -79,7 +79,7 @@ test('SQLite: main file and the WAL\'s first frames overwritten under a writer: 
   assert.equal((await engine.probe(2000)).up, false);
 });
 
-test('SQLite: the periodic quick_check finds damage in a page the probe does not read, off the event loop', async (t) => {
+test('SQLite: the periodic quick_check finds damage in a page the probe does not read; nothing is copied from that file', async (t) => {
   const tmp = tempDir();
   const pool = new SqliteProbePool(1);
   const logs = memoryLogger();
@@ -115,4 +115,11 @@ test('SQLite: the periodic quick_check finds damage in a page the probe does not
   assert.equal(result.up, false, `quick_check found the damage; log:\n${logs.tail()}`);
   assert.match(result.error ?? '', /^quick_check of .*primary\.db failed: .*(page|corrupt|malformed|btree)/i);
   assert.ok(logs.lines.some((l) => l.level >= 50 && /quick_check of .* failed/.test(l.msg)), logs.tail());
+
+  // A copy (a failover's final copy) would pass the damaged pages on: it is called off instead.
+  const dest = path.join(tmp.dir, 'secondary.db');
+  makeImagesDb(dest, 10);
+  const before = fs.readFileSync(dest);
+  await assert.rejects(new SqliteEngine(sqliteDb(dest), pool).catchUp(checked, undefined, 10_000), /primary is damaged: quick_check of .* failed/);
+  assert.deepEqual(fs.readFileSync(dest), before, 'the secondary was left as it was');
 });

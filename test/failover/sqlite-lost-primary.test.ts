@@ -42,8 +42,8 @@ async function watching(sidecar: Sidecar): Promise<void> {
   );
 }
 
-test('SQLite lost primary: deleted and recreated with a table, secondary1 keeps its 50 rows, auto failover promotes it, history says why', async (t) => {
-  const cluster = sqliteCluster(t, { rows: 50 });
+test('SQLite lost primary: deleted and recreated with a table, the secondaries keep their 50 rows, auto failover promotes the best, history says why', async (t) => {
+  const cluster = sqliteCluster(t, { rows: 50, secondaries: ['secondary1', 'secondary2'] });
   const sidecar = await startSidecar(cluster.load());
   cluster.defer(() => sidecar.stop());
   await watching(sidecar);
@@ -58,6 +58,7 @@ test('SQLite lost primary: deleted and recreated with a table, secondary1 keeps 
   assert.equal(record.dataSync?.complete, false);
   assert.match(record.dataSync?.detail ?? '', /the old primary primary lost its data \(.*\), nothing was copied from it/);
   assert.equal(imageIds(cluster.file('secondary1')).size, 50, 'the secondary kept every row');
+  assert.equal(imageIds(cluster.file('secondary2')).size, 50, 'and so did the other one');
   assert.ok(
     sidecar.logs.lines.some((l) => l.level >= 50 && /primary LOST its data/.test(l.msg) && /accept-file primary/.test(l.msg)),
     `the log says what happened and what to do:\n${sidecar.logs.tail()}`,
@@ -164,4 +165,31 @@ test('SQLite: a restore by the CLI over an unreadable primary replaces its file,
   const health = sidecar.service.monitor.health('primary')!;
   assert.equal(health.status, 'up', health.last?.error);
   assert.ok(!sidecar.logs.lines.some((l) => /LOST/.test(l.msg)), sidecar.logs.tail());
+});
+
+test('SQLite: a primary whose quick_check fails is failed over, and nothing is copied from it', async (t) => {
+  // Checks every second; a copy only every minute (none before the damage: the primary is not up at the first round).
+  const cluster = sqliteCluster(t, { rows: 4000, failover: { sync_interval: 60 }, monitoring: { integrity_check_interval: 1 } });
+  const sidecar = await startSidecar(cluster.load());
+  cluster.defer(() => sidecar.stop());
+  await until('the primary up', () => sidecar.service.monitor.health('primary')?.status === 'up', sidecar);
+  const secondaryBefore = fs.readFileSync(cluster.file('secondary1'));
+
+  // Garbage over a page in the middle of the file: no probe reads it, quick_check does.
+  const db = new Database(cluster.file('primary'));
+  const pageSize = db.pragma('page_size', { simple: true }) as number;
+  const pages = db.pragma('page_count', { simple: true }) as number;
+  db.pragma('wal_checkpoint(TRUNCATE)');
+  db.close();
+  const fd = fs.openSync(cluster.file('primary'), 'r+');
+  fs.writeSync(fd, Buffer.alloc(pageSize, 0xa5), 0, pageSize, Math.floor(pages / 2) * pageSize);
+  fs.closeSync(fd);
+
+  const record = await waitForHistory(sidecar.service, (r) => r.trigger === 'auto', 20_000, () => sidecar.logs.tail());
+  assert.equal(record.result, 'success', JSON.stringify(record));
+  assert.equal(record.to, 'secondary1');
+  assert.match(record.reason, /failed 3 probes in a row: quick_check of .*primary\.db failed: /);
+  assert.doesNotMatch(record.reason, /\n/, 'one line: SQLite\'s rows are joined');
+  assert.match(record.dataSync?.detail ?? '', /the old primary primary is damaged \(quick_check .*\), nothing was copied from it/);
+  assert.deepEqual(fs.readFileSync(cluster.file('secondary1')), secondaryBefore, 'secondary1 holds its last good copy');
 });
