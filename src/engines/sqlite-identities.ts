@@ -71,7 +71,7 @@ export class SqliteIdentities {
       why = record ? this.verdict(record, observed) : undefined;
     }
     if (!record) {
-      if (up) await this.write({ database, file, identity: strip(observed), since: observed.at, generation: Date.now(), source: 'first-seen' });
+      if (up) await this.remember({ database, file, identity: strip(observed), since: observed.at, generation: Date.now(), source: 'first-seen' });
       return undefined;
     }
     this.report(database, file, why);
@@ -164,8 +164,21 @@ export class SqliteIdentities {
   private async advance(record: SqliteIdentityRecord, observed: SqliteObservation): Promise<void> {
     const next = this.forward(record, observed);
     const persisted = this.persisted.get(record.database);
-    if (!persisted || persisted.generation !== record.generation || worthPersisting(persisted.identity, next.identity)) await this.write(next);
+    if (!persisted || persisted.generation !== record.generation || worthPersisting(persisted.identity, next.identity)) await this.remember(next);
     else this.known.set(record.database, next);
+  }
+
+  /**
+   * What a probe learnt, written down if the store takes it. A store that cannot (one that
+   * refuses writes because it does not exist yet, one unreachable for a moment) must not turn
+   * a probe into a failure: the identity is kept here and written with a later probe.
+   */
+  private async remember(record: SqliteIdentityRecord): Promise<void> {
+    try {
+      await this.write(record);
+    } catch {
+      this.known.set(record.database, record);
+    }
   }
 
   private async write(record: SqliteIdentityRecord): Promise<void> {

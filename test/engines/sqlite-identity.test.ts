@@ -184,3 +184,22 @@ test('a copy never takes a source that lost its data, and re-baselines the file 
   assert.match(lost.error ?? '', /src lost its data: /);
   assert.ok(lost.lost);
 });
+
+test('a store that refuses writes (none exists yet) does not turn a probe into a failure', async (t) => {
+  const tmp = tempDir();
+  t.after(() => tmp.cleanup());
+  const file = path.join(tmp.dir, 'p.db');
+  makeImagesDb(file, 20);
+  const refusing = {
+    sqliteIdentities: async () => [],
+    recordSqliteIdentity: async () => {
+      throw new Error('no state store at /nowhere: start the sidecar first');
+    },
+  };
+  const identities = new SqliteIdentities(refusing, silentLogger());
+  assert.equal(await identities.judge('p', file, observeSqliteFile(file), true), undefined);
+  // Kept in memory meanwhile: a replacement is still noticed within this process.
+  for (const side of ['', '-wal', '-shm']) fs.rmSync(file + side, { force: true });
+  makeImagesDb(file, 0);
+  assert.match((await identities.judge('p', file, observeSqliteFile(file), true)) ?? '(not lost)', /replaced|change counter went back|shrank/);
+});
