@@ -29,6 +29,8 @@ export function parseSqliteHeader(bytes: Buffer): SqliteHeader | { problem: stri
 export interface SqliteFileState {
   dev: number;
   ino: number;
+  /** Creation time (statx btime), 0 where the file system does not keep one. */
+  birthtimeMs: number;
   size: number;
   mtimeMs: number;
   /** Undefined for an empty file; a problem when the bytes are not a SQLite header. */
@@ -45,7 +47,7 @@ export function readSqliteFile(file: string): SqliteFileState {
   try {
     const stat = fs.fstatSync(fd);
     if (!stat.isFile()) throw Object.assign(new Error(`not a regular file: ${file}`), { code: 'ENOTFILE' });
-    const state: SqliteFileState = { dev: stat.dev, ino: stat.ino, size: stat.size, mtimeMs: stat.mtimeMs, header: undefined };
+    const state: SqliteFileState = { dev: stat.dev, ino: stat.ino, birthtimeMs: stat.birthtimeMs, size: stat.size, mtimeMs: stat.mtimeMs, header: undefined };
     if (stat.size === 0) return state;
     const bytes = Buffer.alloc(HEADER_BYTES);
     const read = fs.readSync(fd, bytes, 0, HEADER_BYTES, 0);

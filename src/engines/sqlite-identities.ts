@@ -21,7 +21,7 @@ export function observeSqliteFile(file: string): SqliteObservation & { problem?:
   const at = Date.now();
   const state = readSqliteFile(file);
   const header = state.header;
-  const observation = { at, dev: state.dev, ino: state.ino, pages: pagesOf(state), changeCounter: header && !('problem' in header) ? header.changeCounter : 0, tables: undefined as number | undefined };
+  const observation = { at, dev: state.dev, ino: state.ino, born: state.birthtimeMs, pages: pagesOf(state), changeCounter: header && !('problem' in header) ? header.changeCounter : 0, tables: undefined as number | undefined };
   if (header && 'problem' in header) return { ...observation, problem: header.problem };
   if (state.size === 0) return { ...observation, tables: 0 };
   try {
@@ -218,7 +218,7 @@ export class SqliteIdentities {
 }
 
 function strip(observed: SqliteObservation): SqliteIdentity {
-  return { dev: observed.dev, ino: observed.ino, pages: observed.pages, changeCounter: observed.changeCounter, tables: observed.tables };
+  return { dev: observed.dev, ino: observed.ino, born: observed.born ?? 0, pages: observed.pages, changeCounter: observed.changeCounter, tables: observed.tables };
 }
 
 const isReplacing = (record: SqliteIdentityRecord) => (record.replacingUntil ?? 0) > Date.now();

@@ -8,6 +8,11 @@
 export interface SqliteIdentity {
   dev: number;
   ino: number;
+  /**
+   * The file's creation time in ms (0 or absent: not kept by the file system). A file deleted and
+   * created again often gets the same inode number back (ext4 hands it out at once); not the same birth.
+   */
+  born?: number;
   /** Pages of the main file (its size over the page size). */
   pages: number;
   /** The header's file change counter (bytes 24..27); SQLite only ever raises it. */
@@ -34,6 +39,9 @@ export function judgeIdentity(baseline: SqliteIdentity, now: SqliteIdentity): st
   if (now.dev !== baseline.dev || now.ino !== baseline.ino) {
     return `the file was replaced (device:inode ${baseline.dev}:${baseline.ino} -> ${now.dev}:${now.ino}; now ${pagesText(now)})`;
   }
+  if (baseline.born && now.born && baseline.born !== now.born) {
+    return `the file was deleted and created again (same inode ${now.ino}, created ${new Date(now.born).toISOString()}; now ${pagesText(now)})`;
+  }
   if (baseline.pages > 0 && now.pages === 0) return `the file was emptied (0 pages, it had ${baseline.pages})`;
   if (now.changeCounter < baseline.changeCounter) {
     return `its header's change counter went back from ${baseline.changeCounter} to ${now.changeCounter} (another database's bytes were written over it; now ${pagesText(now)})`;
@@ -56,7 +64,7 @@ const pagesText = (identity: SqliteIdentity) => `${identity.pages} pages${identi
  * only grows, and a shrink that came with a header write is no loss.)
  */
 export function worthPersisting(persisted: SqliteIdentity, now: SqliteIdentity): boolean {
-  if (now.dev !== persisted.dev || now.ino !== persisted.ino) return true;
+  if (now.dev !== persisted.dev || now.ino !== persisted.ino || (now.born ?? 0) !== (persisted.born ?? 0)) return true;
   if ((persisted.tables ?? 0) === 0 && (now.tables ?? 0) > 0) return true;
   return Math.abs(now.pages - persisted.pages) * 4 >= Math.max(persisted.pages, 1);
 }

@@ -46,7 +46,7 @@ function walKey(file: string): string {
 }
 
 const keyOf = (state: SqliteFileState, wal: string) =>
-  `${state.dev}:${state.ino}:${state.size}:${state.mtimeMs}:${state.header && !('problem' in state.header) ? state.header.changeCounter : '-'}|${wal}`;
+  `${state.dev}:${state.ino}:${state.birthtimeMs}:${state.size}:${state.mtimeMs}:${state.header && !('problem' in state.header) ? state.header.changeCounter : '-'}|${wal}`;
 
 function connect(file: string, key: string, timeoutMs: number): Open {
   const cached = open.get(file);
@@ -85,7 +85,7 @@ function probe({ id, file, timeoutMs }: SqliteProbeRequest): SqliteProbeReply {
     const at = Date.now();
     const state = readSqliteFile(file);
     const header = state.header;
-    observed = { at, dev: state.dev, ino: state.ino, pages: pagesOf(state), changeCounter: header && !('problem' in header) ? header.changeCounter : 0, tables: undefined };
+    observed = { at, dev: state.dev, ino: state.ino, born: state.birthtimeMs, pages: pagesOf(state), changeCounter: header && !('problem' in header) ? header.changeCounter : 0, tables: undefined };
     if (state.size === 0) {
       forget(file);
       return { id, up: false, seconds: elapsed(), error: `database file is empty (0 bytes): ${file}`, observed: { ...observed, tables: 0 } };

@@ -20,7 +20,7 @@ import { silentLogger } from '../../src/log.js';
 import { SqliteStateStore } from '../../src/state/sqlite-store.js';
 import { countImages, insertImages, makeImagesDb, tempDir } from '../support/sqlite.js';
 
-const base: SqliteIdentity = { dev: 1, ino: 100, pages: 40, changeCounter: 12, tables: 2 };
+const base: SqliteIdentity = { dev: 1, ino: 100, born: 1000, pages: 40, changeCounter: 12, tables: 2 };
 
 test('judgeIdentity: what makes a file another database', () => {
   const cases: Array<[string, Partial<SqliteIdentity>, RegExp | undefined]> = [
@@ -30,11 +30,13 @@ test('judgeIdentity: what makes a file another database', () => {
     ['a shrink by less than half without a header write', { pages: 25 }, undefined],
     ['another inode', { ino: 101 }, /replaced \(device:inode 1:100 -> 1:101/],
     ['another device', { dev: 2 }, /replaced/],
+    ['the same inode number, born again', { born: 2000 }, /deleted and created again \(same inode 100, created 1970-01-01T00:00:02.000Z/],
     ['emptied to 0 bytes', { pages: 0, changeCounter: 0, tables: 0 }, /emptied \(0 pages, it had 40\)/],
     ['change counter went back (another file copied over it)', { changeCounter: 3 }, /change counter went back from 12 to 3/],
     ['no tables left', { tables: 0, changeCounter: 14 }, /schema is empty \(it had 2 tables\)/],
     ['truncated: under half, header untouched', { pages: 19 }, /shrank from 40 to 19 pages without a write to its header/],
     ['tables unknown (could not open) is not "no tables"', { tables: undefined }, undefined],
+    ['no birth time kept by the file system', { born: 0 }, undefined],
   ];
   for (const [name, change, expected] of cases) {
     const why = judgeIdentity(base, { ...base, ...change });
@@ -120,8 +122,8 @@ test('SqliteIdentities on real files: first sight, replaced, VACUUM, truncated, 
   const fresh = new Database(file);
   fresh.exec('CREATE TABLE images (id INTEGER PRIMARY KEY, url TEXT)');
   fresh.close();
-  assert.match((await judge()) ?? '(not lost)', /replaced|change counter went back|shrank/);
-  assert.match((await identities.check('p', file)) ?? '(not lost)', /replaced|change counter went back|shrank/, 'the copy path judges the same');
+  assert.match((await judge()) ?? '(not lost)', /replaced|deleted and created again|change counter went back|shrank/);
+  assert.match((await identities.check('p', file)) ?? '(not lost)', /replaced|deleted and created again|change counter went back|shrank/, 'the copy path judges the same');
 
   // An operator accepts it, through another process's store: this one picks it up.
   await new SqliteIdentities(other, silentLogger()).rebaseline('p', file, 'accepted');
@@ -198,8 +200,27 @@ test('a store that refuses writes (none exists yet) does not turn a probe into a
   };
   const identities = new SqliteIdentities(refusing, silentLogger());
   assert.equal(await identities.judge('p', file, observeSqliteFile(file), true), undefined);
-  // Kept in memory meanwhile: a replacement is still noticed within this process.
+  // Kept in memory meanwhile: a replacement (another file renamed over it) is still noticed within this process.
+  makeImagesDb(`${file}.new`, 0);
+  fs.renameSync(`${file}.new`, file);
+  assert.match((await identities.judge('p', file, observeSqliteFile(file), true)) ?? '(not lost)', /the file was replaced/);
+});
+
+test('a file deleted and created again just like it (often the same inode number) is lost', async (t) => {
+  const tmp = tempDir();
+  const store = new SqliteStateStore(path.join(tmp.dir, 'state.db'));
+  t.after(async () => {
+    await store.close();
+    tmp.cleanup();
+  });
+  const file = path.join(tmp.dir, 'p.db');
+  makeImagesDb(file, 20);
+  const identities = new SqliteIdentities(store, silentLogger());
+  const before = observeSqliteFile(file);
+  assert.equal(await identities.judge('p', file, before, true), undefined);
   for (const side of ['', '-wal', '-shm']) fs.rmSync(file + side, { force: true });
-  makeImagesDb(file, 0);
-  assert.match((await identities.judge('p', file, observeSqliteFile(file), true)) ?? '(not lost)', /replaced|change counter went back|shrank/);
+  makeImagesDb(file, 20);
+  const after = observeSqliteFile(file);
+  t.diagnostic(`inode ${before.ino} -> ${after.ino}, pages ${before.pages} -> ${after.pages}, change counter ${before.changeCounter} -> ${after.changeCounter}`);
+  assert.match((await identities.judge('p', file, after, true)) ?? '(not lost)', /deleted and created again|the file was replaced/);
 });
