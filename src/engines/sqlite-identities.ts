@@ -13,8 +13,8 @@ export type IdentityStore = Pick<StateStore, 'sqliteIdentities' | 'recordSqliteI
 export const USER_TABLES_SQL = "SELECT name FROM sqlite_schema WHERE type = 'table' AND rootpage > 0 AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'";
 
 /**
- * The file at `file` now: device, inode, pages and change counter from the file
- * system, and its user tables through a short read-only connection (undefined
+ * The file at `file` now: device, inode, birth, pages and change counter from the
+ * file system, and its user tables through a short read-only connection (undefined
  * when it cannot be opened). Throws when the file cannot be read at all.
  */
 export function observeSqliteFile(file: string): SqliteObservation & { problem?: string } {
@@ -25,7 +25,8 @@ export function observeSqliteFile(file: string): SqliteObservation & { problem?:
   if (header && 'problem' in header) return { ...observation, problem: header.problem };
   if (state.size === 0) return { ...observation, tables: 0 };
   try {
-    const db = new Database(file, { readonly: true, fileMustExist: true, timeout: 1000 });
+    // No busy wait: this runs on the event loop; a file locked right now is judged without its tables.
+    const db = new Database(file, { readonly: true, fileMustExist: true, timeout: 0 });
     try {
       observation.tables = db.prepare(USER_TABLES_SQL).all().length;
     } finally {
