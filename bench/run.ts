@@ -17,12 +17,13 @@ import { failoverSection } from './failover.js';
 import { idleRssSection } from './idle-rss.js';
 import { integritySection } from './integrity.js';
 import { metricsLatencySection } from './metrics-latency.js';
+import { periodicCopySection } from './periodic-copy.js';
 import { probeCycleSection } from './probes.js';
 import { renderTable, Report } from './table.js';
 import { tracingSection } from './tracing.js';
 import { webhookSection } from './webhook.js';
 
-const ALL_SECTIONS: Section[] = [probeCycleSection, metricsLatencySection, idleRssSection, tracingSection, webhookSection, failoverSection, backupSection, integritySection];
+const ALL_SECTIONS: Section[] = [probeCycleSection, metricsLatencySection, idleRssSection, tracingSection, webhookSection, failoverSection, periodicCopySection, backupSection, integritySection];
 /** `BENCH_SECTIONS=probe,tracing npm run bench` runs only the sections whose titles contain one of the words. */
 const wanted = (process.env.BENCH_SECTIONS ?? '').split(',').map((w) => w.trim().toLowerCase()).filter(Boolean);
 const SECTIONS = wanted.length === 0 ? ALL_SECTIONS : ALL_SECTIONS.filter((s) => wanted.some((w) => s.title.toLowerCase().includes(w)));
