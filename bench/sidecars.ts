@@ -11,7 +11,8 @@
  * - a new leader after kill -9 of the leader sidecar (target <= ttl + 1 s);
  * - etcd requests a second per idle sidecar: the RPCs the etcd members started
  *   (`grpc_server_started_total`, which counts every JSON-gateway call) over an idle
- *   window, divided by the sidecars (target <= 2);
+ *   window, divided by the sidecars, at ttl 3 s and at the default 10 s (target <= 2
+ *   at the default), with the methods in a note;
  * - `/primary` p99 on a follower (target < 5 ms);
  * - the library's per-commit check: the median withSession of a one-row INSERT,
  *   SQLite state against etcd.
@@ -71,15 +72,33 @@ async function commitMs(c: SidecarCluster, firstId: number): Promise<number> {
   return median(samples);
 }
 
-/** Sum of grpc_server_started_total over the running members: every request made to etcd, gateway calls included. */
-async function etcdRequests(c: SidecarCluster): Promise<number> {
-  let sum = 0;
+/** grpc_server_started_total over the running members, by method: every request made to etcd, gateway calls included. */
+async function etcdRequests(c: SidecarCluster): Promise<Map<string, number>> {
+  const byMethod = new Map<string, number>();
   for (const m of c.etcd!.members) {
     if (m.pid === undefined) continue;
     const body = (await httpGet(`${m.clientUrl}/metrics`, 5_000)).body;
-    for (const line of body.split('\n')) if (line.startsWith('grpc_server_started_total{')) sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+    for (const line of body.split('\n')) {
+      if (!line.startsWith('grpc_server_started_total{')) continue;
+      const method = /grpc_method="(\w+)"/.exec(line)?.[1] ?? '?';
+      byMethod.set(method, (byMethod.get(method) ?? 0) + Number(line.slice(line.lastIndexOf(' ') + 1)));
+    }
   }
-  return sum;
+  return byMethod;
+}
+
+/** etcd requests a second per sidecar over an idle window (no writer, no failover), and the methods that made them. */
+async function idleRate(c: SidecarCluster): Promise<{ perSidecar: number; methods: string }> {
+  const before = await etcdRequests(c);
+  const started = performance.now();
+  await sleep(IDLE_WINDOW_MS);
+  const after = await etcdRequests(c);
+  const seconds = (performance.now() - started) / 1000;
+  const delta = [...after].map(([method, n]) => [method, (n - (before.get(method) ?? 0)) / seconds / c.sidecars.length] as const).filter(([, r]) => r > 0);
+  return {
+    perSidecar: delta.reduce((sum, [, r]) => sum + r, 0),
+    methods: delta.sort((a, b) => b[1] - a[1]).map(([m, r]) => `${m} ${r.toFixed(2)}`).join(', '),
+  };
 }
 
 /** Polls every 20 ms until one of the sidecars other than `old` says it leads; its name and the time it took. */
@@ -135,11 +154,9 @@ async function measureSeveral(c: SidecarCluster, report: Report, base: { rto: Rt
 
   // Idle: nothing but the sidecars' own traffic to etcd.
   await sleep(2_000);
-  const before = await etcdRequests(c);
-  const started = performance.now();
-  await sleep(IDLE_WINDOW_MS);
-  const perSidecar = (await etcdRequests(c)) - before;
-  report.check('etcd requests a second per idle sidecar (3 sidecars, ttl 3 s)', perSidecar / ((performance.now() - started) / 1000) / c.sidecars.length, '/s', '<=', 2, 2);
+  const idle = await idleRate(c);
+  report.info(`etcd requests a second per idle sidecar (3 sidecars, ttl ${TTL} s)`, idle.perSidecar, '/s', 2);
+  report.note(`etcd requests a second per idle sidecar at ttl ${TTL} s, by gRPC method: ${idle.methods}`);
 
   const follower = leader ? c.sidecars.find((s) => s !== leader)! : undefined;
   if (follower) {
@@ -174,9 +191,28 @@ async function measureSeveral(c: SidecarCluster, report: Report, base: { rto: Rt
   report.check(`new leader after kill -9 of the leader (ttl ${TTL} s)`, next.ms, 'ms', '<=', TTL * 1000 + 1000, 0);
 }
 
+/** The idle load at the default lease (state.etcd.ttl 10 s), the setting the target is for. */
+async function idleAtDefaultTtl(ctx: BenchContext, report: Report): Promise<void> {
+  const o = owner(ctx, 'three idle sidecars on etcd, ttl 10 s');
+  try {
+    const c = await startSidecarCluster(o, { sidecars: 3, ttl: 10, interval: INTERVAL, threshold: THRESHOLD });
+    await c.waitPrimaries(200, 'primary', 20_000);
+    if (!(await c.leader(25_000).catch(() => undefined))) {
+      report.info('etcd requests a second per idle sidecar (3 sidecars, ttl 10 s)', 'n/a (no sidecar leads: no dr_sidecar_is_leader on /metrics)');
+      return;
+    }
+    await sleep(2_000);
+    const idle = await idleRate(c);
+    report.check('etcd requests a second per idle sidecar (3 sidecars, ttl 10 s, the default)', idle.perSidecar, '/s', '<=', 2, 2);
+    report.note(`etcd requests a second per idle sidecar at ttl 10 s, by gRPC method: ${idle.methods}`);
+  } finally {
+    await o.done();
+  }
+}
+
 export const sidecarsSection: Section = {
   title: `several sidecars on etcd vs one on SQLite state (interval ${INTERVAL} s x threshold ${THRESHOLD}, ttl ${TTL} s)`,
-  budgetMs: 180_000,
+  budgetMs: 240_000,
   async run(ctx: BenchContext, report: Report): Promise<void> {
     const started = performance.now();
     let base: { rto: Rto; commitMs: number } | undefined;
@@ -185,7 +221,12 @@ export const sidecarsSection: Section = {
     } catch (error) {
       report.error('one sidecar on SQLite state: could not measure', (error as Error).message);
     }
-    await withTimeout(several(ctx, report, base), 110_000, 'three sidecars on etcd');
+    try {
+      await withTimeout(several(ctx, report, base), 110_000, 'three sidecars on etcd');
+    } catch (error) {
+      report.error('three sidecars on etcd: could not measure', (error as Error).message);
+    }
+    await withTimeout(idleAtDefaultTtl(ctx, report), 60_000, 'three idle sidecars on etcd, ttl 10 s');
     report.info('section wall time', (performance.now() - started) / 1000, 's', 1);
   },
 };
