@@ -248,7 +248,7 @@ describe('several sidecars, one leader, on etcd', { timeout: 600_000 }, () => {
       } catch { /* not JSON */ }
       return { ...asks[i]!, status: a.status, ran: a.status === 200 && body.result === 'success', reason: body.error ?? body.message ?? a.body };
     });
-    const described = outcome.map((o) => `on ${o.on.name} to ${o.target}: HTTP ${o.status}, ${o.ran ? 'ran' : `refused: ${o.reason}`}`).join('\n');
+    const described = outcome.map((o) => `on ${o.on.name} to ${o.target}: HTTP ${o.status}, ${o.ran ? 'ran' : `refused: ${o.reason}`}`).join('; ');
     const ran = outcome.filter((o) => o.ran);
     const refused = outcome.filter((o) => !o.ran);
     assert.equal(ran.length, 1, `exactly one ran:\n${described}\n${await c.describe()}`);

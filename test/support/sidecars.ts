@@ -246,6 +246,7 @@ function rearmWatchdog(): void {
   for (const c of live) {
     pids.push(...c.sidecarList.map((s) => s.pid).filter((p): p is number => p !== undefined));
     for (const server of c.pg.all()) {
+      dirs.push(path.dirname(server.dataDir));
       try {
         pids.push(server.postmasterPid());
       } catch { /* not running */ }
@@ -255,7 +256,7 @@ function rearmWatchdog(): void {
   if (pids.length === 0) return;
   const script =
     `while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done; ` +
-    `for p in ${pids.join(' ')}; do kill -CONT $p; kill -KILL $p; done 2>/dev/null; rm -rf ${dirs.map((d) => `'${d}'`).join(' ')}`;
+    `for p in ${pids.join(' ')}; do kill -CONT $p; kill -KILL $p; done 2>/dev/null; sleep 2; rm -rf ${dirs.map((d) => `'${d}'`).join(' ')}`;
   watchdog = spawn('sh', ['-c', script], { detached: true, stdio: 'ignore' });
   watchdog.unref();
 }
@@ -437,12 +438,12 @@ export async function startSidecarCluster(t: { after(fn: () => Promise<void>): v
   const folder = tempFolder('dr-sidecars-');
   const prefix = `/dr-test/${randomUUID().slice(0, 8)}/`;
   let etcd = opts.etcd;
-  let pg: PgCluster | undefined;
-  let cluster: Cluster | undefined;
+  // What is made so far, for the cleanup of a start that fails half-way.
+  const made: { pg?: PgCluster; cluster?: Cluster } = {};
   t.after(async () => {
-    if (cluster) await cluster.destroy();
+    if (made.cluster) await made.cluster.destroy();
     else {
-      await pg?.destroy();
+      await made.pg?.destroy();
       if (!opts.etcd) await etcd?.destroy();
       folder.cleanup();
     }
@@ -450,8 +451,8 @@ export async function startSidecarCluster(t: { after(fn: () => Promise<void>): v
   if (backend === 'etcd' && !etcd) etcd = await startEtcdCluster({ members: 3 });
   const standbys = opts.standbys ?? 2;
   const names = Array.from({ length: standbys }, (_, i) => `standby${i + 1}`);
-  pg = await startPgCluster({ standbys, synchronous: standbys > 0 ? `FIRST 1 (${names.join(', ')})` : undefined });
-  cluster = new Cluster(folder.dir, prefix, backend === 'etcd' ? etcd : undefined, backend === 'etcd' && !opts.etcd, pg, folder.cleanup);
+  const pg = (made.pg = await startPgCluster({ standbys, synchronous: standbys > 0 ? `FIRST 1 (${names.join(', ')})` : undefined }));
+  const cluster = (made.cluster = new Cluster(folder.dir, prefix, backend === 'etcd' ? etcd : undefined, backend === 'etcd' && !opts.etcd, pg, folder.cleanup));
   live.add(cluster);
 
   const settings = {
