@@ -15,6 +15,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { FailoverRecordJson } from '../../src/failover/history.js';
+import type { ClusterStatus } from '../../src/status.js';
 import { startEtcdCluster, type EtcdCluster } from '../support/etcd.js';
 import { inRecovery, missingIds } from '../support/failover.js';
 import { startSidecarCluster, type PrimaryAnswer, type SidecarCluster, type SidecarProcess } from '../support/sidecars.js';
@@ -72,10 +73,21 @@ describe('several sidecars, one leader, on etcd', { timeout: 600_000 }, () => {
   const cluster = (t: { after(fn: () => Promise<void>): void }, opts: { proxied?: boolean; ownEtcd?: boolean } = {}) =>
     startSidecarCluster(t, { ttl: TTL, interval: INTERVAL, threshold: THRESHOLD, proxied: opts.proxied, ...(opts.ownEtcd ? {} : { etcd }) });
 
-  test('kill -9 of the primary postmaster: exactly one failover, every /primary agrees, no acknowledged row lost', { timeout: 150_000 }, async (t) => {
+  test('status names the leader, the lease and the members; kill -9 of the primary postmaster: exactly one failover, every /primary agrees, no acknowledged row lost', { timeout: 150_000 }, async (t) => {
     const c = await cluster(t);
-    await c.leader(LEADER_MS);
+    const leader = await c.leader(LEADER_MS);
     await c.waitPrimaries(200, 'primary', 20_000);
+    // A follower's /api/status and the CLI's status name the leader, the lease and the three members.
+    const follower = c.sidecars.find((s) => s !== leader)!;
+    const clusterOf = async (text: Promise<string>) => (JSON.parse(await text) as { cluster: ClusterStatus }).cluster;
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      const seen = [await clusterOf(follower.api('GET', '/api/status').then((r) => r.body)), await clusterOf(c.cli(['status', '--json'], follower).then((r) => r.stdout))];
+      const ok = seen.every((s) => s.leader === leader.name && s.lease !== null && s.members.map((m) => m.name).sort().join() === 'a,b,c');
+      if (ok) break;
+      if (Date.now() > deadline) assert.fail(`status does not show leader ${leader.name}, its lease and members a, b, c:\n${JSON.stringify(seen, null, 1)}`);
+      await sleep(200);
+    }
     const writer = await c.startWriter();
     await writer.waitForAcks(50, 30_000, 'primary');
 
