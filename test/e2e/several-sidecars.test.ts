@@ -221,7 +221,12 @@ describe('several sidecars, one leader, on etcd', { timeout: 600_000 }, () => {
 
     // Two of three: no quorum. Every sidecar fails safe, and a dead primary is not replaced.
     await c.etcd!.kill(members[1]!);
+    const quorumLostAt = Date.now();
     await c.waitPrimaries(503, undefined, TTL * 1000 + 20_000);
+    // The primary still runs, but a writer that cannot confirm the cluster state for longer than the lease stops committing.
+    await holdsFor(TTL * 1000 + 2_000, 'without quorum, /primary answers 503 on every sidecar', everyPrimaryIs(c, 503));
+    const committedBlind = writer.acks.filter((a) => a.at > quorumLostAt + TTL * 1000);
+    assert.deepEqual(committedBlind.map((a) => a.id), [], `rows acknowledged more than the lease (${TTL} s) after quorum was lost`);
     await c.server('primary').kill9();
     await holdsFor(WINDOW_MS, 'without quorum, /primary answers 503 on every sidecar', everyPrimaryIs(c, 503));
     assert.deepEqual(await promoted(c), [], 'nothing promoted without quorum');

@@ -75,9 +75,9 @@ export interface SidecarProcess {
   freeze(): void;
   /** kill -CONT. */
   thaw(): void;
-  /** Its /metrics exposition; undefined when it does not answer within 1 s. */
+  /** Its /metrics exposition; undefined when it does not answer within 3 s. */
   metrics(): Promise<string | undefined>;
-  /** dr_sidecar_is_leader of its /metrics: undefined when it does not answer (within 1 s) or has no such series. */
+  /** dr_sidecar_is_leader of its /metrics: undefined when it does not answer (within 3 s) or has no such series. */
   isLeader(): Promise<boolean | undefined>;
   /** GET /primary. */
   primary(): Promise<PrimaryAnswer>;
@@ -188,7 +188,7 @@ class Sidecar implements SidecarProcess {
   async metrics(): Promise<string | undefined> {
     if (!this.process || this.frozen) return undefined;
     try {
-      const r = await request(`${this.url}/metrics`, {}, 1_000);
+      const r = await request(`${this.url}/metrics`, {}, 3_000);
       return r.status === 200 ? r.body : undefined;
     } catch {
       return undefined;
@@ -202,7 +202,7 @@ class Sidecar implements SidecarProcess {
 
   async primary(): Promise<PrimaryAnswer> {
     try {
-      const r = await request(`${this.url}/primary`, {}, 2_000);
+      const r = await request(`${this.url}/primary`, {}, 5_000);
       let name: string | undefined;
       try {
         name = (JSON.parse(r.body) as { name?: string | null }).name ?? undefined;
