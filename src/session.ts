@@ -75,7 +75,11 @@ export class PostgresSessions implements SessionTarget {
     } finally {
       client.removeListener('error', onError);
       // A connection that failed mid-transaction is dropped, not returned to the pool.
-      client.release(broken && isPrimaryLost(broken) ? broken : lost);
+      const discard = broken && isPrimaryLost(broken) ? broken : lost;
+      // A dropped connection may still hear the server end it (a fence terminating the old primary's
+      // sessions, moments after the check before COMMIT turned it away): nobody listens to it any more.
+      if (discard) client.on('error', () => undefined);
+      client.release(discard);
     }
   }
 
