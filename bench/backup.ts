@@ -35,7 +35,7 @@ interface Run {
 }
 
 /** The crawler's `images` table, grown in SQL (fast) with random hashes and URLs, up to `bytes`. */
-function makeSqlite(file: string, bytes: number): void {
+export function makeSqlite(file: string, bytes: number): void {
   const db = new Database(file);
   try {
     // Bulk load: no journal, a cache that holds the indexes; the WAL mode of a crawler's database at the end.

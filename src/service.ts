@@ -1,9 +1,12 @@
+import fs from 'node:fs';
 import { ActionSuppressed, AlertReceiver } from './alerting/receiver.js';
 import { Backups } from './backup/backups.js';
 import type { Config } from './config/load.js';
 import { scrubSecrets } from './config/secrets.js';
 import type { ProbeResult } from './engines/engine.js';
 import { Engines } from './engines/index.js';
+import { SqliteIdentities } from './engines/sqlite-identities.js';
+import { SqliteIntegrityChecks } from './engines/sqlite-integrity.js';
 import { ConflictError, InputError } from './errors.js';
 import { detectFailure, type HoldReason } from './failover/detection.js';
 import { demotedNote } from './failover/former-primary.js';
@@ -17,7 +20,7 @@ import type { DatabaseHealth } from './monitor/health.js';
 import { Monitor } from './monitor/monitor.js';
 import { SilentNotifier, WebhookNotifier, type Notifier } from './notifications/notifier.js';
 import { openStateStore, type StoreOpening } from './state/open-store.js';
-import type { ClusterState, FailoverRecord, StateStore } from './state/store.js';
+import type { ClusterState, FailoverRecord, SqliteIdentityRecord, StateStore } from './state/store.js';
 import { databaseStatus, lastBackupStatus, statusReport, type DatabaseStatus, type LastBackupStatus, type StatusReport } from './status.js';
 
 /** A database that answers but turns writes away: fenced (read-only by default), or a standby. */
@@ -40,6 +43,8 @@ export class DisasterRecoveryService {
   readonly copies: SecondaryCopies;
   readonly alerts: AlertReceiver;
   readonly backups: Backups;
+  readonly sqliteIdentities: SqliteIdentities;
+  private readonly integrity: SqliteIntegrityChecks;
   private readonly procedure: FailoverProcedure;
   private state: ClusterState = EMPTY_STATE;
   private readonly unrecordedAttempts = new Map<string, number>();
@@ -58,7 +63,9 @@ export class DisasterRecoveryService {
     readonly store: StateStore = openStateStore(config.state, 'require'),
   ) {
     const enabled = config.databases.filter((d) => d.enabled);
-    this.engines = new Engines(enabled, (text) => scrubSecrets(text, config.secrets));
+    this.sqliteIdentities = new SqliteIdentities(store, log);
+    this.integrity = new SqliteIntegrityChecks(config.monitoring.integrity_check_interval, log);
+    this.engines = new Engines(enabled, (text) => scrubSecrets(text, config.secrets), { identities: this.sqliteIdentities, integrity: this.integrity });
     this.monitor = new Monitor(
       this.engines.all(),
       {
@@ -88,7 +95,21 @@ export class DisasterRecoveryService {
       autoFailoverEnabled: () => this.autoFailoverEnabled(),
       failoverCounts: () => this.failoverCounts(),
     });
-    this.backups = new Backups({ config, log, currentPrimary: () => this.currentPrimary(), scrub: (text) => scrubSecrets(text, config.secrets) });
+    this.backups = new Backups({
+      config,
+      log,
+      currentPrimary: () => this.currentPrimary(),
+      scrub: (text) => scrubSecrets(text, config.secrets),
+      // A restore is the sidecar's own replacement of a file: what it leaves is the new baseline.
+      restoring: {
+        begin: (db) => (db.target.engine === 'sqlite' ? this.sqliteIdentities.beginReplace(db.name, db.target.file) : Promise.resolve()),
+        end: async (db, restored) => {
+          if (db.target.engine !== 'sqlite') return;
+          if (restored) await this.sqliteIdentities.rebaseline(db.name, db.target.file, 'restore');
+          else await this.sqliteIdentities.cancelReplace(db.name, db.target.file);
+        },
+      },
+    });
     registerBackupMetrics(this.metrics.registry, this.backups);
     this.procedure = new FailoverProcedure({
       config,
@@ -291,6 +312,23 @@ export class DisasterRecoveryService {
     this.log.warn({ database: name }, `disaster-recovery failover: ${name} reinstated as a candidate`);
   }
 
+  /**
+   * An operator's word that the SQLite file now at `name`'s path is its data (replaced on purpose):
+   * it becomes the baseline the sidecar judges the file against, here and in every running sidecar.
+   */
+  async acceptFile(name: string): Promise<{ before: SqliteIdentityRecord | undefined; after: SqliteIdentityRecord }> {
+    const db = this.config.databases.find((d) => d.name === name);
+    if (!db) throw new InputError(`unknown database "${name}" (configured: ${this.config.databases.map((d) => d.name).join(', ')})`);
+    if (db.target.engine !== 'sqlite') throw new InputError(`database "${name}" is ${db.target.engine}: accept-file is for SQLite files`);
+    const file = db.target.file;
+    if (!fs.existsSync(file)) throw new ConflictError(`${file} does not exist: there is no file of ${name} to accept`);
+    const before = await this.sqliteIdentities.recorded(name, file);
+    const after = await this.sqliteIdentities.rebaseline(name, file, 'accepted');
+    if (!after) throw new ConflictError(`${file} is not a SQLite database that can be read: nothing accepted`);
+    this.log.warn({ database: name, file, identity: after.identity }, `disaster-recovery identity: the file of ${name} was accepted by an operator as its data (${file})`);
+    return { before, after };
+  }
+
   history(limit: number): Promise<FailoverRecord[]> {
     return this.store.history(limit);
   }
@@ -299,6 +337,7 @@ export class DisasterRecoveryService {
   async start(): Promise<void> {
     this.started = true;
     await this.refreshState();
+    this.integrity.start();
     this.monitor.start();
     this.copies.start();
     this.backups.startSchedule();

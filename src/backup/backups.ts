@@ -20,6 +20,8 @@ export interface BackupsDeps {
   currentPrimary: () => string | undefined;
   /** Removes secrets from text that came from outside (tool output, driver errors). */
   scrub: (text: string) => string;
+  /** Told before and after a restore writes over a database (the SQLite identity's re-baseline). */
+  restoring?: { begin(db: DatabaseConfig): Promise<void>; end(db: DatabaseConfig, restored: boolean): Promise<void> };
 }
 
 export type { BackupRecord } from './take-backup.js';

@@ -97,12 +97,18 @@ export async function executeRestore(backups: Backups, plan: RestorePlan, option
       const safetyBackup = await safetyBackupOf(backups, target, options);
       const saved = safetyBackup ? ` (its contents before were saved to ${safetyBackup.path})` : '';
       log.info({ database: target.name, file: plan.file, manifest: plan.manifest !== null }, `backup restore of ${target.name} from ${plan.file} started`);
+      const restoring = backups.deps.restoring;
+      await restoring?.begin(target);
+      let done = false;
       try {
         await restoreContent(plan, handle);
+        done = true;
       } catch (error) {
         const message = backups.deps.scrub(`restoring ${plan.file} over ${target.name} failed: ${(error as Error).message}`);
         log.error({ database: target.name, file: plan.file }, `backup ${message}`);
         throw new DrError(`${message}${saved}`);
+      } finally {
+        await restoring?.end(target, done);
       }
       const restored = plan.foreign ? await inspectRestored(target).catch((error: unknown) => {
         throw new DrError(backups.deps.scrub(`${plan.file} was restored over ${target.name}, but its check afterwards failed: ${(error as Error).message}${saved}`));

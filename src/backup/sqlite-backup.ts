@@ -100,6 +100,7 @@ async function restoreSqlite(db: DatabaseConfig, content: Readable): Promise<voi
     await materialize(content, temporary);
     inspect(temporary);
     if (!(await copyInto(temporary, live))) replaceFile(temporary, live);
+    checkpoint(live);
   } finally {
     removeWithJournals(temporary);
   }
@@ -145,6 +146,22 @@ async function copyInto(from: string, live: string): Promise<boolean> {
     throw sqliteError(error, `writing into ${live}`);
   } finally {
     source.close();
+  }
+}
+
+/**
+ * Moves the restored pages from the WAL into the main file, as far as readers allow: the
+ * header there (what the sidecar's identity check reads) then says what the file holds.
+ */
+function checkpoint(live: string): void {
+  let db: Database.Database | undefined;
+  try {
+    db = new Database(live, { fileMustExist: true, timeout: BUSY_TIMEOUT_MS });
+    db.pragma('wal_checkpoint(TRUNCATE)');
+  } catch {
+    // The restore is done; a later checkpoint (any connection's) moves the pages.
+  } finally {
+    db?.close();
   }
 }
 

@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { ConfigError, DrError } from '../errors.js';
 import { printable } from './format.js';
 import { runShutdownHooks } from './lifecycle.js';
+import { registerAcceptFile } from './commands/accept-file.js';
 import { registerBackup } from './commands/backup.js';
 import { registerFailover } from './commands/failover.js';
 import { registerRules } from './commands/rules.js';
@@ -27,6 +28,7 @@ export function buildProgram(): Command {
   registerBackup(program);
   registerRestore(program);
   registerVerify(program);
+  registerAcceptFile(program);
   for (const command of program.commands) command.exitOverride();
   return program;
 }

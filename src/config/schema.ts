@@ -85,6 +85,8 @@ export const monitoringSchema = z.strictObject({
    * Default: derived from the response_time rules (config/probe-timeout.ts).
    */
   probe_timeout: positive().optional(),
+  /** Addition: seconds between PRAGMA quick_check runs of each SQLite file (0: never). */
+  integrity_check_interval: nonNegative().default(300),
   alert_rules: z.record(z.string(), alertRuleSchema).default({}),
 });
 

@@ -24,6 +24,14 @@ export interface ProbeResult {
   walPosition?: string;
   /** Why it is down, in words; never holds a secret. */
   error?: string;
+  /**
+   * SQLite: why the file at the database's path no longer holds the data the
+   * sidecar watched (replaced, emptied, truncated behind its back). Such a
+   * database is down, and nothing is ever copied from it.
+   */
+  lost?: string;
+  /** SQLite: what the latest integrity check (quick_check) found wrong; nothing is copied from such a file either. */
+  damaged?: string;
 }
 
 export type EngineKind = 'sqlite' | 'postgresql';

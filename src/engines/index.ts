@@ -1,7 +1,7 @@
 import type { DatabaseConfig } from '../config/load.js';
 import type { Engine } from './engine.js';
 import { PostgresEngine } from './postgres.js';
-import { SqliteEngine } from './sqlite.js';
+import { SqliteEngine, type SqliteWatch } from './sqlite.js';
 import { SqliteProbePool } from './sqlite-probe-pool.js';
 
 export type { Engine, EngineKind, ProbeResult } from './engine.js';
@@ -11,11 +11,15 @@ export class Engines {
   readonly byName = new Map<string, Engine>();
   private sqliteProbes: SqliteProbePool | undefined;
 
-  constructor(databases: DatabaseConfig[], scrub: (text: string) => string) {
+  constructor(
+    databases: DatabaseConfig[],
+    scrub: (text: string) => string,
+    private readonly sqliteWatch: SqliteWatch = {},
+  ) {
     for (const db of databases) {
       if (db.target.engine === 'sqlite') {
         this.sqliteProbes ??= new SqliteProbePool(2);
-        this.byName.set(db.name, new SqliteEngine(db, this.sqliteProbes));
+        this.byName.set(db.name, new SqliteEngine(db, this.sqliteProbes, sqliteWatch));
       } else {
         this.byName.set(db.name, new PostgresEngine(db, scrub));
       }
@@ -33,5 +37,6 @@ export class Engines {
   async close(): Promise<void> {
     await Promise.all(this.all().map((e) => e.close()));
     await this.sqliteProbes?.close();
+    await this.sqliteWatch.integrity?.close();
   }
 }

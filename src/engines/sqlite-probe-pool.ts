@@ -1,13 +1,19 @@
 import { Worker } from 'node:worker_threads';
 import { downResult as down, type ProbeResult } from './engine.js';
+import type { SqliteObservation } from './sqlite-identity.js';
 import type { SqliteProbeReply, SqliteProbeRequest } from './sqlite-probe-worker.js';
+
+/** A probe's result, with the file's identity as the worker saw it (when it could read the file). */
+export interface SqliteProbeResult extends ProbeResult {
+  observed?: SqliteObservation;
+}
 
 interface Pending {
   request: SqliteProbeRequest;
   startedAt: number;
   deadline: number;
   timer: NodeJS.Timeout | undefined;
-  resolve: (result: ProbeResult) => void;
+  resolve: (result: SqliteProbeResult) => void;
 }
 
 interface Slot {
@@ -37,7 +43,7 @@ export class SqliteProbePool {
 
   constructor(private readonly size: number = 2) {}
 
-  probe(file: string, timeoutMs: number): Promise<ProbeResult> {
+  probe(file: string, timeoutMs: number): Promise<SqliteProbeResult> {
     const startedAt = performance.now();
     if (this.closed) return Promise.resolve(down(startedAt, 'sidecar is shutting down'));
     if (this.stuckFiles.has(file)) {
@@ -101,9 +107,10 @@ export class SqliteProbePool {
     if (!pending) return;
     slot.pending.delete(reply.id);
     clearTimeout(pending.timer);
-    const result: ProbeResult = { up: reply.up, checkedAt: Date.now(), responseTimeSeconds: reply.seconds };
+    const result: SqliteProbeResult = { up: reply.up, checkedAt: Date.now(), responseTimeSeconds: reply.seconds };
     if (reply.sizeBytes !== undefined) result.sizeBytes = reply.sizeBytes;
     if (reply.error !== undefined) result.error = reply.error;
+    if (reply.observed !== undefined) result.observed = reply.observed;
     pending.resolve(result);
   }
 

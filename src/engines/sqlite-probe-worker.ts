@@ -3,6 +3,9 @@
 import fs from 'node:fs';
 import { parentPort } from 'node:worker_threads';
 import Database from 'better-sqlite3';
+import { pagesOf, readSqliteFile, type SqliteFileState } from './sqlite-file.js';
+import { USER_TABLES_SQL } from './sqlite-identities.js';
+import type { SqliteObservation } from './sqlite-identity.js';
 
 export interface SqliteProbeRequest {
   id: number;
@@ -16,32 +19,49 @@ export interface SqliteProbeReply {
   seconds: number;
   sizeBytes?: number;
   error?: string;
+  /** Which file was there and what its header said (for the identity check), when it could be read. */
+  observed?: SqliteObservation;
 }
+
+/** User tables whose first row a probe reads: their root pages, as an application's first query would. */
+const TABLES_READ = 64;
 
 interface Open {
   db: Database.Database;
-  /** dev, inode, size and mtime of the file when it was opened. */
-  identity: string;
+  /** The main file and WAL as they were when it was opened. */
+  key: string;
+  reads: Database.Statement[] | undefined;
 }
 
-const identityOf = (stat: fs.Stats) => `${stat.dev}:${stat.ino}:${stat.size}:${stat.mtimeMs}`;
-
-/** Connections kept between probes, each valid only while the path still names the same file. */
+/** Connections kept between probes, each valid only while the files are exactly as they were. */
 const open = new Map<string, Open>();
 
-function connect(file: string, stat: fs.Stats, timeoutMs: number): Database.Database {
+function walKey(file: string): string {
+  try {
+    const wal = fs.statSync(`${file}-wal`);
+    return `${wal.dev}:${wal.ino}:${wal.size}:${wal.mtimeMs}`;
+  } catch {
+    return '-';
+  }
+}
+
+const keyOf = (state: SqliteFileState, wal: string) =>
+  `${state.dev}:${state.ino}:${state.birthtimeMs}:${state.size}:${state.mtimeMs}:${state.header && !('problem' in state.header) ? state.header.changeCounter : '-'}|${wal}`;
+
+function connect(file: string, key: string, timeoutMs: number): Open {
   const cached = open.get(file);
-  // A file deleted, replaced or rewritten behind SQLite's back could still look healthy through
-  // an open handle (its page cache, the WAL index): any change to the main file means a fresh open.
-  // In WAL mode the main file changes only at checkpoints, so most probes reuse the connection.
-  if (cached && cached.identity === identityOf(stat)) {
+  // A handle's page cache and the WAL index can keep answering for bytes that are no longer on disk:
+  // any change to the main file or its WAL (a commit, a checkpoint, a replacement, an overwrite) means
+  // a fresh open, which reads what a new application connection would read. An idle database keeps its connection.
+  if (cached && cached.key === key) {
     cached.db.pragma(`busy_timeout = ${Math.max(1, Math.round(timeoutMs))}`);
-    return cached.db;
+    return cached;
   }
   forget(file);
   const db = new Database(file, { readonly: true, fileMustExist: true, timeout: timeoutMs });
-  open.set(file, { db, identity: identityOf(stat) });
-  return db;
+  const fresh: Open = { db, key, reads: undefined };
+  open.set(file, fresh);
+  return fresh;
 }
 
 function forget(file: string): void {
@@ -49,20 +69,41 @@ function forget(file: string): void {
   open.delete(file);
 }
 
+/** Reads the schema and the first row of each user table (up to TABLES_READ): their root pages and a leaf. */
+function readTables(connection: Open): number {
+  const names = connection.db.prepare(USER_TABLES_SQL).pluck().all() as string[];
+  connection.reads ??= names.slice(0, TABLES_READ).map((name) => connection.db.prepare(`SELECT 1 FROM "${name.replace(/"/g, '""')}" LIMIT 1`));
+  for (const read of connection.reads) read.get();
+  return names.length;
+}
+
 function probe({ id, file, timeoutMs }: SqliteProbeRequest): SqliteProbeReply {
   const started = performance.now();
   const elapsed = () => (performance.now() - started) / 1000;
+  let observed: SqliteObservation | undefined;
   try {
-    const stat = fs.statSync(file);
-    if (!stat.isFile()) return { id, up: false, seconds: elapsed(), error: `not a regular file: ${file}` };
-    connect(file, stat, timeoutMs).prepare('SELECT count(*) FROM sqlite_schema').get();
-    return { id, up: true, seconds: elapsed(), sizeBytes: stat.size + walSize(file) };
+    const at = Date.now();
+    const state = readSqliteFile(file);
+    const header = state.header;
+    observed = { at, dev: state.dev, ino: state.ino, born: state.birthtimeMs, pages: pagesOf(state), changeCounter: header && !('problem' in header) ? header.changeCounter : 0, tables: undefined };
+    if (state.size === 0) {
+      forget(file);
+      return { id, up: false, seconds: elapsed(), error: `database file is empty (0 bytes): ${file}`, observed: { ...observed, tables: 0 } };
+    }
+    if (header && 'problem' in header) {
+      forget(file);
+      // Without a header there are no pages or change counter to judge the file's identity by: down as damaged.
+      return { id, up: false, seconds: elapsed(), error: `not a SQLite database: ${header.problem}: ${file}` };
+    }
+    const connection = connect(file, keyOf(state, walKey(file)), timeoutMs);
+    observed.tables = readTables(connection);
+    return { id, up: true, seconds: elapsed(), sizeBytes: state.size + walSize(file), observed };
   } catch (error) {
     forget(file);
     if (error instanceof Error && !('code' in error) && /no such file/i.test(error.message)) {
       return { id, up: false, seconds: elapsed(), error: `database file not found: ${file}` };
     }
-    return { id, up: false, seconds: elapsed(), error: describe(error, file) };
+    return { id, up: false, seconds: elapsed(), error: describe(error, file), ...(observed ? { observed } : {}) };
   }
 }
 
@@ -79,6 +120,8 @@ function describe(error: unknown, file: string): string {
   switch (e.code) {
     case 'ENOENT':
       return `database file not found: ${file}`;
+    case 'ENOTFILE':
+      return `not a regular file: ${file}`;
     case 'EACCES':
       return `permission denied: ${file}`;
     case 'SQLITE_NOTADB':

@@ -175,15 +175,21 @@ export class FailoverProcedure {
     await targetEngine.checkPromotable?.(timeoutMs);
     // A primary that just timed out would only make the fence wait out its timeout too.
     const hung = fromProbe !== undefined && !fromProbe.up && /timed out/.test(fromProbe.error ?? '');
+    // A primary that lost its data, or whose pages are damaged, has nothing to give: no fence, no final copy over the target.
+    const ruined = fromProbe?.lost !== undefined ? `lost its data (${fromProbe.lost})` : fromProbe?.damaged !== undefined ? `is damaged (${fromProbe.damaged})` : undefined;
     const fence =
-      fromEngine && !hung
+      fromEngine && !hung && ruined === undefined
         ? await inSpan('failover.fence', { 'dr.database': from ?? '', 'dr.primary_up': fromUp }, () => this.tryFence(fromEngine, fromUp, timeoutMs))
         : undefined;
     let dataSync: DataSyncOutcome;
     try {
       await this.runHook(from, to, request);
       dataSync = await inSpan('failover.sync', { 'dr.database': to, 'dr.fenced': fence !== undefined }, async (span) => {
-        const outcome: DataSyncOutcome = fromEngine ? await this.catchUp(targetEngine, fromEngine, fence) : { method: 'none', complete: false, detail: 'no previous primary' };
+        const outcome: DataSyncOutcome = !fromEngine
+          ? { method: 'none', complete: false, detail: 'no previous primary' }
+          : ruined !== undefined
+            ? this.staleOutcome(targetEngine, `the old primary ${from} ${ruined}, nothing was copied from it`)
+            : await this.catchUp(targetEngine, fromEngine, fence);
         span.setAttributes({ 'dr.sync.method': outcome.method, 'dr.sync.complete': outcome.complete });
         return outcome;
       });

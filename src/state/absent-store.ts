@@ -1,5 +1,5 @@
 import { StateStoreMissing, type StateLocation } from './location.js';
-import type { AlertRecord, ClusterState, FailoverRecord, FailoverResult, FailoverTrigger, Intent, Lease, MemberRecord, StateStore, StateWatch } from './store.js';
+import type { AlertRecord, ClusterState, FailoverRecord, FailoverResult, FailoverTrigger, Intent, Lease, MemberRecord, SqliteIdentityRecord, StateStore, StateWatch } from './store.js';
 
 /**
  * What commands that only look (`test`, `verify`) get when no store exists:
@@ -32,6 +32,13 @@ export class AbsentStateStore implements StateStore {
   async alerts(): Promise<AlertRecord[]> {
     return [];
   }
+
+  async sqliteIdentities(): Promise<SqliteIdentityRecord[]> {
+    return [];
+  }
+
+  /** A command that only looks writes nothing: the identity stays in its memory. */
+  async recordSqliteIdentity(): Promise<void> {}
 
   async members(): Promise<MemberRecord[]> {
     return [];

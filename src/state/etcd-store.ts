@@ -38,6 +38,7 @@ import type {
   Lease,
   MemberRecord,
   MemberView,
+  SqliteIdentityRecord,
   StateStore,
   StateWatch,
 } from './store.js';
@@ -77,6 +78,7 @@ const keysOf = (p: string) => ({
   alerts: `${p}alerts/`,
   members: `${p}members/`,
   intents: `${p}intents/`,
+  identities: `${p}identities/`,
 });
 
 /** The keys of the cluster state (what a watch reports), as opposed to the journal, members and intents. */
@@ -422,6 +424,26 @@ export class EtcdStateStore implements StateStore {
     const fresh = await this.client.grant(ttlMs / 1000);
     this.memberLeases.set(name, fresh.id);
     await this.client.put(key, value, fresh.id);
+  }
+
+  async sqliteIdentities(): Promise<SqliteIdentityRecord[]> {
+    const { kvs } = await this.client.range(this.keys.identities, { prefix: true });
+    return kvs.map((kv) => JSON.parse(kv.value) as SqliteIdentityRecord).sort((a, b) => a.database.localeCompare(b.database));
+  }
+
+  /** A compare-and-set on the key's revision, so an older generation written meanwhile by another process never wins. */
+  async recordSqliteIdentity(record: SqliteIdentityRecord): Promise<void> {
+    const key = this.keys.identities + record.database;
+    for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
+      const current = await this.client.get(key);
+      if (current && (JSON.parse(current.value) as SqliteIdentityRecord).generation > record.generation) return;
+      const r = await this.client.txn(
+        [current ? { key, target: 'MOD', result: 'EQUAL', modRevision: current.modRevision } : { key, target: 'CREATE', result: 'EQUAL', createRevision: 0 }],
+        [{ put: { key, value: JSON.stringify(record) } }],
+      );
+      if (r.succeeded) return;
+    }
+    throw new Error(`etcd: could not record the identity of ${record.database} after ${MAX_CAS_ATTEMPTS} attempts (the key kept changing)`);
   }
 
   async members(): Promise<MemberRecord[]> {

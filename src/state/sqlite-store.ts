@@ -4,7 +4,7 @@ import Database from 'better-sqlite3';
 import { ensurePrivateFolder, restrictSqliteFiles } from '../engines/private-file.js';
 import { comparePath, identityAt, writeBack, type FileIdentity } from './file-guard.js';
 import { checkStateLocation, unusableStore } from './location.js';
-import type { AlertRecord, ClusterState, CommitSwitchOptions, FailoverRecord, FailoverResult, FailoverTrigger, Lease, LocationMode, StateStore } from './store.js';
+import type { AlertRecord, ClusterState, CommitSwitchOptions, FailoverRecord, FailoverResult, FailoverTrigger, Lease, LocationMode, SqliteIdentityRecord, StateStore } from './store.js';
 import type { Intent, IntentOutcome, IntentRequest, MemberRecord, MemberView, StateWatch } from './store.js';
 
 const SCHEMA = `
@@ -21,7 +21,8 @@ CREATE TABLE IF NOT EXISTS alerts (
   received_at INTEGER NOT NULL,
   record TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS alerts_received_at ON alerts (received_at);`;
+CREATE INDEX IF NOT EXISTS alerts_received_at ON alerts (received_at);
+CREATE TABLE IF NOT EXISTS file_identity (database TEXT PRIMARY KEY, generation INTEGER NOT NULL, record TEXT NOT NULL);`;
 
 /** Alert records are kept this long: long enough to catch any re-delivery. */
 const ALERT_RETENTION_MS = 30 * 86_400_000;
@@ -233,6 +234,21 @@ export class SqliteStateStore implements StateStore {
     return this.db
       .prepare("SELECT json_extract(record, '$.trigger') AS trigger, json_extract(record, '$.result') AS result, count(*) AS count FROM failover_history GROUP BY 1, 2")
       .all() as Array<{ trigger: FailoverTrigger; result: FailoverResult; count: number }>;
+  }
+
+  async sqliteIdentities(): Promise<SqliteIdentityRecord[]> {
+    const rows = this.db.prepare('SELECT record FROM file_identity ORDER BY database').pluck().all() as string[];
+    return rows.map((row) => JSON.parse(row) as SqliteIdentityRecord);
+  }
+
+  async recordSqliteIdentity(record: SqliteIdentityRecord): Promise<void> {
+    this.db
+      .prepare(
+        `INSERT INTO file_identity (database, generation, record) VALUES (?, ?, ?)
+         ON CONFLICT (database) DO UPDATE SET generation = excluded.generation, record = excluded.record
+         WHERE excluded.generation >= file_identity.generation`,
+      )
+      .run(record.database, record.generation, JSON.stringify(record));
   }
 
   async close(): Promise<void> {

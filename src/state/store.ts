@@ -22,6 +22,7 @@ export interface ClusterState {
 
 export type { DataSyncOutcome } from '../engines/engine.js';
 import type { DataSyncOutcome } from '../engines/engine.js';
+import type { SqliteIdentity } from '../engines/sqlite-identity.js';
 
 export interface FailoverRecord {
   id?: number;
@@ -69,6 +70,26 @@ export interface CommitSwitchOptions {
   demoteFrom?: boolean;
 }
 
+/**
+ * The identity of one SQLite database's file as the sidecar last accepted it
+ * (engines/sqlite-identity.ts): kept in the shared state so a restarted
+ * sidecar, and every CLI process, judge the file against the same baseline.
+ */
+export interface SqliteIdentityRecord {
+  database: string;
+  /** The resolved path the identity belongs to (a config that moves the file starts afresh). */
+  file: string;
+  identity: SqliteIdentity;
+  /** Epoch ms of the observation the identity was taken from. */
+  since: number;
+  /** Epoch ms of the last re-baseline (first sight, copy, restore, operator): a newer one always wins. */
+  generation: number;
+  /** What set the baseline: 'first-seen', 'copy', 'restore', 'accepted', 'observed'. */
+  source: string;
+  /** The sidecar itself is replacing the file (a copy, a restore) until then: nothing is judged. */
+  replacingUntil?: number;
+}
+
 export interface StateStore {
   /** Where the store is, as `status` shows it (a file's absolute path). */
   readonly location?: string;
@@ -114,6 +135,10 @@ export interface StateStore {
   finishAlert(key: string, result: string): Promise<void>;
   /** Newest first. */
   alerts(limit: number): Promise<AlertRecord[]>;
+  /** Every SQLite identity recorded. */
+  sqliteIdentities(): Promise<SqliteIdentityRecord[]>;
+  /** Writes `record` unless the store holds one of a newer generation for the same database. */
+  recordSqliteIdentity(record: SqliteIdentityRecord): Promise<void>;
   close(): Promise<void>;
 
   // What several sidecars sharing one cluster state need (issue 12).

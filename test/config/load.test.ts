@@ -316,3 +316,12 @@ describe('state: the SQLite file (default) or an etcd cluster', () => {
     assert.deepEqual(problemsOf(() => parseConfig(base('state: { backend: consul }'), '/x/c.yaml', {})), ['state.backend: expected one of "sqlite", "etcd"']);
   });
 });
+
+test('monitoring.integrity_check_interval: 300 s by default, 0 turns it off, a negative value is refused', () => {
+  assert.equal(parseConfig(base(), 'x.yaml', {}).monitoring.integrity_check_interval, 300);
+  assert.equal(parseConfig(base('  monitoring:\n    integrity_check_interval: 0'), 'x.yaml', {}).monitoring.integrity_check_interval, 0);
+  assert.deepEqual(
+    problemsOf(() => parseConfig(base('  monitoring:\n    integrity_check_interval: -1'), 'x.yaml', {})),
+    ['disaster_recovery.monitoring.integrity_check_interval: expected a number >= 0'],
+  );
+});

@@ -13,7 +13,6 @@ import { APP_DB, inRecovery, report, startPgCluster, tempFolder, TOKEN, waitFor,
 import type { PgServer } from '../support/postgres.js';
 
 const show = (r: CliResult) => `exit ${r.code}\n--- stdout ---\n${r.stdout}\n--- stderr ---\n${r.stderr}`;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const auth = { authorization: `Bearer ${TOKEN}` };
 
 describe('PostgreSQL: auto-failover disabled through the CLI while the real sidecar process runs', { timeout: 120_000 }, () => {
@@ -58,17 +57,16 @@ describe('PostgreSQL: auto-failover disabled through the CLI while the real side
 
   test('disable-auto-failover, kill -9 the primary: nothing switches, every view says automatic failover is disabled and why', async () => {
     assert.equal(await metric('dr_auto_failover_enabled'), 1);
-    const disabledAt = Date.now();
     const off = await cli(['disable-auto-failover']);
     assert.equal(off.code, 0, show(off));
     assert.match(off.stdout, /automatic failover disabled/);
-    await waitFor('the running sidecar to read the switch from the state store', 5_000, async () => (await metric('dr_auto_failover_enabled')) === 0, 50);
-    const pickupMs = Date.now() - disabledAt;
-    assert.ok(pickupMs < 3_000, `picked up after ${pickupMs} ms`);
+    // The running sidecar reads the switch from the state store before the primary dies (then it holds the failover).
+    await waitFor('the running sidecar to read the switch from the state store', 20_000, async () => (await metric('dr_auto_failover_enabled')) === 0, 50);
 
     await primary.kill9();
-    await waitFor('the sidecar to hold the failover', 10_000, async () => (await apiStatus()).auto_failover.held !== null, 100);
-    await sleep(3_000); // several more detection periods (3 × 0.5 s)
+    await waitFor('the sidecar to hold the failover', 20_000, async () => (await apiStatus()).auto_failover.held !== null, 100);
+    // Twice the detection threshold (3) of failed probes: well past the point where it would have failed over.
+    await waitFor('6 failed probes of the primary', 30_000, async () => (await apiStatus()).databases.find((d) => d.name === 'primary')!.consecutive_failures >= 6, 100);
 
     const api = await apiStatus();
     assert.equal(api.primary, 'primary');

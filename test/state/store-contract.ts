@@ -91,6 +91,21 @@ export function storeContract(factory: StoreFactory): void {
     assert.deepEqual((await b.read()).demoted, ['primary']);
   });
 
+  test('a SQLite identity: the newest generation wins whichever process writes, the same generation moves forward', async (t) => {
+    const [a, b] = await two(t);
+    const identity = { dev: 1, ino: 100, born: 1000, pages: 40, changeCounter: 12, tables: 2 };
+    const record = { database: '主库', file: '/x/p.db', identity, since: 1, generation: 10, source: 'copy' };
+    await a.recordSqliteIdentity(record);
+    await b.recordSqliteIdentity({ ...record, generation: 9, source: 'observed' });
+    assert.equal((await b.sqliteIdentities())[0]?.source, 'copy', 'an older generation does not overwrite');
+    await b.recordSqliteIdentity({ ...record, identity: { ...identity, pages: 80 }, source: 'observed' });
+    assert.equal((await a.sqliteIdentities())[0]?.identity.pages, 80, 'the same generation moves forward');
+    await a.recordSqliteIdentity({ ...record, database: 'secondary1', generation: 3, source: 'first-seen' });
+    await b.recordSqliteIdentity({ ...record, generation: 11, source: 'accepted' });
+    const seen = (await a.sqliteIdentities()).map((r) => [r.database, r.source, r.generation]);
+    assert.deepEqual(seen.sort(), [['secondary1', 'first-seen', 3], ['主库', 'accepted', 11]].sort());
+  });
+
   test('a switch that keeps the former primary a candidate (a lossless switchover of a kept-warm engine) demotes nobody', async (t) => {
     const [a, b] = await two(t);
     const state = await a.commitSwitch(0, 'primary', 'secondary1', 'manual', 1_000, { demoteFrom: false });

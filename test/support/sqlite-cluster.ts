@@ -126,6 +126,22 @@ export function seedImages(file: string, rows: number): void {
   }
 }
 
+/** Pads a database to about `mb` MB with rows of a side table (the writer's ids stay small). */
+export function padDatabase(file: string, mb: number): void {
+  const db = new Database(file);
+  try {
+    db.exec('CREATE TABLE IF NOT EXISTS padding (id INTEGER PRIMARY KEY, blob TEXT NOT NULL)');
+    const insert = db.prepare('INSERT INTO padding (blob) VALUES (?)');
+    const row = 'x'.repeat(1000);
+    db.transaction(() => {
+      for (let i = 0; i < mb * 1000; i++) insert.run(row);
+    })();
+    db.pragma('wal_checkpoint(TRUNCATE)');
+  } finally {
+    db.close();
+  }
+}
+
 /** The row the writer inserts for `id`; a second run of the same id changes nothing. */
 export function insertImage(db: Database.Database, id: number): void {
   db.prepare(
