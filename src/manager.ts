@@ -72,7 +72,11 @@ export class DisasterRecoveryManager {
     const config = options.config ?? loadConfig(resolveConfigPath(options.configPath));
     const log = options.logger ?? createLogger({ level: config.logging.level, file: config.logging.file, secrets: config.secrets });
     const service = await DisasterRecoveryService.open(config, log, options.createStateStore ? 'create' : 'require');
-    const view = new ConfirmedState(service.store, stateTrust(config));
+    const view = new ConfirmedState(service.store, {
+      ...stateTrust(config),
+      onTrustChange: (trusted, why) =>
+        trusted ? log.warn('disaster-recovery session: the cluster state is confirmed again; sessions commit again') : log.error(`disaster-recovery session: ${why}`),
+    });
     await view.ready();
     return new DisasterRecoveryManager(service, view, options);
   }

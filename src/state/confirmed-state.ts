@@ -44,12 +44,15 @@ export interface ConfirmedStateOptions {
   where: string;
   /** Where the TTL comes from, for messages ("state.etcd.ttl"). */
   ttlSource: string;
+  /** Hears when sessions start being refused (with the reason) and when they are trusted again: once per change, for the log. */
+  onTrustChange?: (trusted: boolean, why: string | undefined) => void;
 }
 
 export class ConfirmedState {
   private state: ClusterState | undefined;
   private lastError: Error | undefined;
   private stopped = false;
+  private trusted = true;
   private readonly listeners = new Set<() => void>();
   private readonly watch: StateWatch;
 
@@ -91,6 +94,7 @@ export class ConfirmedState {
     }
     const confirmedAt = this.watch.confirmedAt();
     if (!this.state || !isConfirmed(performance.now(), confirmedAt, this.options.ttlMs)) throw this.unconfirmed();
+    if (!this.trusted) this.trust(true, undefined);
     return this.state;
   }
 
@@ -132,15 +136,22 @@ export class ConfirmedState {
     });
   }
 
+  private trust(trusted: boolean, why: string | undefined): void {
+    this.trusted = trusted;
+    this.options.onTrustChange?.(trusted, why);
+  }
+
   private unconfirmed(): ClusterStateUnconfirmed {
     const confirmedAt = this.watch.confirmedAt();
     const { where, ttlMs, ttlSource } = this.options;
     const since =
       confirmedAt === undefined ? 'has not confirmed the cluster state since this process started' : `last confirmed the cluster state ${((performance.now() - confirmedAt) / 1000).toFixed(1)} s ago`;
     const why = this.lastError ? ` (${this.lastError.message})` : '';
-    return new ClusterStateUnconfirmed(
+    const error = new ClusterStateUnconfirmed(
       `cannot confirm the cluster state: the state store ${where} ${since}${why}, and a state older than ${ttlMs / 1000} s (${ttlSource}) is not trusted: ` +
         'no commit is made, the primary may have been replaced meanwhile; sessions resume by themselves once the store answers again',
     );
+    if (this.trusted && !this.stopped) this.trust(false, error.message);
+    return error;
   }
 }

@@ -34,7 +34,8 @@ test('ConfirmedState over the SQLite store: the switch of another process at onc
     reads++;
     return read();
   };
-  const view = new ConfirmedState(store, { ttlMs: 10_000, where: file, ttlSource: 'a test' });
+  const changes: Array<[boolean, string | undefined]> = [];
+  const view = new ConfirmedState(store, { ttlMs: 10_000, where: file, ttlSource: 'a test', onTrustChange: (trusted, why) => changes.push([trusted, why]) });
   t.after(() => view.stop());
   await view.ready();
   assert.equal(view.current().epoch, 0);
@@ -44,4 +45,42 @@ test('ConfirmedState over the SQLite store: the switch of another process at onc
   assert.equal(reads, 0);
   view.stop();
   assert.throws(() => view.current(), (error: unknown) => error instanceof ClusterStateUnconfirmed && /cannot confirm the cluster state: the state store .*state\.db/.test((error as Error).message));
+  assert.throws(() => view.current(), ClusterStateUnconfirmed);
+  assert.deepEqual(changes, [], 'a stopped view is not news for the log');
+});
+
+test('ConfirmedState: the refusal and the return are told once each', async (t) => {
+  const sandbox = createSandbox(t);
+  const file = sandbox.path('state.db');
+  const store = new SqliteStateStore(file, { create: true });
+  t.after(() => store.close());
+  // The store turns unreadable under the watch (an I/O error of its poll), then recovers.
+  let failing = false;
+  const watch = store.watch.bind(store);
+  store.watch = (onChange, onError) => {
+    const inner = watch(onChange, onError);
+    return {
+      stop: () => inner.stop(),
+      confirmedAt: () => inner.confirmedAt(),
+      refresh: () => {
+        if (failing) throw new Error('disk I/O error');
+        inner.refresh?.();
+      },
+    };
+  };
+  const changes: Array<[boolean, string | undefined]> = [];
+  const view = new ConfirmedState(store, { ttlMs: 10_000, where: file, ttlSource: 'a test', onTrustChange: (trusted, why) => changes.push([trusted, why]) });
+  t.after(() => view.stop());
+  await view.ready();
+  failing = true;
+  assert.throws(() => view.current(), /disk I\/O error/);
+  assert.throws(() => view.current(), ClusterStateUnconfirmed);
+  failing = false;
+  assert.equal(view.current().epoch, 0);
+  assert.equal(view.current().epoch, 0);
+  assert.deepEqual(
+    changes.map(([trusted]) => trusted),
+    [false, true],
+  );
+  assert.match(changes[0]![1]!, /cannot confirm the cluster state: .*disk I\/O error/);
 });
