@@ -131,7 +131,7 @@ describe('writers follow the cluster state in etcd', { timeout: 240_000 }, () =>
     assert.ok(made * 10 < sessions, `${made} etcd requests for ${sessions} sessions: the per-commit check must not ask etcd`);
   });
 
-  test('a writer cut off from etcd (2 of 3 members killed, then all frozen) stops committing with ClusterStateUnconfirmed, and resumes with quorum', async (t) => {
+  test('one etcd member killed changes nothing; a writer cut off from etcd (2 of 3 members killed, then all frozen) stops committing with ClusterStateUnconfirmed, and resumes with quorum', async (t) => {
     const { config } = await configure();
     const manager = await DisasterRecoveryManager.open({ config, logger: silentLogger(), failoverWaitMs: 10_000 });
     t.after(() => manager.stop());
@@ -177,6 +177,18 @@ describe('writers follow the cluster state in etcd', { timeout: 240_000 }, () =>
 
     await insert();
     const [a, b] = etcd.members as [EtcdCluster['members'][number], EtcdCluster['members'][number]];
+    // One member of three killed (the first endpoint: the one the watch streams from): nothing changes,
+    // every session commits through two TTLs, long enough for a refusal to show.
+    await etcd.kill(a);
+    const until = performance.now() + 2 * TTL_S * 1000;
+    let commits = 0;
+    while (performance.now() < until) {
+      await insert();
+      commits++;
+    }
+    assert.ok(commits > 0);
+    await etcd.start(a);
+
     const killedAt = performance.now();
     await Promise.all([etcd.kill(a), etcd.kill(b)]);
     const noQuorumMs = await refusedWithin(killedAt, '2 of 3 members killed');
