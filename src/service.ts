@@ -13,8 +13,8 @@ import { demotedNote } from './failover/former-primary.js';
 import { autoFailoverOf, primaryOf } from './failover/primary.js';
 import { FailoverFailed, FailoverProcedure, type FailoverRequest } from './failover/procedure.js';
 import { SecondaryCopies, type CopyPlan } from './failover/secondary-copies.js';
-import type { IntentKind } from './ha/intent-admission.js';
-import { actAsLeader, processName, successOutcome, type ActingDeps } from './ha/intents.js';
+import { carryOutIntent } from './ha/intent-actions.js';
+import { actAsLeader, NoLeaderAnswered, processName, type ActingDeps } from './ha/intents.js';
 import { HaLoop } from './ha/loop.js';
 import type { Logger } from './log.js';
 import { registerBackupMetrics } from './metrics/backup-metrics.js';
@@ -23,7 +23,7 @@ import { Monitor } from './monitor/monitor.js';
 import { SilentNotifier, WebhookNotifier, type Notifier } from './notifications/notifier.js';
 import { openStateStore, type StoreOpening } from './state/open-store.js';
 import type { Leadership } from './state/leadership.js';
-import type { ClusterState, FailoverRecord, IntentOutcome, SqliteIdentityRecord, StateStore, StateWatch } from './state/store.js';
+import type { ClusterState, FailoverRecord, SqliteIdentityRecord, StateStore, StateWatch } from './state/store.js';
 import { clusterStatus, databaseStatus, lastBackupStatus, statusReport, type ClusterStatus, type DatabaseStatus, type LastBackupStatus, type StatusReport } from './status.js';
 
 /** A database that answers but turns writes away: fenced (read-only by default), or a standby. */
@@ -166,7 +166,8 @@ export class DisasterRecoveryService {
       holder: `${this.member}/${process.pid}.${++instances}`,
       ttlMs: this.ttlMs,
       claimEveryMs: config.state.backend === 'etcd' ? 1000 : 200,
-      claimWaitMs: this.intentClaimWaitMs(),
+      // A little less than submitters wait: an intent its submitter may have given up on is refused, even with clocks 2 s apart.
+      claimWaitMs: this.intentClaimWaitMs() - 2000,
       state: () => this.state,
       currentPrimary: () => this.currentPrimary(),
       autoFailoverEnabled: () => this.autoFailoverEnabled(),
@@ -176,7 +177,13 @@ export class DisasterRecoveryService {
       failoverUnderWay: () => this.failoverUnderWay,
       runFailover: (request, leadership) => this.runFailover(request, leadership),
       fenceResurrected: (name) => this.fenceResurrected(name),
-      execute: (kind, params, leadership) => this.carryOut(kind, params, leadership),
+      execute: (kind, params, leadership) =>
+        carryOutIntent(kind, params, leadership, {
+          failover: (request, l) => this.runFailover(request, l),
+          autoFailover: (enabled) => this.applyAutoFailover(enabled),
+          reinstate: (name) => this.applyReinstate(name),
+          backup: (options) => this.backups.create(options),
+        }),
       onLeadership: (leading) => this.onLeadership(leading),
     });
     this.monitor.on('probe', (health, previous) => this.ha.onProbe(health, previous));
@@ -197,38 +204,6 @@ export class DisasterRecoveryService {
       ownLeadership: () => this.ha.leadership(),
       isSidecar: this.started,
     };
-  }
-
-  /** What the leader does with an intent it claimed (another process asked). */
-  private async carryOut(kind: IntentKind, p: Record<string, unknown>, leadership: Leadership): Promise<IntentOutcome> {
-    switch (kind) {
-      case 'failover': {
-        const request: FailoverRequest = {
-          trigger: p.trigger === 'alert' ? 'alert' : 'manual',
-          reason: String(p.reason),
-          target: typeof p.target === 'string' ? p.target : undefined,
-          expectedFrom: typeof p.expectedFrom === 'string' ? p.expectedFrom : undefined,
-          expectedEpoch: typeof p.expectedEpoch === 'number' ? p.expectedEpoch : undefined,
-          ifPrimaryAnswers: p.ifPrimaryAnswers === 'call off' ? 'call off' : 'switch over',
-        };
-        const r = await this.runFailover(request, leadership);
-        return successOutcome(`${r.from ?? '-'} -> ${r.to ?? '-'}: ${r.result}`, r);
-      }
-      case 'auto_failover':
-        await this.applyAutoFailover(p.enabled === true);
-        return successOutcome(`automatic failover ${p.enabled === true ? 'enabled' : 'disabled'}`, null);
-      case 'reinstate':
-        await this.applyReinstate(String(p.name));
-        return successOutcome(`${String(p.name)} reinstated`, null);
-      case 'backup': {
-        const made = await this.backups.create({
-          ...(typeof p.database === 'string' ? { database: p.database } : {}),
-          ...(typeof p.name === 'string' ? { name: p.name } : {}),
-          trigger: typeof p.trigger === 'string' ? (p.trigger as CreateBackupOptions['trigger']) : 'manual',
-        });
-        return successOutcome(`backup ${made.file} of ${made.database}`, made);
-      }
-    }
   }
 
   /** Leader-only work follows the leadership: the periodic copies check it, the schedule starts and stops with it. */
@@ -424,9 +399,30 @@ export class DisasterRecoveryService {
     const params = { trigger, reason, target, expectedFrom, ifPrimaryAnswers, expectedEpoch: request.expectedEpoch ?? this.state.epoch };
     try {
       return await actAsLeader(this.acting(), 'failover', params, (leadership) => this.runFailover(request, leadership));
+    } catch (error) {
+      // An operator's attempt is history, also when no leader took it.
+      if (error instanceof NoLeaderAnswered && trigger === 'manual') await this.recordUntaken(request, error.message);
+      throw error;
     } finally {
       if (!this.started) await this.refreshState();
     }
+  }
+
+  private async recordUntaken(request: FailoverRequest, why: string): Promise<void> {
+    const now = new Date().toISOString();
+    await this.store.appendHistory({
+      epoch: null,
+      startedAt: now,
+      finishedAt: now,
+      from: this.currentPrimary() ?? null,
+      to: request.target ?? null,
+      trigger: request.trigger,
+      reason: request.reason,
+      result: 'refused',
+      error: why,
+      dataSync: null,
+      phases: {},
+    });
   }
 
   /** The failover itself, under `leadership` (this sidecar's, or a command's for the moment). */

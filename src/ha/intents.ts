@@ -11,6 +11,9 @@ import { takeLeadership, type Leadership } from '../state/leadership.js';
 import type { FailoverRecord, IntentOutcome, StateStore } from '../state/store.js';
 import type { IntentKind } from './intent-admission.js';
 
+/** No leader claimed the intent in time: nothing was done (a leader claiming it later refuses it). */
+export class NoLeaderAnswered extends ConflictError {}
+
 /** How a failure travels to the submitter: enough to give it back its class (exit code, HTTP status). */
 interface FailureData {
   error: 'input' | 'conflict' | 'failed';
@@ -58,7 +61,7 @@ export async function submitAndWait(store: StateStore, kind: IntentKind, params:
     const waited = Date.now() - started;
     if (intent.state === 'pending' && waited > wait.claimWaitMs) {
       const lease = await store.leaseHolder().catch(() => undefined);
-      throw new ConflictError(
+      throw new NoLeaderAnswered(
         `no leader took the ${kind} request within ${wait.claimWaitMs / 1000} s (${lease ? `the lease is held by ${lease.holder}, which did not answer` : 'nobody holds the lease'}); nothing was done: is a sidecar running and reaching the state store?`,
       );
     }
