@@ -14,8 +14,8 @@
  *   window, divided by the sidecars, at ttl 3 s and at the default 10 s (target <= 2
  *   at the default), with the methods in a note;
  * - `/primary` p99 on a follower (target < 5 ms);
- * - the library's per-commit check: the median withSession of a one-row INSERT,
- *   SQLite state against etcd.
+ * - the library end to end: the median withSession of a one-row INSERT, SQLite
+ *   state against etcd (the per-commit check alone: bench/library-check.ts).
  *
  * A row that needs what the core of issue 12 brings (a sidecar that says it leads)
  * prints "n/a (reason)" when no sidecar does, never a figure measured without it.
@@ -176,8 +176,8 @@ async function measureSeveral(c: SidecarCluster, report: Report, base: { rto: Rt
   else report.info('/primary p99 on a follower', na);
 
   const cost = await commitMs(c, 2_000_000);
-  if (base) report.info(`library per-commit: median withSession, SQLite state / etcd (${COMMITS} one-row INSERTs)`, `${base.commitMs.toFixed(2)} / ${cost.toFixed(2)} ms`);
-  else report.info(`library per-commit: median withSession on etcd (${COMMITS} one-row INSERTs)`, cost, 'ms', 2);
+  if (base) report.info(`library: median withSession end to end, SQLite state / etcd (${COMMITS} one-row INSERTs)`, `${base.commitMs.toFixed(2)} / ${cost.toFixed(2)} ms`);
+  else report.info(`library: median withSession end to end on etcd (${COMMITS} one-row INSERTs)`, cost, 'ms', 2);
 
   if (!leader) {
     report.info('RTO, three sidecars on etcd', na);
