@@ -77,15 +77,18 @@ describe('several sidecars, one leader, on etcd', { timeout: 600_000 }, () => {
     const c = await cluster(t);
     const leader = await c.leader(LEADER_MS);
     await c.waitPrimaries(200, 'primary', 20_000);
-    // A follower's /api/status and the CLI's status name the leader, the lease and the three members.
+    // A follower's /api/status and the CLI's status name the leader, the lease and the three members; so do the gauges.
     const follower = c.sidecars.find((s) => s !== leader)!;
     const clusterOf = async (text: Promise<string>) => (JSON.parse(await text) as { cluster: ClusterStatus }).cluster;
     const deadline = Date.now() + 20_000;
     for (;;) {
       const seen = [await clusterOf(follower.api('GET', '/api/status').then((r) => r.body)), await clusterOf(c.cli(['status', '--json'], follower).then((r) => r.stdout))];
-      const ok = seen.every((s) => s.leader === leader.name && s.lease !== null && s.members.map((m) => m.name).sort().join() === 'a,b,c');
+      const gauges = await Promise.all(c.sidecars.map(async (s) => { const m = (await s.metrics()) ?? ''; return [sample(m, 'dr_sidecar_is_leader'), sample(m, 'dr_sidecar_members')]; }));
+      const ok =
+        seen.every((s) => s.leader === leader.name && s.lease !== null && s.members.map((m) => m.name).sort().join() === 'a,b,c') &&
+        gauges.every(([isLeader, members], i) => isLeader === (c.sidecars[i] === leader ? 1 : 0) && members === 3);
       if (ok) break;
-      if (Date.now() > deadline) assert.fail(`status does not show leader ${leader.name}, its lease and members a, b, c:\n${JSON.stringify(seen, null, 1)}`);
+      if (Date.now() > deadline) assert.fail(`status does not show leader ${leader.name}, its lease and members a, b, c (dr_sidecar_is_leader, dr_sidecar_members: ${JSON.stringify(gauges)}):\n${JSON.stringify(seen, null, 1)}`);
       await sleep(200);
     }
     const writer = await c.startWriter();
