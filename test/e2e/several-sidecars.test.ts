@@ -83,7 +83,12 @@ describe('several sidecars, one leader, on etcd', { timeout: 600_000 }, () => {
     const deadline = Date.now() + 20_000;
     for (;;) {
       const seen = [await clusterOf(follower.api('GET', '/api/status').then((r) => r.body)), await clusterOf(c.cli(['status', '--json'], follower).then((r) => r.stdout))];
-      const gauges = await Promise.all(c.sidecars.map(async (s) => { const m = (await s.metrics()) ?? ''; return [sample(m, 'dr_sidecar_is_leader'), sample(m, 'dr_sidecar_members')]; }));
+      const gauges = await Promise.all(
+        c.sidecars.map(async (s) => {
+          const m = (await s.metrics()) ?? '';
+          return [sample(m, 'dr_sidecar_is_leader'), sample(m, 'dr_sidecar_members')];
+        }),
+      );
       const ok =
         seen.every((s) => s.leader === leader.name && s.lease !== null && s.members.map((m) => m.name).sort().join() === 'a,b,c') &&
         gauges.every(([isLeader, members], i) => isLeader === (c.sidecars[i] === leader ? 1 : 0) && members === 3);
