@@ -5,6 +5,10 @@
  * (standby2), and an application writing numbered rows through `withSession`.
  * Interval 1 s x threshold 3, leader lease TTL 3 s.
  *
+ * Beyond the six scenarios of the issue: status and the gauges name the leader,
+ * and a leader killed in the middle of a failover (held in its pre_promote hook)
+ * leaves it to the next leader, never half done.
+ *
  * Each test has its own databases, sidecars and etcd prefix; the etcd cluster is
  * shared, except by the test that kills its members. Where a test shows that
  * something does NOT happen (no failover, no second promotion), it watches for a
@@ -177,6 +181,37 @@ describe('several sidecars, one leader, on etcd', { timeout: 600_000 }, () => {
     const backups = path.join(c.dir, `backups-${old.name}`);
     const files = existsSync(backups) ? readdirSync(backups, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => e.name) : [];
     assert.deepEqual(files, [], 'no backup taken by the continued sidecar');
+  });
+
+  test('kill -9 of the leader in the middle of a failover (in its pre_promote hook): finished by the next leader, never half', { timeout: 150_000 }, async (t) => {
+    // The hook marks (in the sidecars' working folder) that a failover is under way, then holds it there a while.
+    const c = await startSidecarCluster(t, { etcd, ttl: TTL, interval: INTERVAL, threshold: THRESHOLD, prePromote: 'date +%s >> pre-promote.log && sleep 5' });
+    const leader = await c.leader(LEADER_MS);
+    await c.waitPrimaries(200, 'primary', 20_000);
+    const writer = await c.startWriter();
+    await writer.waitForAcks(30, 30_000, 'primary');
+
+    await c.server('primary').kill9();
+    const marker = path.join(c.dir, 'pre-promote.log');
+    const deadline = Date.now() + FAILOVER_MS;
+    while (!existsSync(marker)) {
+      if (Date.now() > deadline) assert.fail(`the leader never started a failover (no pre_promote hook ran)\n${await c.describe()}`);
+      await sleep(50);
+    }
+    assert.deepEqual(await promoted(c), [], 'nothing promoted yet: the hook holds the failover before the promotion');
+    await leader.kill9();
+
+    const next = await c.leader(LEADER_MS, leader);
+    const record = await c.waitHistory('a successful automatic failover by the next leader', FAILOVER_MS, (r) => r.trigger === 'auto' && r.result === 'success');
+    await c.waitPrimaries(200, record.to!, 20_000);
+    await writer.waitForAcks(30, 30_000, record.to!);
+    await writer.stop();
+
+    const history = await c.history();
+    t.diagnostic(`next leader ${next.name}; history: ${show(history).replace(/\n/g, '; ')}`);
+    assert.equal(successes(history).length, 1, `one failover finished:\n${show(history)}`);
+    assert.deepEqual(await promoted(c), [record.to], 'one promotion in the databases: what the history says');
+    assert.deepEqual(await missingIds(c.server(record.to!), writer.ids()), []);
   });
 
   test('the leader cut off from the primary only (the others reach it): no failover', { timeout: 150_000 }, async (t) => {

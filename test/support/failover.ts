@@ -191,6 +191,8 @@ export interface FailoverConfigOptions {
   state?: string;
   /** Default `<dir>/backups`. */
   backupDir?: string;
+  /** failover.pre_promote, a shell command. */
+  prePromote?: string;
 }
 
 /**
@@ -218,7 +220,7 @@ ${dbs}
     retry_delay: ${o.retryDelay ?? 1}
     notification_enabled: false
     cooldown: ${o.cooldown ?? 300}
-${o.maxLag !== undefined ? `    max_lag_on_failover: ${o.maxLag}\n` : ''}  monitoring:
+${o.maxLag !== undefined ? `    max_lag_on_failover: ${o.maxLag}\n` : ''}${o.prePromote !== undefined ? `    pre_promote: ${JSON.stringify(o.prePromote)}\n` : ''}  monitoring:
     enable_health_monitoring: true
     check_interval: ${o.checkInterval ?? 1}
     probe_timeout: ${o.probeTimeout ?? 1}

@@ -50,6 +50,8 @@ export interface SidecarClusterOptions {
   /** An etcd cluster shared with other tests (each cluster of sidecars has its own prefix); default: one of its own. */
   etcd?: EtcdCluster;
   autoFailover?: boolean;
+  /** failover.pre_promote of every sidecar (a shell command run by the leader before it promotes). */
+  prePromote?: string;
 }
 
 export interface PrimaryAnswer {
@@ -464,6 +466,7 @@ export async function startSidecarCluster(t: { after(fn: () => Promise<void>): v
     cooldown: 0,
     retryDelay: 1,
     autoFailover: opts.autoFailover ?? true,
+    ...(opts.prePromote === undefined ? {} : { prePromote: opts.prePromote }),
   };
   const state = (member: string | undefined) =>
     backend === 'sqlite'
