@@ -507,8 +507,8 @@ export class DisasterRecoveryService {
     this.copies.start();
     // Campaigns at once: a lone sidecar leads from its first moment (and then starts the backup schedule).
     await this.ha.start();
-    // The SQLite store's file is also checked (and written back) every second.
-    this.refreshTimer = setInterval(() => void this.refreshState().catch((e) => this.ha.storeFailed(e as Error)), 1000);
+    // A store kept in a file is also checked (and written back) every second; etcd's watch needs no polling.
+    if (this.store.checkLocation) this.refreshTimer = setInterval(() => void this.refreshState().catch((e) => this.ha.storeFailed(e as Error)), 1000);
   }
 
   async stop(): Promise<void> {

@@ -183,18 +183,27 @@ export class HaLoop {
     await store.finishIntent(intent.id, outcome).catch((error) => log.error({ err: error, intent: intent.id }, 'disaster-recovery: the outcome of an intent could not be recorded'));
   }
 
-  /** The view, when it changed (at most once a second) or as a heartbeat (every third of the TTL); the members and lease with it. */
+  /**
+   * The view, when it changed (at most once a second) or as a heartbeat (every half
+   * TTL: a view lives one TTL); the members and the lease are read every TTL. Few
+   * requests: an idle sidecar on etcd should cost the cluster about two a second.
+   */
   private async publish(): Promise<void> {
     const view: SidecarView = sidecarView(this.isLeader(), this.deps.healths(), this.deps.lagSeconds);
     const signature = viewSignature(view);
     const now = Date.now();
-    const heartbeat = now - this.lastHeartbeatAt >= this.deps.ttlMs / 3;
+    const heartbeat = now - this.lastPublishAt >= this.deps.ttlMs / 2;
     if (!heartbeat && (signature === this.lastSignature || now - this.lastPublishAt < 1000)) return;
     this.lastPublishAt = now;
     this.lastSignature = signature;
     await this.call(() => this.deps.store.publishMember(this.deps.member, view as unknown as Record<string, unknown>, this.deps.ttlMs));
-    if (!heartbeat) return;
+    if (now - this.lastHeartbeatAt < this.deps.ttlMs && this.lastHeartbeatAt !== 0) return;
     this.lastHeartbeatAt = now;
+    await this.readMembers();
+  }
+
+  /** The live members and the lease, for status, the metrics and the partition check. */
+  private async readMembers(): Promise<void> {
     const [members, lease] = await Promise.all([this.call(() => this.deps.store.members()), this.call(() => this.deps.store.leaseHolder())]);
     if (members) this.cachedMembers = liveMembers(members);
     this.cachedLease = lease;

@@ -12,6 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import { createSandbox, eventually, freePort, httpGet, sqliteConfig, type MonitorProcess, type Sandbox } from '../support/cli.js';
 import { startEtcdCluster, type EtcdCluster } from '../support/etcd.js';
 import { report } from '../support/failover.js';
+import { moveAway } from '../support/sqlite-cluster.js';
 
 const TOKEN = 'several-sidecars-token-0123';
 const TTL = 3;
@@ -178,12 +179,33 @@ describe('several sidecars, one leader, on a real etcd cluster', () => {
     await etcd.start(m2!);
     await etcd.waitHealthy();
     const leader = await theLeader(sidecars, 60_000);
+    let answers: Array<{ status: number; body: string }> = [];
     await eventually('/primary 200 again on every sidecar', 30_000, async () => {
-      const answers = await Promise.all(sidecars.map((s) => httpGet(`${s.process.url}/primary`)));
+      answers = await Promise.all(sidecars.map((s) => httpGet(`${s.process.url}/primary`)));
       return answers.every((a) => a.status === 200);
-    }, output);
+    }, () => `${answers.map((a) => `${a.status} ${a.body}`).join('\n')}\n${output()}`);
     const afterwards = await statusOf(leader);
     assert.equal(afterwards.epoch, before.epoch, 'no switch while cut off');
     assert.equal(afterwards.primary, before.primary);
+  });
+
+  test('the primary lost: the leader fails over once the members agree, and every sidecar routes to the new primary', async () => {
+    const leader = await theLeader(sidecars);
+    const before = await statusOf(leader);
+    const lost = before.primary!;
+    const next = lost === 'primary' ? 'secondary1' : 'primary';
+    const lostAt = performance.now();
+    moveAway(sandbox.path(`data/images_${lost}.db`));
+    await eventually(`every sidecar to route to ${next}`, 60_000, async () => {
+      const answers = await Promise.all(sidecars.map((s) => httpGet(`${s.process.url}/primary`)));
+      return answers.every((a) => a.status === 200 && (JSON.parse(a.body) as { name: string }).name === next);
+    }, output);
+    const rtoMs = performance.now() - lostAt;
+    const history = JSON.parse((await sandbox.run(['history', '--json', '--config', sidecars[0]!.config])).stdout) as Array<{ trigger: string; result: string; reason: string }>;
+    const auto = history.filter((h) => h.trigger === 'auto');
+    assert.deepEqual(auto.map((h) => h.result), ['success'], JSON.stringify(history, null, 2));
+    assert.match(auto[0]!.reason, /3 of 3 live members see the primary down|[23] of 3 live members see the primary down/);
+    assert.equal((await statusOf(leader)).epoch, before.epoch + 1, 'one switch');
+    report('failover with three sidecars on etcd (SQLite file lost; interval 1 s x threshold 3)', { rto_ms: Math.round(rtoMs), from: lost, to: next });
   });
 });
