@@ -77,11 +77,10 @@ describe('several sidecars, one leader, on etcd', { timeout: 600_000 }, () => {
   const cluster = (t: { after(fn: () => Promise<void>): void }, opts: { proxied?: boolean; ownEtcd?: boolean } = {}) =>
     startSidecarCluster(t, { ttl: TTL, interval: INTERVAL, threshold: THRESHOLD, proxied: opts.proxied, ...(opts.ownEtcd ? {} : { etcd }) });
 
-  test('status names the leader, the lease and the members; kill -9 of the primary postmaster: exactly one failover, every /primary agrees, no acknowledged row lost', { timeout: 150_000 }, async (t) => {
+  test('status (a follower\'s /api/status, the CLI) and the gauges name the leader, the lease and the three members', { timeout: 150_000 }, async (t) => {
     const c = await cluster(t);
     const leader = await c.leader(LEADER_MS);
     await c.waitPrimaries(200, 'primary', 20_000);
-    // A follower's /api/status and the CLI's status name the leader, the lease and the three members; so do the gauges.
     const follower = c.sidecars.find((s) => s !== leader)!;
     const clusterOf = async (text: Promise<string>) => (JSON.parse(await text) as { cluster: ClusterStatus }).cluster;
     const deadline = Date.now() + 20_000;
@@ -100,6 +99,12 @@ describe('several sidecars, one leader, on etcd', { timeout: 600_000 }, () => {
       if (Date.now() > deadline) assert.fail(`status does not show leader ${leader.name}, its lease and members a, b, c (dr_sidecar_is_leader, dr_sidecar_members: ${JSON.stringify(gauges)}):\n${JSON.stringify(seen, null, 1)}`);
       await sleep(200);
     }
+  });
+
+  test('kill -9 of the primary postmaster: exactly one failover, every /primary agrees, no acknowledged row lost', { timeout: 150_000 }, async (t) => {
+    const c = await cluster(t);
+    await c.leader(LEADER_MS);
+    await c.waitPrimaries(200, 'primary', 20_000);
     const writer = await c.startWriter();
     await writer.waitForAcks(50, 30_000, 'primary');
 
