@@ -82,6 +82,7 @@ describe('several sidecars, one leader, on etcd', { timeout: 600_000 }, () => {
     const leader = await c.leader(LEADER_MS);
     await c.waitPrimaries(200, 'primary', 20_000);
     const follower = c.sidecars.find((s) => s !== leader)!;
+    // The CLI runs with the follower's config, as an operator on its host would: its member name is the follower's.
     const clusterOf = async (text: Promise<string>) => (JSON.parse(await text) as { cluster: ClusterStatus }).cluster;
     const deadline = Date.now() + 20_000;
     for (;;) {
@@ -96,7 +97,13 @@ describe('several sidecars, one leader, on etcd', { timeout: 600_000 }, () => {
         seen.every((s) => s.leader === leader.name && s.lease !== null && s.members.map((m) => m.name).sort().join() === 'a,b,c') &&
         gauges.every(([isLeader, members], i) => isLeader === (c.sidecars[i] === leader ? 1 : 0) && members === 3);
       if (ok) break;
-      if (Date.now() > deadline) assert.fail(`status does not show leader ${leader.name}, its lease and members a, b, c (dr_sidecar_is_leader, dr_sidecar_members: ${JSON.stringify(gauges)}):\n${JSON.stringify(seen, null, 1)}`);
+      if (Date.now() > deadline) {
+        const each = await Promise.all(c.sidecars.map(async (s) => `${s.name} sees ${(await clusterOf(s.api('GET', '/api/status').then((r) => r.body))).members.map((m) => `${m.name}@${m.last_heartbeat}`).join(', ')}`));
+        assert.fail(
+          `status does not show leader ${leader.name}, its lease and members a, b, c (dr_sidecar_is_leader, dr_sidecar_members: ${JSON.stringify(gauges)}; ${each.join('; ')}):\n` +
+            JSON.stringify(seen.map((x) => ({ ...x, members: x.members.map((m) => m.name) }))),
+        );
+      }
       await sleep(200);
     }
   });

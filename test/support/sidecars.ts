@@ -111,11 +111,14 @@ export interface SidecarCluster {
   primaries(): Promise<PrimaryAnswer[]>;
   /** Waits until every running, unfrozen sidecar's /primary answers `status` (and, for 200, names `name`). */
   waitPrimaries(status: 200 | 503, name: string | undefined, timeoutMs: number): Promise<PrimaryAnswer[]>;
-  /** `disaster-recovery history --json` with a running sidecar's config (or `sidecar`'s). */
+  /** `disaster-recovery history --json` with the application's config (or `sidecar`'s). */
   history(sidecar?: SidecarProcess): Promise<FailoverRecordJson[]>;
   /** Waits until the history has a record that `match` accepts. */
   waitHistory(what: string, timeoutMs: number, match: (r: FailoverRecordJson) => boolean): Promise<FailoverRecordJson>;
-  /** The real CLI with a sidecar's config (default the first running one). */
+  /**
+   * The real CLI with `sidecar`'s config, as an operator on that host runs it, or by default with
+   * the application's (no member name of a sidecar: a command does not speak for a running sidecar).
+   */
   cli(args: string[], sidecar?: SidecarProcess): Promise<CliResult>;
   /** The application's library (DisasterRecoveryManager on writerConfig), stopped at the end of the test. */
   openApplication(): Promise<DisasterRecoveryManager>;
@@ -269,6 +272,7 @@ class Cluster implements SidecarCluster {
   private readonly managers: DisasterRecoveryManager[] = [];
   private readonly writers: NumberedWriter[] = [];
   writerConfig!: Config;
+  applicationConfigFile!: string;
   private destroyed = false;
 
   constructor(
@@ -362,8 +366,8 @@ class Cluster implements SidecarCluster {
   }
 
   async cli(args: string[], sidecar?: SidecarProcess): Promise<CliResult> {
-    const s = (sidecar as Sidecar | undefined) ?? this.usable()[0] ?? this.sidecarList[0]!;
-    return runCli([...args, '--config', s.configFile], { cwd: this.dir, timeoutMs: 60_000 });
+    const config = sidecar ? (sidecar as Sidecar).configFile : this.applicationConfigFile;
+    return runCli([...args, '--config', config], { cwd: this.dir, timeoutMs: 60_000 });
   }
 
   async history(sidecar?: SidecarProcess): Promise<FailoverRecordJson[]> {
@@ -486,7 +490,9 @@ export async function startSidecarCluster(t: { after(fn: () => Promise<void>): v
     });
     cluster.sidecarList.push(new Sidecar(name, port, file, folder.dir));
   }
-  cluster.writerConfig = writeFailoverConfig({ ...settings, fileName: 'application.yaml', databases: await cluster.entries(undefined, false), state: state(undefined) }).config;
+  const application = writeFailoverConfig({ ...settings, fileName: 'application.yaml', databases: await cluster.entries(undefined, false), state: state(undefined) });
+  cluster.writerConfig = application.config;
+  cluster.applicationConfigFile = application.file;
   // One at a time: on two cores, three Node processes compiling at once each take seconds longer.
   for (const s of cluster.sidecarList) {
     await s.start();
