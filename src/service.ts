@@ -384,6 +384,7 @@ export class DisasterRecoveryService {
     const health = primary ? this.monitor.health(primary) : undefined;
     if (!primary || health?.status !== 'down') return null;
     if (!this.autoFailoverEnabled()) return `primary ${primary} is down and automatic failover is disabled`;
+    if (this.started && !this.ha.isLeader()) return `primary ${primary} is down; this sidecar follows: the leader (${this.cluster().leader ?? 'none yet'}) decides`;
     return null;
   }
 

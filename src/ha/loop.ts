@@ -7,7 +7,7 @@
  * cannot reach the state store says so, and stops acting with its lease.
  */
 import type { Config } from '../config/load.js';
-import { detectFailure, type HoldReason } from '../failover/detection.js';
+import { detectFailure, type HoldReason } from './detection.js';
 import type { FailoverRequest } from '../failover/procedure.js';
 import type { Logger } from '../log.js';
 import type { DatabaseHealth } from '../monitor/health.js';
