@@ -26,7 +26,7 @@ export interface HaDeps {
   member: string;
   holder: string;
   ttlMs: number;
-  /** How often the leader looks for intents (a store request each time). */
+  /** How often the leader looks for intents (a store request each time) when the store does not tell it of new ones. */
   claimEveryMs: number;
   /** How long submitters wait for a claim (older intents are refused). */
   claimWaitMs: number;
@@ -65,10 +65,19 @@ export class HaLoop {
   private cachedMembers: MemberRecord[] = [];
   private cachedLease: Lease | undefined;
   private deciding = false;
+  /** An intent may wait: at the start, on becoming leader, after a claim, and when the store says one changed. */
+  private intentsMayWait = true;
+  private lastClaimAt = 0;
+  /** The store told of an intent during a tick: tick again right after it. */
+  private retick = false;
+  private unsubscribeIntents: (() => void) | undefined;
 
   constructor(private readonly deps: HaDeps) {
     this.campaign = new Campaign(deps.store, deps.holder, deps.ttlMs, deps.log, (leading) => {
       this.lastSignature = '';
+      // The lease and members are read again at the next publication: who holds the lease just changed.
+      this.lastHeartbeatAt = 0;
+      if (leading) this.intentsMayWait = true;
       if (!this.stopped) deps.onLeadership(leading);
     });
   }
@@ -86,13 +95,18 @@ export class HaLoop {
     return this.cutOffWhy;
   }
 
-  /** Members as last read (every heartbeat), and the lease. */
+  /** Members as last read (every TTL), and the lease (the leader's own, or as last read). */
   members(): MemberRecord[] {
     return this.cachedMembers;
   }
 
   lease(): Lease | undefined {
-    return this.cachedLease;
+    return this.ownLease() ?? this.cachedLease;
+  }
+
+  private ownLease(): Lease | undefined {
+    const own = this.leadership();
+    return own?.expiresAt ? { holder: own.holder, expiresAt: own.expiresAt() } : undefined;
   }
 
   /** Why the dead primary is not being replaced (this sidecar's decision, while it leads). */
@@ -126,6 +140,7 @@ export class HaLoop {
   /** Campaigns once (so a lone sidecar leads from its first moment), then ticks. */
   async start(): Promise<void> {
     this.started = true;
+    this.unsubscribeIntents = this.deps.store.onIntentChange?.(() => this.intentChanged());
     await this.tick();
     const every = Math.min(this.deps.claimEveryMs, this.campaignEveryMs());
     this.timer = setInterval(() => void this.tick(), every);
@@ -134,6 +149,7 @@ export class HaLoop {
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.timer);
+    this.unsubscribeIntents?.();
     await Promise.all([...this.running]);
     // Said before the record expires, so the others stop counting this sidecar at once.
     if (this.started) await this.deps.store.publishMember(this.deps.member, { leader: false, stopped: true, databases: {} }, this.deps.ttlMs).catch(() => undefined);
@@ -155,16 +171,48 @@ export class HaLoop {
         await this.call(() => this.campaign.attempt());
       }
       const leadership = this.leadership();
-      if (leadership && !this.deps.storeProblem()) await this.claimIntents(leadership);
+      if (leadership && !this.deps.storeProblem() && (this.intentsMayWait || now - this.lastClaimAt >= this.claimPollMs())) await this.claimIntents(leadership);
       await this.publish();
     } finally {
       this.ticking = false;
     }
+    if (this.retick) {
+      this.retick = false;
+      setImmediate(() => void this.tick());
+    }
+  }
+
+  /**
+   * A store that tells of new intents (etcd, from its watch) is still polled, once a TTL:
+   * a watch stream stuck on a frozen member says nothing until its check restarts it.
+   */
+  private claimPollMs(): number {
+    return this.deps.store.onIntentChange ? Math.max(this.deps.claimEveryMs, this.deps.ttlMs) : this.deps.claimEveryMs;
+  }
+
+  private intentChanged(): void {
+    this.intentsMayWait = true;
+    if (!this.isLeader() || this.stopped) return;
+    if (this.ticking) this.retick = true;
+    else void this.tick();
   }
 
   private async claimIntents(leadership: Leadership): Promise<void> {
-    const intent = await this.call(() => this.deps.store.claimIntent(leadership.holder));
+    this.intentsMayWait = false;
+    this.lastClaimAt = Date.now();
+    let intent: Intent | undefined;
+    try {
+      intent = await this.deps.store.claimIntent(leadership.holder);
+      this.storeAnswered();
+    } catch (error) {
+      // Looked for again at the next tick, not after a whole poll.
+      this.storeFailed(error as Error);
+      this.intentsMayWait = true;
+      return;
+    }
     if (!intent) return;
+    // One claimed: another may wait behind it.
+    this.intentsMayWait = true;
     // Carried out beside the loop: a second request meanwhile meets the first under way (and is refused by it).
     const done = this.carryOut(intent, leadership).finally(() => this.running.delete(done));
     this.running.add(done);
@@ -207,7 +255,9 @@ export class HaLoop {
 
   /** The live members and the lease, for status, the metrics and the partition check. */
   private async readMembers(): Promise<void> {
-    const [members, lease] = await Promise.all([this.call(() => this.deps.store.members()), this.call(() => this.deps.store.leaseHolder())]);
+    // The leader knows its own lease (see lease()): no read of it, two requests, per TTL.
+    const leading = this.ownLease() !== undefined;
+    const [members, lease] = await Promise.all([this.call(() => this.deps.store.members()), leading ? undefined : this.call(() => this.deps.store.leaseHolder())]);
     if (members) this.cachedMembers = liveMembers(members);
     this.cachedLease = lease;
   }

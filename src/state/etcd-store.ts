@@ -102,6 +102,7 @@ export class EtcdStateStore implements StateStore {
   private readonly sharedLeases = new Map<string, { id: Promise<string>; grantedAt: number }>();
   private readonly memberLeases = new Map<string, string>();
   private readonly watches = new Set<StateWatch>();
+  private readonly intentListeners = new Set<() => void>();
   private counted: { lastId: number; counts: Map<string, number> } = { lastId: 0, counts: new Map() };
 
   constructor(readonly options: EtcdStoreOptions) {
@@ -381,6 +382,7 @@ export class EtcdStateStore implements StateStore {
           streaming = true;
           await this.client.watchPrefix(this.options.prefix, read.revision + 1, (keys) => {
             if (keys.some((key) => isStateKey(this.keys, key))) readState().then(deliver, fail);
+            if (keys.some((key) => key.startsWith(this.keys.intents))) for (const listener of [...this.intentListeners]) listener();
           }, AbortSignal.any([stop.signal, stream.signal]));
         } catch (error) {
           if (stop.signal.aborted) return;
@@ -462,6 +464,12 @@ export class EtcdStateStore implements StateStore {
     const lease = await this.sharedLease('intents', INTENT_RETENTION_S + INTENT_LEASE_ROTATION_MS / 1000, INTENT_LEASE_ROTATION_MS);
     await this.client.put(this.keys.intents + id, JSON.stringify(intent), lease);
     return id;
+  }
+
+  /** Heard from the watch's stream (the one the state comes by): no request of its own. */
+  onIntentChange(listener: () => void): () => void {
+    this.intentListeners.add(listener);
+    return () => this.intentListeners.delete(listener);
   }
 
   async claimIntent(holder: string): Promise<Intent | undefined> {

@@ -18,6 +18,8 @@ export interface Leadership {
   readonly signal: AbortSignal;
   /** True while the lease is confirmed to run; false (and the signal aborted) otherwise. Synchronous. */
   stillLeader(): boolean;
+  /** Epoch ms until which the lease is known to run (what a status shows), without asking the store. */
+  expiresAt?(): number;
   /** Stops renewing and gives the lease up. */
   release(): Promise<void>;
 }
@@ -73,6 +75,10 @@ class HeldLease implements Leadership {
       return false;
     }
     return true;
+  }
+
+  expiresAt(): number {
+    return Date.now() + Math.max(0, this.until - performance.now());
   }
 
   async release(): Promise<void> {

@@ -163,6 +163,12 @@ export interface StateStore {
   submitIntent(intent: IntentRequest): Promise<string>;
   /** The oldest intent nobody claimed yet, now claimed by `holder`; undefined when none waits. Two claimers never get the same one. */
   claimIntent(holder: string): Promise<Intent | undefined>;
+  /**
+   * Stores that stream changes (etcd) call `listener` soon after an intent is recorded or
+   * changes, while a `watch` of theirs runs, so the leader need not poll for intents;
+   * returns the unsubscribe. Absent: the leader polls.
+   */
+  onIntentChange?(listener: () => void): () => void;
   /** Records what carrying out a claimed intent gave (once: a second finish is ignored). */
   finishIntent(id: string, outcome: IntentOutcome): Promise<void>;
   /** The intent as it stands (pending, claimed or finished); undefined when unknown or expired. */
