@@ -236,8 +236,8 @@ export class HaLoop {
 
   /**
    * The view, when it changed (at most once a second) or as a heartbeat (every half
-   * TTL: a view lives one TTL); the members and the lease are read every TTL. Few
-   * requests: an idle sidecar on etcd should cost the cluster about two a second.
+   * TTL: a view lives one TTL); the members and (on a follower) the lease are read every
+   * TTL. Few requests: an idle sidecar on etcd should cost the cluster under two a second.
    */
   private async publish(): Promise<void> {
     const view: SidecarView = sidecarView(this.isLeader(), this.deps.healths(), this.deps.lagSeconds);
