@@ -19,6 +19,11 @@ export interface CopyOptions {
   guard?: () => Promise<string | undefined>;
   /** Bound on the copy and on the wait for the destination's lock (default 60 s). */
   timeoutMs?: number;
+  /**
+   * The copy is put in rollback-journal mode (journal_mode=DELETE) whatever its
+   * source's: a secondary that WAL shipping follows takes its pages as hot journals.
+   */
+  rollbackJournal?: boolean;
 }
 
 /** The guard called the copy off: the destination was left as it was. */
@@ -69,6 +74,7 @@ export async function copySqliteDatabase(source: string | Database.Database, des
       if (pages !== progress.totalPages) throw new Error(`the copy of ${sourceName} has ${pages} pages, the source ${progress.totalPages}`);
       // The copy takes the source's journal mode; a secondary in WAL mode reads like its primary.
       copy.pragma('wal_checkpoint(TRUNCATE)');
+      if (options.rollbackJournal) copy.pragma('journal_mode = DELETE');
     } finally {
       copy.close();
     }
