@@ -38,7 +38,7 @@ export type EngineKind = 'sqlite' | 'postgresql';
 
 /** How a database was brought up to date before it became the primary. */
 export interface DataSyncOutcome {
-  method: 'streaming' | 'final-copy' | 'dump-restore' | 'periodic-copy' | 'none';
+  method: 'streaming' | 'final-copy' | 'wal-shipping' | 'dump-restore' | 'periodic-copy' | 'none';
   /** True when the target is known to hold everything the old primary acknowledged. */
   complete: boolean;
   detail: string;
