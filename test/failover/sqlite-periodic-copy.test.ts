@@ -5,54 +5,12 @@
  * was made under no longer holds, nor interleaves with another copy into it.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import Database from 'better-sqlite3';
 import { copySqliteDatabase, CopyCancelled } from '../../src/engines/sqlite-copy.js';
-import { REPO_ROOT } from '../support/cli.js';
-import { imageIds, padDatabase, seedImages, sleep, sqliteCluster, startSidecar } from '../support/sqlite-cluster.js';
-
-/**
- * A writer in a process of its own (so the event-loop delay measured here is the
- * sidecar's alone): a row every few ms into `file`, printing "id ackedAtMs" per commit.
- */
-function childWriter(file: string, firstId: number): { acks: Map<number, number>; stop(): Promise<void> } {
-  const script = `
-    import Database from 'better-sqlite3';
-    const [file, first] = process.argv.slice(1);
-    const db = new Database(file, { timeout: 5000 });
-    const insert = db.prepare("INSERT INTO images (id, url) VALUES (?, ?)");
-    let id = Number(first), stop = false;
-    process.stdin.on('close', () => (stop = true)).resume();
-    while (!stop) {
-      insert.run(id, 'https://example.com/img/' + id + '.jpg');
-      process.stdout.write(id + ' ' + Date.now() + '\\n');
-      id++;
-      await new Promise((r) => setTimeout(r, 3));
-    }
-    db.close();`;
-  const child = spawn(process.execPath, ['--input-type=module', '-e', script, file, String(firstId)], { cwd: REPO_ROOT, stdio: ['pipe', 'pipe', 'inherit'] });
-  const acks = new Map<number, number>();
-  let buffered = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => {
-    const lines = (buffered + d).split('\n');
-    buffered = lines.pop()!;
-    for (const line of lines) {
-      const [id, at] = line.split(' ').map(Number);
-      acks.set(id!, at!);
-    }
-  });
-  const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
-  return {
-    acks,
-    async stop() {
-      child.stdin.end();
-      await exited;
-    },
-  };
-}
+import { childWriter, imageIds, padDatabase, seedImages, sleep, sqliteCluster, startSidecar } from '../support/sqlite-cluster.js';
 
 /**
  * Watches the folder of `dest` on this thread's event loop, every millisecond, for
