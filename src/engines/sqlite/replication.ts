@@ -78,6 +78,7 @@ export class SqliteReplication {
   /** Asked by the worker under a secondary's lock: the plan of the round under way, or a pass for a failover's final ship. */
   private guard: (target: string) => Promise<string | undefined> = async () => 'no round under way';
   private readonly warned = new Set<string>();
+  private lastError: string | undefined;
   readonly totals: ReplicationTotals = { generations: new Map(), shippedPageBytes: 0, frames: 0, transactions: 0, largestWalBytes: 0 };
 
   constructor(
@@ -123,7 +124,14 @@ export class SqliteReplication {
 
   /** One round: a whole copy where a generation starts, then the committed frames to every follower. */
   copyOnce(): Promise<void> {
-    return this.round().catch((error: Error) => this.log.error({ err: error }, `disaster-recovery sync: ${error.message}`));
+    return this.round().then(
+      () => (this.lastError = undefined),
+      (error: Error) => {
+        // Once per streak of the same failure: a round runs every sync_interval.
+        if (this.lastError !== error.message) this.log.error({ err: error }, `disaster-recovery sync: ${error.message}`);
+        this.lastError = error.message;
+      },
+    );
   }
 
   /**
@@ -177,12 +185,12 @@ export class SqliteReplication {
     if (!plan.allowed || !plan.primary) return;
     const primary = this.engines.get(plan.primary);
     if (!(primary instanceof SqliteEngine)) return;
-    if (this.current?.primary !== primary.name || this.current.epoch !== plan.epoch) await this.open(primary, plan.epoch);
     const problem = await primary.sourceProblem();
     if (problem !== undefined) {
       this.warnOnce(`source:${primary.name}:${problem}`, `disaster-recovery sync: nothing shipped from ${primary.name}: ${problem}`);
       return;
     }
+    if (this.current?.primary !== primary.name || this.current.epoch !== plan.epoch) await this.open(primary, plan.epoch);
     const targets = this.engines
       .all()
       .filter((e): e is SqliteEngine => e instanceof SqliteEngine && e !== primary && !plan.exclude.includes(e.name));
@@ -300,7 +308,13 @@ export class SqliteReplication {
       { primary: primary.file, lockTimeoutMs: 5000, maxPendingBytes: this.options.maxPendingBytes ?? 64 * 1048576, walBoundBytes: this.options.walBoundBytes ?? 4 * 1048576 },
       (target) => this.guard(target),
     );
-    const begun = await replicator.begin();
+    let begun: Awaited<ReturnType<WalReplicator['begin']>>;
+    try {
+      begun = await replicator.begin();
+    } catch (error) {
+      await replicator.close();
+      throw new Error(`cannot follow ${primary.name}'s WAL: ${(error as Error).message}`);
+    }
     this.current = { primary: primary.name, epoch, replicator, walMode: begun.walMode, copiedAt: 0 };
     if (!begun.walMode) {
       await replicator.close();
