@@ -1,9 +1,12 @@
 import type { BackupRecord } from './backup/backups.js';
+import { maskDatabaseUrl } from './config/database-url.js';
 import { loadConfig, resolveConfigPath, type Config } from './config/load.js';
+import { primaryOf } from './failover/primary.js';
 import { createLogger, type Logger } from './log.js';
 import { DisasterRecoveryService } from './service.js';
 import { isPrimaryLost, PostgresSessions, SqliteSessions, type Session, type SessionTarget } from './session.js';
-import type { FailoverRecord } from './state/store.js';
+import { ConfirmedState, SQLITE_STATE_TTL_MS } from './state/confirmed-state.js';
+import type { ClusterState, FailoverRecord } from './state/store.js';
 import type { DatabaseStatus, StatusReport } from './status.js';
 
 export interface ManagerOptions {
@@ -27,28 +30,55 @@ export interface ManagerOptions {
   createStateStore?: boolean;
 }
 
+/** How long the watched state is trusted without a confirmation, and how messages name the store. */
+function stateTrust(config: Config): { ttlMs: number; where: string; ttlSource: string } {
+  const { etcd } = config.state;
+  if (config.state.backend === 'etcd' && etcd) return { ttlMs: etcd.ttl * 1000, where: `etcd (${etcd.endpoints.map(maskDatabaseUrl).join(', ')})`, ttlSource: 'state.etcd.ttl' };
+  return { ttlMs: SQLITE_STATE_TTL_MS, where: config.state.path, ttlSource: 'the SQLite store\'s default' };
+}
+
 /**
  * The library's face for applications: the TypeScript counterpart of the
  * guide's EnhancedDatabaseManager. Sessions always go to the current primary
- * (shared with the sidecar through the state store).
+ * (shared with the sidecar through the state store), as the store's watch
+ * delivers it: no store read per commit (see state/confirmed-state.ts).
  */
 export class DisasterRecoveryManager {
   private readonly targets = new Map<string, SessionTarget>();
   private readonly failoverWaitMs: number;
+  private readonly locationTimer: NodeJS.Timeout | undefined;
 
   private constructor(
     readonly service: DisasterRecoveryService,
+    private readonly view: ConfirmedState,
     private readonly options: ManagerOptions,
   ) {
     const { failover, monitoring } = service.config;
     this.failoverWaitMs =
       options.failoverWaitMs ?? (Math.min(failover.health_check_interval, monitoring.check_interval) * failover.detection_threshold + monitoring.probe_timeout + 10) * 1000;
+    // A state file replaced at its path is followed (the watch moves with the store), checked every second as the sidecar does.
+    const { store, log } = service;
+    if (store.checkLocation) {
+      this.locationTimer = setInterval(() => {
+        store.checkLocation?.('follow').then(
+          (followed) => followed && log.warn(`disaster-recovery: ${followed}`),
+          (error: unknown) => log.error({ err: error }, 'disaster-recovery: the state store at its path cannot be opened'),
+        );
+      }, 1000).unref();
+    }
   }
 
   static async open(options: ManagerOptions = {}): Promise<DisasterRecoveryManager> {
     const config = options.config ?? loadConfig(resolveConfigPath(options.configPath));
     const log = options.logger ?? createLogger({ level: config.logging.level, file: config.logging.file, secrets: config.secrets });
-    return new DisasterRecoveryManager(await DisasterRecoveryService.open(config, log, options.createStateStore ? 'create' : 'require'), options);
+    const service = await DisasterRecoveryService.open(config, log, options.createStateStore ? 'create' : 'require');
+    const view = new ConfirmedState(service.store, {
+      ...stateTrust(config),
+      onTrustChange: (trusted, why) =>
+        trusted ? log.warn('disaster-recovery session: the cluster state is confirmed again; sessions commit again') : log.error(`disaster-recovery session: ${why}`),
+    });
+    await view.ready();
+    return new DisasterRecoveryManager(service, view, options);
   }
 
   /**
@@ -56,21 +86,25 @@ export class DisasterRecoveryManager {
    * lost on the way (down, fenced, switched), waits for the failover and runs
    * `fn` once more on the new primary. `fn` should be safe to run twice (a
    * commit whose answer was lost may have happened): use unique keys.
+   * Throws ClusterStateUnconfirmed, committing nothing, while the state store
+   * has not confirmed the cluster state for longer than its lease TTL.
    */
   async withSession<T>(fn: (session: Session) => Promise<T> | T): Promise<T> {
-    const { epoch } = await this.service.refreshState();
+    const state = this.view.current();
     try {
-      return await this.runOn(epoch, fn);
+      return await this.runOn(state, fn);
     } catch (error) {
       if (!isPrimaryLost(error)) throw error;
       this.service.log.warn({ err: error }, 'disaster-recovery session: primary lost, waiting for the failover');
-      const next = await this.waitForSwitch(epoch);
-      return this.runOn(next, fn);
+      // At the deadline the current primary is tried anyway.
+      await this.view.waitForSwitch(state.epoch, this.failoverWaitMs);
+      return this.runOn(this.view.current(), fn);
     }
   }
 
   /** A backup of the current primary (the guide's create_backup); resolves with its catalogue record. */
-  createBackup(name?: string): Promise<BackupRecord> {
+  async createBackup(name?: string): Promise<BackupRecord> {
+    await this.service.refreshState();
     return this.service.backups.create({ ...(name === undefined ? {} : { name }), trigger: 'manual' });
   }
 
@@ -101,29 +135,24 @@ export class DisasterRecoveryManager {
   }
 
   async stop(): Promise<void> {
+    clearInterval(this.locationTimer);
+    this.view.stop();
     await Promise.all([...this.targets.values()].map((t) => t.close()));
     this.targets.clear();
     await this.service.stop();
   }
 
-  private async runOn<T>(epoch: number, fn: (session: Session) => Promise<T> | T): Promise<T> {
-    const name = this.service.currentPrimary();
+  private async runOn<T>(state: ClusterState, fn: (session: Session) => Promise<T> | T): Promise<T> {
+    const config = this.service.config;
+    const name = primaryOf(state, config);
     if (!name) throw new Error('no primary database is configured');
-    const stillPrimary = async () => {
-      const state = await this.service.refreshState();
-      return state.epoch === epoch && this.service.currentPrimary() === name;
-    };
-    return this.target(name).run(epoch, fn, stillPrimary);
-  }
-
-  /** Waits until the state records a switch after `epoch`; at the deadline, tries the current primary anyway. */
-  private async waitForSwitch(epoch: number): Promise<number> {
-    const deadline = Date.now() + this.failoverWaitMs;
-    for (;;) {
-      const state = await this.service.refreshState();
-      if (state.epoch !== epoch || Date.now() > deadline) return state.epoch;
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    const { epoch } = state;
+    const holds = (now: ClusterState) => now.epoch === epoch && primaryOf(now, config) === name;
+    const target = this.target(name);
+    // PostgreSQL's fence (read-only) outlasts the record of a switch: the watched copy is enough. SQLite's
+    // (its write lock) ends with it: under the lock the state must be as of now (see state/confirmed-state.ts).
+    const stillPrimary = target.fenceOutlastsSwitch ? () => holds(this.view.current()) : async () => holds(await this.view.fresh());
+    return target.run(epoch, fn, stillPrimary);
   }
 
   private target(name: string): SessionTarget {

@@ -22,13 +22,22 @@ export function isPrimaryLost(error: unknown): boolean {
   return /Connection terminated|connection timeout|Client has encountered a connection error/i.test(e.message ?? '');
 }
 
+/** Whether the database is still the primary of the session's epoch; throws when that cannot be confirmed. */
+export type StillPrimary = () => boolean | Promise<boolean>;
+
 /** A connection to one database for application sessions. */
 export interface SessionTarget {
-  run<T>(epoch: number, fn: (session: Session) => Promise<T> | T, stillPrimary: () => Promise<boolean>): Promise<T>;
+  /**
+   * Whether the engine's fence of a replaced primary stays after the switch is recorded
+   * (PostgreSQL: read-only), or ends with it (SQLite: the write lock is released).
+   */
+  readonly fenceOutlastsSwitch: boolean;
+  run<T>(epoch: number, fn: (session: Session) => Promise<T> | T, stillPrimary: StillPrimary): Promise<T>;
   close(): Promise<void>;
 }
 
 export class PostgresSessions implements SessionTarget {
+  readonly fenceOutlastsSwitch = true;
   private readonly pool: pg.Pool;
 
   constructor(
@@ -40,7 +49,7 @@ export class PostgresSessions implements SessionTarget {
     this.pool.on('error', () => undefined);
   }
 
-  async run<T>(epoch: number, fn: (session: Session) => Promise<T> | T, stillPrimary: () => Promise<boolean>): Promise<T> {
+  async run<T>(epoch: number, fn: (session: Session) => Promise<T> | T, stillPrimary: StillPrimary): Promise<T> {
     if (!(await stillPrimary())) throw new PrimaryLost(`${this.db.name} is no longer the primary`);
     const client = await this.pool.connect();
     let broken: Error | undefined;
@@ -66,7 +75,11 @@ export class PostgresSessions implements SessionTarget {
     } finally {
       client.removeListener('error', onError);
       // A connection that failed mid-transaction is dropped, not returned to the pool.
-      client.release(broken && isPrimaryLost(broken) ? broken : lost);
+      const discard = broken && isPrimaryLost(broken) ? broken : lost;
+      // A dropped connection may still hear the server end it (a fence terminating the old primary's
+      // sessions, moments after the check before COMMIT turned it away): nobody listens to it any more.
+      if (discard) client.on('error', () => undefined);
+      client.release(discard);
     }
   }
 
@@ -76,6 +89,7 @@ export class PostgresSessions implements SessionTarget {
 }
 
 export class SqliteSessions implements SessionTarget {
+  readonly fenceOutlastsSwitch = false;
   private connection: Database.Database | undefined;
   private inode: number | undefined;
   private readonly file: string;
@@ -93,7 +107,7 @@ export class SqliteSessions implements SessionTarget {
    * the old primary until the switch is recorded, so a writer that gets the lock
    * afterwards sees the new epoch and moves on instead of writing to the old file.
    */
-  async run<T>(epoch: number, fn: (session: Session) => Promise<T> | T, stillPrimary: () => Promise<boolean>): Promise<T> {
+  async run<T>(epoch: number, fn: (session: Session) => Promise<T> | T, stillPrimary: StillPrimary): Promise<T> {
     const db = this.open();
     await this.begin(db);
     try {

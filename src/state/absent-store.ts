@@ -50,7 +50,7 @@ export class AbsentStateStore implements StateStore {
 
   /** Nothing ever changes in a store that does not exist. */
   watch(): StateWatch {
-    return { stop: () => undefined };
+    return { stop: () => undefined, confirmedAt: () => undefined };
   }
 
   setAutoFailover = (): Promise<void> => this.refuse();

@@ -23,6 +23,7 @@
  * reporting a conflict with itself.
  */
 import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import { EtcdClient, EtcdRequestError, type Compare, type EtcdKv, type TxnOp } from './etcd-client.js';
 import type {
   AlertRecord,
@@ -334,20 +335,36 @@ export class EtcdStateStore implements StateStore {
    * A read, then etcd's watch of the prefix from the next revision; a change of a
    * state key triggers a read (changes are rare; a read gives the state whole).
    * Every `watchCheckMs` a read also checks the stream: a stream on a frozen member
-   * says nothing, so a state it missed restarts it on another member.
+   * says nothing, so a state it missed restarts it on another member. Every read is
+   * linearizable (it went through the etcd leader and a quorum), so each one that
+   * answers confirms the state (`confirmedAt`); reads answered out of order never
+   * deliver an older revision over a newer one.
    */
   watch(onChange: (state: ClusterState) => void, onError?: (error: Error) => void): StateWatch {
     const stop = new AbortController();
     let stream = new AbortController();
     let last: string | undefined;
+    let lastRevision = 0;
+    let confirmedAt: number | undefined;
     let failing = false;
-    const deliver = (state: ClusterState): boolean => {
+    const readState = async (): Promise<{ state: ClusterState; revision: number; sentAt: number }> => {
+      const sentAt = performance.now();
+      const r = await this.client.txn([], this.stateReads());
+      return { state: this.stateFrom(r.ranges), revision: r.revision, sentAt };
+    };
+    /** Delivers a read's state unless a newer one was delivered already; true when the state changed. */
+    const deliver = ({ state, revision, sentAt }: { state: ClusterState; revision: number; sentAt: number }): boolean => {
+      if (stop.signal.aborted || revision < lastRevision) return false;
       failing = false;
+      lastRevision = revision;
       const text = JSON.stringify(state);
-      if (text === last) return false;
-      last = text;
-      onChange(state);
-      return true;
+      const changed = text !== last;
+      if (changed) {
+        last = text;
+        onChange(state);
+      }
+      confirmedAt = Math.max(confirmedAt ?? sentAt, sentAt);
+      return changed;
     };
     const fail = (error: unknown) => {
       if (stop.signal.aborted) return;
@@ -357,11 +374,11 @@ export class EtcdStateStore implements StateStore {
     const run = async () => {
       while (!stop.signal.aborted) {
         try {
-          const r = await this.client.txn([], this.stateReads());
-          deliver(this.stateFrom(r.ranges));
+          const read = await readState();
+          deliver(read);
           stream = new AbortController();
-          await this.client.watchPrefix(this.options.prefix, r.revision + 1, (keys) => {
-            if (keys.some((key) => isStateKey(this.keys, key))) this.read().then(deliver, fail);
+          await this.client.watchPrefix(this.options.prefix, read.revision + 1, (keys) => {
+            if (keys.some((key) => isStateKey(this.keys, key))) readState().then(deliver, fail);
           }, AbortSignal.any([stop.signal, stream.signal]));
         } catch (error) {
           if (stop.signal.aborted) return;
@@ -372,19 +389,20 @@ export class EtcdStateStore implements StateStore {
     };
     void run();
     const check = setInterval(() => {
-      this.read().then((state) => {
+      readState().then((read) => {
         const wasFailing = failing;
         // A change the stream did not bring: it is stuck, start it again.
-        if (deliver(state) && !wasFailing) stream.abort();
+        if (deliver(read) && !wasFailing) stream.abort();
       }, fail);
     }, this.options.watchCheckMs ?? 5_000);
     check.unref();
-    const watch = {
+    const watch: StateWatch = {
       stop: () => {
         clearInterval(check);
         stop.abort();
         this.watches.delete(watch);
       },
+      confirmedAt: () => confirmedAt,
     };
     this.watches.add(watch);
     return watch;

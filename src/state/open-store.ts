@@ -20,7 +20,8 @@ export function openStateStore(state: StateConfig, opening: StoreOpening, onCrea
     const etcd = state.etcd;
     if (!etcd) throw new TypeError('state.backend is "etcd" but state.etcd is missing (the config loader should have refused it)');
     // An etcd call is bounded by half the lease TTL, so a renewal that cannot get through is known to have failed while the lease still runs.
-    return new EtcdStateStore({ endpoints: etcd.endpoints, prefix: etcd.prefix, timeoutMs: (etcd.ttl * 1000) / 2 });
+    // A watch confirms its state three times per TTL: a writer trusts it for one TTL (state/confirmed-state.ts), so one lost check is no gap.
+    return new EtcdStateStore({ endpoints: etcd.endpoints, prefix: etcd.prefix, timeoutMs: (etcd.ttl * 1000) / 2, watchCheckMs: (etcd.ttl * 1000) / 3 });
   }
   const existed = fs.existsSync(state.path);
   if (!existed && opening === 'if-present') return new AbsentStateStore(state);

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { performance } from 'node:perf_hooks';
 import Database from 'better-sqlite3';
 import { ensurePrivateFolder, restrictSqliteFiles } from '../engines/private-file.js';
 import { comparePath, identityAt, writeBack, type FileIdentity } from './file-guard.js';
@@ -315,23 +316,44 @@ CREATE TABLE IF NOT EXISTS intents (
 
   /**
    * Polls PRAGMA data_version on a connection of its own (it moves only for commits of
-   * other connections, so this store's own writes count too), and reads the state when it moved.
+   * other connections, so this store's own writes count too), and reads the state when it
+   * moved. Each poll that answers confirms the state delivered so far; `refresh()` is one
+   * poll on demand (microseconds: the pragma looks at the WAL index, no page is read unless
+   * the state changed). The probe follows the store to a file reopened at its path.
    */
   watch(onChange: (state: ClusterState) => void, onError?: (error: Error) => void, everyMs = 100): StateWatch {
-    const probe = new Database(this.file, { readonly: true, timeout: 5000 });
+    let probedDb = this.db;
+    let probe = new Database(this.file, { readonly: true, timeout: 5000 });
     let version: number | undefined;
     let last: string | undefined;
-    const tick = () => {
-      try {
-        const now = probe.pragma('data_version', { simple: true }) as number;
-        if (now === version) return;
-        version = now;
+    let confirmedAt: number | undefined;
+    let stopped = false;
+    const poll = () => {
+      if (stopped) throw new Error(`the watch of the state store ${this.file} was stopped`);
+      const sentAt = performance.now();
+      if (probedDb !== this.db) {
+        // checkLocation reopened the store on the file now at the path: watch that one.
+        if (probe.open) probe.close();
+        probe = new Database(this.file, { readonly: true, timeout: 5000 });
+        probedDb = this.db;
+        version = undefined;
+      }
+      const now = probe.pragma('data_version', { simple: true }) as number;
+      if (now !== version) {
         const state = this.db.transaction(() => this.readNow())();
+        version = now;
         const text = JSON.stringify(state);
         if (text !== last) {
           last = text;
           onChange(state);
         }
+      }
+      confirmedAt = sentAt;
+    };
+    const tick = () => {
+      if (stopped) return;
+      try {
+        poll();
       } catch (error) {
         onError?.(error as Error);
       }
@@ -339,12 +361,15 @@ CREATE TABLE IF NOT EXISTS intents (
     const timer = setInterval(tick, everyMs);
     timer.unref();
     setImmediate(tick);
-    const watch = {
+    const watch: StateWatch = {
       stop: () => {
+        stopped = true;
         clearInterval(timer);
         if (probe.open) probe.close();
         this.watches.delete(watch);
       },
+      confirmedAt: () => confirmedAt,
+      refresh: poll,
     };
     this.watches.add(watch);
     return watch;

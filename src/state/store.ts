@@ -171,6 +171,19 @@ export interface StateStore {
 
 export interface StateWatch {
   stop(): void;
+  /**
+   * performance.now() (monotonic ms) at which the store last confirmed that the state
+   * delivered so far is current: the send time of the latest read that succeeded (a read
+   * may have seen the state at any moment until its answer). Undefined before the first.
+   * A writer trusts the delivered state only while this is recent (see state/confirmed-state.ts).
+   */
+  confirmedAt(): number | undefined;
+  /**
+   * Stores that can do it locally and cheaply (a SQLite file): brings the delivered state
+   * up to date now, synchronously, so `onChange` has seen every change committed before the
+   * call; throws when the store cannot be read. Absent where it would be a round trip (etcd).
+   */
+  refresh?(): void;
 }
 
 /** What one sidecar sees and says about itself (its probes of each database, its version...): plain JSON. */

@@ -50,6 +50,32 @@ describe('the SQLite state store file', () => {
     assert.equal(stateLocationProblem(path.join(tmp.dir, 'fine.db')), undefined);
   });
 
+  test('a watch moves with a follower to the file written back at the path', async () => {
+    const file = path.join(tmp.dir, 'watched', 'dr-state.db');
+    const owner = new SqliteStateStore(file, { create: true });
+    const follower = new SqliteStateStore(file);
+    const seen: number[] = [];
+    const watch = follower.watch((state) => seen.push(state.epoch));
+    try {
+      watch.refresh!();
+      assert.deepEqual(seen, [0]);
+      fs.unlinkSync(file);
+      await owner.checkLocation('write-back');
+      await follower.checkLocation('follow');
+      // Changes to the file now at the path reach the watch (its poll was on the removed file).
+      await owner.commitSwitch(0, 'primary', 'secondary1', 'manual', Date.now());
+      watch.refresh!();
+      assert.deepEqual(seen, [0, 1]);
+      await owner.commitSwitch(1, 'secondary1', 'primary', 'manual', Date.now());
+      watch.refresh!();
+      assert.deepEqual(seen, [0, 1, 2]);
+    } finally {
+      watch.stop();
+      await follower.close();
+      await owner.close();
+    }
+  });
+
   for (const how of ['removed', 'replaced'] as const) {
     test(`${how} under the owner: written back; a follower reads the same state afterwards`, async () => {
       const file = path.join(tmp.dir, how, 'dr-state.db');

@@ -4,6 +4,7 @@
  * Two store instances opened on the same state stand for two processes.
  */
 import assert from 'node:assert/strict';
+import { performance } from 'node:perf_hooks';
 import { test, type TestContext } from 'node:test';
 import { awaitIntent } from '../../src/state/intents.js';
 import { LeadershipLost, takeLeadership } from '../../src/state/leadership.js';
@@ -294,6 +295,25 @@ export function clusterContract(factory: StoreFactory): void {
     await b.commitSwitch(1, 'secondary1', 'primary', 'manual', 2_000);
     await waitFor('the second watch to see the switch', 30_000, () => other.at(-1)?.epoch === 2);
     assert.equal(seen.length, count);
+  });
+
+  test('watch: confirmedAt, set with the first state, moves on while the store answers; refresh (where offered) delivers a change at once', async (t) => {
+    const [a, b] = await two(t);
+    const seen: ClusterState[] = [];
+    const watch = a.watch((state) => seen.push(state));
+    t.after(() => watch.stop());
+    await waitFor('the initial state', 30_000, () => seen.length >= 1);
+    const first = watch.confirmedAt();
+    assert.ok(first !== undefined && first <= performance.now(), `confirmed when the first state came: ${first}`);
+    // Confirmed again without any change (SQLite: each poll; etcd: the periodic check read).
+    await waitFor('a later confirmation', 30_000, () => (watch.confirmedAt() ?? 0) > first, 50);
+    assert.equal(seen.length, 1, 'no call without a change');
+    if (watch.refresh) {
+      await b.commitSwitch(0, 'primary', 'secondary1', 'manual', 1_000);
+      watch.refresh();
+      assert.equal(seen.at(-1)?.epoch, 1, 'the switch delivered by refresh(), before it returned');
+    }
+    watch.stop();
   });
 
   test('members: each publication visible to every process, gone after its own TTL', async (t) => {

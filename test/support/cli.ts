@@ -231,7 +231,7 @@ export interface ConfigDoc {
   debug?: boolean;
   logging?: { level: string; file?: string };
   server: { host: string; port: number; auth_token?: string };
-  state: { path: string };
+  state: { path: string } & Record<string, unknown>;
   disaster_recovery: {
     enabled: boolean;
     databases: Record<string, DatabaseEntry>;

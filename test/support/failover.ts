@@ -185,6 +185,8 @@ export interface FailoverConfigOptions {
   autoFailover?: boolean;
   retryDelay?: number;
   maxLag?: number;
+  /** The `state:` section as YAML flow (default: the SQLite store beside the config). */
+  state?: string;
 }
 
 /** Writes `config.yaml` into `dir`, creates the state store beside it (as start-monitoring would), and returns its path and the parsed config. */
@@ -195,7 +197,7 @@ export function writeFailoverConfig(o: FailoverConfigOptions): { file: string; c
   const yaml = `
 logging: { level: info }
 server: { host: 127.0.0.1, port: ${o.port ?? 0}, auth_token: "${TOKEN}" }
-state: { path: "${path.join(o.dir, 'dr-state.db')}" }
+state: ${o.state ?? `{ path: "${path.join(o.dir, 'dr-state.db')}" }`}
 disaster_recovery:
   enabled: true
   databases:
