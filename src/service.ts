@@ -125,6 +125,7 @@ export class DisasterRecoveryService {
       notifier: this.notifier,
       log,
       lastCopyAt: (name) => this.copies.lastCopyAt(name),
+      unshipped: (from, to) => this.copies.unshipped(from, to),
       countedUnrecorded: (trigger, result) => {
         const key = `${trigger}|${result}`;
         this.unrecordedAttempts.set(key, (this.unrecordedAttempts.get(key) ?? 0) + 1);

@@ -1,8 +1,9 @@
 /**
- * The periodic copies that keep SQLite secondaries warm, on real files: a large
- * primary under a steady writer is still copied (and the sidecar's event loop
- * runs while it is written), and a copy never replaces a file once the plan it
- * was made under no longer holds, nor interleaves with another copy into it.
+ * The whole copies of SQLite secondaries, on real files: the copy that starts a
+ * generation of WAL shipping, of a large primary under a steady writer, is made
+ * (and the sidecar's event loop runs while it is written), the frames follow; a
+ * copy never replaces a file once the plan it was made under no longer holds,
+ * nor interleaves with another copy into it.
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -38,7 +39,7 @@ function watchCopyFile(dest: string): { sizesWhileWritten(): number; stop(): voi
   return { sizesWhileWritten: () => Math.max(0, ...[...sizes.values()].map((s) => s.size)), stop: () => clearInterval(timer) };
 }
 
-test('SQLite periodic copy: a 40 MB primary under a steady writer is copied every sync_interval, the event loop keeps going', async (t) => {
+test('SQLite replication: a 40 MB primary under a steady writer is copied whole (the event loop keeps going), then followed every sync_interval', async (t) => {
   const cluster = sqliteCluster(t, { failover: { sync_interval: 1 } });
   padDatabase(cluster.file('primary'), 40);
   const writer = childWriter(cluster.file('primary'), 1000);
@@ -58,7 +59,7 @@ test('SQLite periodic copy: a 40 MB primary under a steady writer is copied ever
   }
   watcher.stop();
   await writer.stop();
-  assert.ok(copies.length >= 3, `${copies.length} copies of the busy primary in 60 s; log:\n${sidecar.logs.tail()}`);
+  assert.ok(copies.length >= 3, `${copies.length} rounds of replication of the busy primary in 60 s; log:\n${sidecar.logs.tail()}`);
   // The event loop ran while the copies were being written (how long it stalls is a figure of `npm run bench`).
   const sizes = watcher.sizesWhileWritten();
   assert.ok(sizes >= 3, `the event loop saw a copy's file at ${sizes} sizes while it was written`);

@@ -69,6 +69,59 @@ test('WAL shipping: the primary deleted under a writer process; the failover shi
   t.diagnostic(`${ackedBefore.length} rows before the deletion, all on secondary1; ${record.dataSync?.detail}`);
 });
 
+test('WAL shipping: the primary header overwritten with garbage under a writer process: what can still be read is shipped, the rest is counted in the history', async (t) => {
+  const cluster = sqliteCluster(t, { failover: { sync_interval: 1 } });
+  const sidecar = await startSidecar(cluster.load());
+  cluster.defer(() => sidecar.stop());
+  await waitFor('secondary1 follows', 20_000, () => sidecar.service.copies.lastCopyAt('secondary1') !== undefined);
+  const writer = childWriter(cluster.file('primary'), 1000);
+  cluster.defer(() => writer.stop());
+  await waitFor('rows shipped', 20_000, () => imageIds(cluster.file('secondary1')).has(1050));
+  // Garbage over the header, in place (the WAL, with the last commits, stays).
+  const fd = fs.openSync(cluster.file('primary'), 'r+');
+  fs.writeSync(fd, Buffer.alloc(100, 0x5a), 0, 100, 0);
+  fs.closeSync(fd);
+  await writer.stop();
+  const record = await waitForHistory(sidecar.service, (r) => r.result === 'success' && r.to === 'secondary1', 30_000, () => sidecar.logs.tail());
+  const present = imageIds(cluster.file('secondary1'));
+  const missing = lostIds(writer.acks.keys(), present);
+  const counted = Number(/not shipped: (\d+) committed transactions/.exec(record.dataSync?.detail ?? '')?.[1]);
+  // With page 1 in the WAL, SQLite still reads the database: the sidecar fences it and ships the rest.
+  // One row per transaction: what the history counts is what is missing (a commit whose acknowledgement
+  // the writer did not print is counted, not acknowledged).
+  assert.ok(counted >= missing.length && counted <= missing.length + 1, `counted ${counted}, missing ${missing.length}: ${record.dataSync?.detail}`);
+  if (record.dataSync?.complete) assert.deepEqual(missing, []);
+  assert.equal(imagesAndIntegrity(cluster.file('secondary1')).integrity, 'ok');
+  t.diagnostic(`${missing.length} acknowledged rows missing; history: ${record.dataSync?.detail}`);
+});
+
+test('WAL shipping: the primary deleted while secondary1 is locked: the history counts the transactions that could not be shipped, and they are what is missing', async (t) => {
+  const cluster = sqliteCluster(t, { failover: { sync_interval: 1 } });
+  const sidecar = await startSidecar(cluster.load());
+  cluster.defer(() => sidecar.stop());
+  await waitFor('secondary1 follows', 20_000, () => sidecar.service.copies.lastCopyAt('secondary1') !== undefined);
+  const writer = childWriter(cluster.file('primary'), 1000);
+  cluster.defer(() => writer.stop());
+  await waitFor('rows shipped', 20_000, () => imageIds(cluster.file('secondary1')).has(1050));
+  // A writer of its own holds secondary1 (a stalled secondary): nothing can be applied to it.
+  const holder = new Database(cluster.file('secondary1'));
+  cluster.defer(() => holder.open && holder.close());
+  holder.exec('BEGIN IMMEDIATE');
+  await sleep(1500);
+  for (const side of ['', '-wal', '-shm']) fs.rmSync(cluster.file('primary') + side, { force: true });
+  await writer.stop();
+  const record = await waitForHistory(sidecar.service, (r) => r.result === 'success' && r.to === 'secondary1', 60_000, () => sidecar.logs.tail());
+  holder.exec('ROLLBACK');
+  holder.close();
+  const missing = lostIds(writer.acks.keys(), imageIds(cluster.file('secondary1')));
+  const counted = Number(/not shipped: (\d+) committed transactions/.exec(record.dataSync?.detail ?? '')?.[1]);
+  assert.equal(record.dataSync?.complete, false, record.dataSync?.detail);
+  assert.ok(missing.length > 0, 'rows were written while secondary1 was locked');
+  assert.ok(counted >= missing.length && counted <= missing.length + 1, `counted ${counted}, missing ${missing.length}: ${record.dataSync?.detail}`);
+  assert.equal(imagesAndIntegrity(cluster.file('secondary1')).integrity, 'ok');
+  t.diagnostic(`${missing.length} acknowledged rows missing; history: ${record.dataSync?.detail}`);
+});
+
 test('WAL shipping: a reader process on secondary1 never errors and never sees half of a two-row transaction', async (t) => {
   const cluster = sqliteCluster(t, { failover: { sync_interval: 0.2 } });
   const sidecar = await startSidecar(cluster.load());
@@ -132,7 +185,7 @@ test("WAL shipping: the application's wal_checkpoint(TRUNCATE), a VACUUM and a s
     const newest = Math.max(...writer.acks.keys());
     return imageIds(cluster.file('secondary1')).has(newest) ? true : undefined;
   });
-  const generations = sample(await sidecar.service.metrics.registry.metrics(), 'dr_replication_generations_total{database="secondary1"}');
+  const generations = sample(await sidecar.service.metrics.expose(), 'dr_replication_generations_total{database="secondary1"}');
   assert.equal(generations, 1, `one generation while the sidecar ran (the application's checkpoint got busy=${checkpoint!.busy}); log:\n${sidecar.logs.tail()}`);
 
   await sidecar.stop();
@@ -142,6 +195,25 @@ test("WAL shipping: the application's wal_checkpoint(TRUNCATE), a VACUUM and a s
   await writer.stop();
   await waitForEqual(cluster.file('primary'), cluster.file('secondary1'), () => sidecar.logs.tail());
   assert.equal(fs.existsSync(`${cluster.file('secondary1')}-journal`), false);
+  // Caught up and nothing new: the lag is 0, not the age of some copy.
+  await waitFor('no lag once caught up', 10_000, async () => sample(await sidecar.service.metrics.expose(), 'dr_replication_lag_seconds{database="secondary1"}') === 0);
+});
+
+test('SQLite replication: a primary not in WAL mode keeps whole-file copies, with a warning in the log and in status naming PRAGMA journal_mode=WAL', async (t) => {
+  const cluster = sqliteCluster(t, { failover: { sync_interval: 0.2 } });
+  const db = new Database(cluster.file('primary'));
+  db.pragma('journal_mode = DELETE');
+  db.prepare("INSERT INTO images (id, url) VALUES (5000, 'https://example.com/rollback.jpg')").run();
+  db.close();
+  const sidecar = await startSidecar(cluster.load());
+  cluster.defer(() => sidecar.stop());
+  await waitFor('a whole copy', 20_000, () => imageIds(cluster.file('secondary1')).has(5000));
+  const primary = sidecar.service.status().databases.find((d) => d.name === 'primary')!;
+  assert.match(primary.replication_warning ?? '', /not in WAL mode.*PRAGMA journal_mode=WAL/);
+  assert.ok(sidecar.logs.lines.some((l) => /not in WAL mode.*PRAGMA journal_mode=WAL/.test(l.msg)), sidecar.logs.tail());
+  const status = await cluster.cli('status');
+  assert.match(status.stdout, /WARNING primary: .*PRAGMA journal_mode=WAL/);
+  assert.equal(sidecar.service.status().databases.find((d) => d.name === 'secondary1')!.replication_warning, null);
 });
 
 test('WAL shipping: kill -9 of the sidecar while it ships; the next reader finishes or ignores the apply, the restarted sidecar makes secondary1 equal', async (t) => {

@@ -380,12 +380,13 @@ export interface ChildWriter {
  * printing "id ackedAtMs" per commit. With `pairs`, each transaction inserts two rows (id, id+1)
  * and acknowledges both: a reader must never see one without the other.
  */
-export function childWriter(file: string, firstId: number, options: { pairs?: boolean; gapMs?: number } = {}): ChildWriter {
+export function childWriter(file: string, firstId: number, options: { pairs?: boolean; gapMs?: number; rowBytes?: number } = {}): ChildWriter {
   const script = `
     import Database from 'better-sqlite3';
-    const [file, first, pairs, gap] = process.argv.slice(1);
+    const [file, first, pairs, gap, rowBytes] = process.argv.slice(1);
     const db = new Database(file, { timeout: 5000 });
-    const insert = db.prepare("INSERT INTO images (id, url) VALUES (?, ?)");
+    const padding = 'x'.repeat(Number(rowBytes));
+    const insert = db.prepare("INSERT INTO images (id, url, source_page) VALUES (?, ?, '" + padding + "')");
     const step = pairs === '1' ? 2 : 1;
     const write = db.transaction((id) => {
       for (let i = 0; i < step; i++) insert.run(id + i, 'https://example.com/img/' + (id + i) + '.jpg');
@@ -400,7 +401,7 @@ export function childWriter(file: string, firstId: number, options: { pairs?: bo
       await new Promise((r) => setTimeout(r, Number(gap)));
     }
     db.close();`;
-  const args = ['--input-type=module', '-e', script, file, String(firstId), options.pairs ? '1' : '0', String(options.gapMs ?? 3)];
+  const args = ['--input-type=module', '-e', script, file, String(firstId), options.pairs ? '1' : '0', String(options.gapMs ?? 3), String(options.rowBytes ?? 0)];
   const child = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
   const acks = new Map<number, number>();
   let buffered = '';

@@ -175,6 +175,27 @@ export class SqliteReplication {
     });
   }
 
+  /**
+   * For a failover that does not read the old primary (it lost its data, is damaged, or
+   * cannot be read): what its WAL, still open here, holds that `target` lacks: counted, not shipped.
+   */
+  unshipped(source: string, target: string): Promise<string | undefined> {
+    return this.exclusive(async () => {
+      const current = this.current;
+      const follower = this.followers.get(target);
+      const engine = this.engines.get(target);
+      if (!current?.replicator || current.primary !== source || !follower?.following || !(engine instanceof SqliteEngine)) return undefined;
+      const peek = await this.withGuard(
+        async () => 'counted, not shipped',
+        () => current.replicator!.ship({ targets: [{ name: target, file: engine.file }], final: true }),
+      );
+      if (peek.lost !== undefined) return undefined;
+      const left = peek.targets[0];
+      const since = follower.heldUntil === undefined ? '' : `, all committed within the last ${((Date.now() - follower.heldUntil) / 1000).toFixed(1)} s`;
+      return `not shipped: ${left?.pendingTransactions ?? 0} committed transactions (${left?.pendingFrames ?? 0} WAL frames)${since}`;
+    });
+  }
+
   /** A secondary about to become the primary: back to WAL mode, as the primary it replaces was. */
   async promoting(target: SqliteEngine): Promise<void> {
     if (this.followers.has(target.name)) await target.restoreWalMode(this.log);
