@@ -261,7 +261,7 @@ export class FailoverProcedure {
       complete: false,
       detail: `${why}; ${
         copiedAt
-          ? `data as of ${new Date(copiedAt).toISOString()} (its last copy or WAL apply)`
+          ? `data as of the last copy at ${new Date(copiedAt).toISOString()}`
           : target.copiesPeriodically
             ? // Copy times live in the sidecar that makes the copies; a CLI process does not know them.
               'data as of its last periodic copy, made at a time this process does not know'

@@ -169,7 +169,7 @@ export class SqliteReplication {
         lagSeconds: 0,
         detail:
           `shipped the last ${shipped.transactions} transactions (${shipped.frames} WAL frames) of ${source.name} in ${ms} ms` +
-          `${fenced ? ' under its write lock' : ''}${shipped.primaryDeleted ? ', read from its deleted file through the descriptors the sidecar held' : ''}` +
+          `${fenced ? ' under its write lock' : ''}${shipped.primaryDeleted ? ', read from its deleted file (gone from its path) through the descriptors the sidecar held' : ''}` +
           `; not shipped: 0 committed transactions, 0 s${tail}`,
       };
     });

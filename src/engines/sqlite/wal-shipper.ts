@@ -144,8 +144,8 @@ export class WalShipper {
   async ship(request: ShipRequest): Promise<ShipOutcome> {
     if (!this.reader || this.walFd === undefined || this.dbFd === undefined) throw new Error('the shipper has no generation: begin() first');
     const readAt = Date.now();
-    // Deleted, not replaced: nothing at the path any more (a file renamed over it is another database).
-    const primaryDeleted = fs.fstatSync(this.dbFd).nlink === 0 && statOrUndefined(this.options.primary) === undefined;
+    // Gone from its path (deleted, or moved away), not replaced: what the descriptors hold is still the primary's.
+    const primaryDeleted = statOrUndefined(this.options.primary) === undefined;
     const outcome: ShipOutcome = { readAt, frames: 0, transactions: 0, pageBytes: 0, walBytes: fs.fstatSync(this.walFd).size, uncommittedFrames: 0, primaryDeleted, targets: [] };
     const lost = primaryDeleted ? undefined : this.continuityProblem();
     if (lost !== undefined) return { ...outcome, lost };

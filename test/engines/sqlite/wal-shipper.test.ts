@@ -8,6 +8,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, test } from 'node:test';
 import Database from 'better-sqlite3';
+import { placeHotJournal, secondaryPageOne } from '../../../src/engines/sqlite/hot-journal.js';
+import { readCommitted, readWalHeader, startOf } from '../../../src/engines/sqlite/wal.js';
 import { WalShipper, type ShipperOptions } from '../../../src/engines/sqlite/wal-shipper.js';
 import { copySqliteDatabase } from '../../../src/engines/sqlite-copy.js';
 import { insertImages, makeImagesDb, tempDir } from '../../support/sqlite.js';
@@ -194,6 +196,41 @@ test('shipper: a primary replaced by another file is a lost continuity; a delete
       assert.match(outcome.lost ?? '', /replaced/);
     } finally {
       shipper.close();
+    }
+  } finally {
+    p.close();
+  }
+});
+
+test('hot journal: one left in place by a sidecar killed before the playback is played back whole by the next reader', async () => {
+  const p = await pair('killed');
+  try {
+    insertImages(p.app, 40, 700);
+    // What an apply writes, put in place with nobody holding a lock: the state a kill -9 right after the rename leaves.
+    const fd = fs.openSync(`${p.primary}-wal`, 'r');
+    try {
+      const header = readWalHeader(fd);
+      assert.ok(header && !('problem' in header));
+      const range = readCommitted(fd, startOf(header));
+      const image = (offset: number) => {
+        const page = Buffer.alloc(header.pageSize);
+        fs.readSync(fd, page, 0, header.pageSize, offset);
+        return page;
+      };
+      const counter = fs.readFileSync(p.secondary).readUInt32BE(24);
+      const first = range.pages.has(1) ? image(range.pages.get(1)!) : fs.readFileSync(p.secondary).subarray(0, header.pageSize);
+      const pages: Array<[number, Buffer]> = [[1, secondaryPageOne(first, counter + 1, range.dbSize)]];
+      for (const [number, offset] of range.pages) if (number !== 1) pages.push([number, image(offset)]);
+      const before = snapshot(p.secondary).ids.length;
+      placeHotJournal(p.secondary, pages, pages.length, range.dbSize, header.pageSize);
+      assert.ok(fs.existsSync(`${p.secondary}-journal`));
+      const after = snapshot(p.secondary);
+      assert.equal(before, 10);
+      assert.deepEqual(after.ids, snapshot(p.primary).ids);
+      assert.equal(after.integrity, 'ok');
+      assert.equal(fs.existsSync(`${p.secondary}-journal`), false, 'played back and removed by the reader');
+    } finally {
+      fs.closeSync(fd);
     }
   } finally {
     p.close();
