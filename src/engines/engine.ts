@@ -92,7 +92,7 @@ export interface Engine {
   lagBehind?(source: Engine, probe: ProbeResult): number | undefined;
   /** Points this standby at the new primary (PostgreSQL streaming); nothing for SQLite. */
   follow(primary: Engine): Promise<string>;
-  /** True when secondaries of this engine are kept warm by periodic copies (SQLite). */
+  /** True when the sidecar itself keeps secondaries of this engine up to date (SQLite: WAL shipping, whole copies). */
   readonly copiesPeriodically: boolean;
 }
 

@@ -81,8 +81,8 @@ export async function copySqliteDatabase(source: string | Database.Database, des
     lock = await lockDestination(dest, deadline);
     const cancelled = await options.guard?.();
     if (cancelled !== undefined) throw new CopyCancelled(`copy of ${sourceName} into ${dest} called off: ${cancelled}`);
-    // The old file's WAL must not be replayed onto the new one: gone before the rename.
-    for (const side of ['-wal', '-shm']) fs.rmSync(`${dest}${side}`, { force: true });
+    // The old file's WAL (or a journal WAL shipping left) must not be replayed onto the new one: gone before the rename.
+    for (const side of ['-wal', '-shm', '-journal']) fs.rmSync(`${dest}${side}`, { force: true });
     // The copy takes the mode of the file it replaces (the application's choice), else its source's.
     fs.chmodSync(temporary, modeOf(dest) ?? modeOf(sourceName) ?? PRIVATE_FILE_MODE);
     commitFile(temporary, dest);

@@ -155,7 +155,8 @@ export class WalShipper {
       read = this.rotate(Math.min(this.options.lockTimeoutMs, 200), false);
       if (read !== undefined && !('lost' in read)) outcome.checkpoint = { complete: this.expectRestart };
     }
-    read ??= this.readWithImages();
+    // The last read of a primary being replaced goes to its end; others take at most 64 MB a call.
+    read ??= this.readWithImages(request.final ? Infinity : undefined);
     if ('lost' in read) return { ...outcome, lost: read.lost };
     const { range, images } = read;
     outcome.frames = range.frames;
@@ -214,7 +215,8 @@ export class WalShipper {
         this.walFd = fs.openSync(`${this.options.primary}-wal`, 'r');
       }
       // Images are read before the lock is let go: a restarted log reuses the file from its start.
-      const read = initial ? this.scanToEnd() : this.readWithImages();
+      // To the very end, whatever its size: frames left unread now would be checkpointed away.
+      const read = initial ? this.scanToEnd() : this.readWithImages(Infinity);
       if ('lost' in read) return read;
       if (reader.inTransaction) reader.exec('ROLLBACK');
       const [result] = reader.pragma('wal_checkpoint(PASSIVE)') as Array<{ busy: number; log: number; checkpointed: number }>;
@@ -235,19 +237,19 @@ export class WalShipper {
   /** At the start of a generation: the position after the last commit of the log as it is. */
   private scanToEnd(): Read | { lost: string } {
     this.position = undefined;
-    const range = this.readOn();
+    const range = this.readOn(Infinity);
     if ('lost' in range) return range;
     range.pages.clear();
     return { range, images: new Map() };
   }
 
-  private readWithImages(): Read | { lost: string } {
-    const range = this.readOn();
+  private readWithImages(limitBytes?: number): Read | { lost: string } {
+    const range = this.readOn(limitBytes);
     return 'lost' in range ? range : { range, images: this.images(range) };
   }
 
   /** The committed frames after the position, following an expected restart of the log. */
-  private readOn(): CommittedRange | { lost: string } {
+  private readOn(limitBytes?: number): CommittedRange | { lost: string } {
     const walFd = this.walFd!;
     const header = readWalHeader(walFd);
     const empty = (position: WalPosition | undefined): CommittedRange => ({ pages: new Map(), dbSize: 0, frames: 0, transactions: 0, end: position!, uncommittedFrames: 0 });
@@ -264,7 +266,7 @@ export class WalShipper {
       if (!restartedAsExpected) return { lost: 'the WAL was restarted by another process (a checkpoint the sidecar did not make)' };
       this.position = startOf(header);
     }
-    const range = readCommitted(walFd, this.position);
+    const range = readCommitted(walFd, this.position, limitBytes);
     if (range.transactions > 0) this.expectRestart = false;
     this.position = range.end;
     return range;
