@@ -105,7 +105,7 @@ export class DisasterRecoveryManager {
   /** A backup of the current primary (the guide's create_backup); resolves with its catalogue record. */
   async createBackup(name?: string): Promise<BackupRecord> {
     await this.service.refreshState();
-    return this.service.backups.create({ ...(name === undefined ? {} : { name }), trigger: 'manual' });
+    return this.service.backup({ ...(name === undefined ? {} : { name }), trigger: 'manual' });
   }
 
   manualFailover(target: string, reason = 'manual failover'): Promise<FailoverRecord> {

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
+import os from 'node:os';
 import { ActionSuppressed, AlertReceiver } from './alerting/receiver.js';
-import { Backups } from './backup/backups.js';
+import { Backups, type BackupRecord, type CreateOptions as CreateBackupOptions } from './backup/backups.js';
 import type { Config } from './config/load.js';
 import { scrubSecrets } from './config/secrets.js';
 import type { ProbeResult } from './engines/engine.js';
@@ -11,20 +12,22 @@ import { SqliteReplication, type CopyPlan } from './engines/sqlite/replication.j
 import { replicationWarning } from './engines/sqlite/journal-mode.js';
 import type { SqliteWatch } from './engines/sqlite.js';
 import { ConflictError, InputError } from './errors.js';
-import { detectFailure, type HoldReason } from './failover/detection.js';
 import { demotedNote } from './failover/former-primary.js';
 import { autoFailoverOf, primaryOf } from './failover/primary.js';
 import { FailoverFailed, FailoverProcedure, type FailoverRequest } from './failover/procedure.js';
+import { carryOutIntent } from './ha/intent-actions.js';
+import { actAsLeader, NoLeaderAnswered, processName, type ActingDeps } from './ha/intents.js';
+import { HaLoop } from './ha/loop.js';
 import type { Logger } from './log.js';
 import { registerBackupMetrics } from './metrics/backup-metrics.js';
 import { registerReplicationMetrics } from './metrics/replication-metrics.js';
 import { Metrics } from './metrics/registry.js';
-import type { DatabaseHealth } from './monitor/health.js';
 import { Monitor } from './monitor/monitor.js';
 import { SilentNotifier, WebhookNotifier, type Notifier } from './notifications/notifier.js';
 import { openStateStore, type StoreOpening } from './state/open-store.js';
-import type { ClusterState, FailoverRecord, SqliteIdentityRecord, StateStore } from './state/store.js';
-import { databaseStatus, lastBackupStatus, statusReport, type DatabaseStatus, type LastBackupStatus, type StatusReport } from './status.js';
+import type { Leadership } from './state/leadership.js';
+import type { ClusterState, FailoverRecord, SqliteIdentityRecord, StateStore, StateWatch } from './state/store.js';
+import { clusterStatus, databaseStatus, lastBackupStatus, statusReport, type ClusterStatus, type DatabaseStatus, type LastBackupStatus, type StatusReport } from './status.js';
 
 /** A database that answers but turns writes away: fenced (read-only by default), or a standby. */
 function refusesWrites(probe: ProbeResult | undefined): boolean {
@@ -32,6 +35,11 @@ function refusesWrites(probe: ProbeResult | undefined): boolean {
 }
 
 const EMPTY_STATE: ClusterState = { primary: undefined, epoch: 0, autoFailover: undefined, demoted: [], lastAutoFailoverAt: undefined };
+/** The leader lease of a SQLite state store (one host), when the config gives no state.etcd.ttl. */
+const DEFAULT_LEASE_TTL_SECONDS = 10;
+/** How long a leader may take to carry out a claimed failover or backup before its submitter gives up waiting. */
+const INTENT_FINISH_WAIT_MS = 10 * 60_000;
+let instances = 0;
 
 /**
  * The one object the CLI, the HTTP server and the library call: it wires
@@ -53,9 +61,13 @@ export class DisasterRecoveryService {
   private state: ClusterState = EMPTY_STATE;
   private readonly unrecordedAttempts = new Map<string, number>();
   private failoverUnderWay = false;
-  private lastAttemptAt: number | undefined;
-  /** Why the HA loop holds off replacing the dead primary (its latest words, and what kind of reason, to log each reason once). */
-  private held: { primary: string; because: HoldReason; why: string } | undefined;
+  /** This sidecar's name among the members, and the lease's holder (unique per process and instance). */
+  readonly member: string;
+  private readonly ttlMs: number;
+  private readonly ha: HaLoop;
+  private watch: StateWatch | undefined;
+  /** The leader and members as a command (not the running sidecar) last read them. */
+  private readCluster: { lease: ClusterStatus['lease']; members: ClusterStatus['members'] } | undefined;
   private refreshTimer: NodeJS.Timeout | undefined;
   private started = false;
   /** Why the state store cannot be trusted right now (its file lost and not written back): the sidecar does not act. */
@@ -100,6 +112,7 @@ export class DisasterRecoveryService {
       currentPrimary: () => this.currentPrimary(),
       autoFailoverEnabled: () => this.autoFailoverEnabled(),
       failoverCounts: () => this.failoverCounts(),
+      sidecar: () => ({ isLeader: this.ha.isLeader(), members: this.ha.members().length }),
     });
     this.backups = new Backups({
       config,
@@ -149,7 +162,62 @@ export class DisasterRecoveryService {
       failover: (database, reason) => this.alertFailover(database, reason),
       backup: (database, reason) => this.alertBackup(database, reason),
     });
-    this.monitor.on('probe', (health, previous) => this.onProbe(health, previous));
+    const etcd = config.state.backend === 'etcd' ? config.state.etcd : undefined;
+    this.member = etcd?.member ?? `${os.hostname()}:${config.server.port}`;
+    this.ttlMs = (etcd?.ttl ?? DEFAULT_LEASE_TTL_SECONDS) * 1000;
+    this.ha = new HaLoop({
+      config,
+      store,
+      log,
+      member: this.member,
+      // Unique per process and instance: two sidecars given one name must still not share the lease.
+      holder: `${this.member}/${process.pid}.${++instances}`,
+      ttlMs: this.ttlMs,
+      claimEveryMs: config.state.backend === 'etcd' ? 1000 : 200,
+      // A little less than submitters wait: an intent its submitter may have given up on is refused, even with clocks 2 s apart.
+      claimWaitMs: this.intentClaimWaitMs() - 2000,
+      state: () => this.state,
+      currentPrimary: () => this.currentPrimary(),
+      autoFailoverEnabled: () => this.autoFailoverEnabled(),
+      storeProblem: () => this.storeProblem,
+      healths: () => enabled.map((d) => this.monitor.health(d.name)!),
+      lagSeconds: (name) => this.copyLagSeconds(name),
+      failoverUnderWay: () => this.failoverUnderWay,
+      runFailover: (request, leadership) => this.runFailover(request, leadership),
+      fenceResurrected: (name) => this.fenceResurrected(name),
+      execute: (kind, params, leadership) =>
+        carryOutIntent(kind, params, leadership, {
+          failover: (request, l) => this.runFailover(request, l),
+          autoFailover: (enabled) => this.applyAutoFailover(enabled),
+          reinstate: (name) => this.applyReinstate(name),
+          backup: (options) => this.backups.create(options),
+        }),
+      onLeadership: (leading) => this.onLeadership(leading),
+    });
+    this.monitor.on('probe', (health, previous) => this.ha.onProbe(health, previous));
+  }
+
+  /** A submitter waits this long for a leader to claim its intent: a lease's TTL (a dead leader replaced) and some. */
+  private intentClaimWaitMs(): number {
+    const etcd = this.config.state.backend === 'etcd' ? this.config.state.etcd : undefined;
+    return (etcd?.ttl ?? DEFAULT_LEASE_TTL_SECONDS) * 1000 + 5000;
+  }
+
+  private acting(): ActingDeps {
+    return {
+      store: this.store,
+      ttlMs: this.ttlMs,
+      wait: { claimWaitMs: this.intentClaimWaitMs(), finishWaitMs: INTENT_FINISH_WAIT_MS },
+      submitter: this.started ? this.member : processName('command'),
+      ownLeadership: () => this.ha.leadership(),
+      isSidecar: this.started,
+    };
+  }
+
+  /** Leader-only work follows the leadership: the periodic copies check it, the schedule starts and stops with it. */
+  private onLeadership(leading: boolean): void {
+    if (leading) this.backups.startSchedule();
+    else void this.backups.stop();
   }
 
   /**
@@ -172,7 +240,7 @@ export class DisasterRecoveryService {
   }
 
   private async alertBackup(database: string | null, reason: string): Promise<string> {
-    const made = await this.backups.create({ ...(database ? { database } : {}), name: 'alert', trigger: 'alert' });
+    const made = await this.backup({ ...(database ? { database } : {}), name: 'alert', trigger: 'alert' });
     return `backup ${made.file} of ${made.database} (${reason})`;
   }
 
@@ -244,8 +312,16 @@ export class DisasterRecoveryService {
   }
 
   /** The current primary as `GET /primary` answers it, read fresh from the shared state. */
-  async primaryRoute(): Promise<{ usable: boolean; body: { name: string | null; engine: string | null; url: string | null; status: string; epoch: number } }> {
-    await this.refreshState();
+  async primaryRoute(): Promise<{ usable: boolean; body: { name: string | null; engine: string | null; url: string | null; status: string; epoch: number; problem?: string } }> {
+    // The running sidecar answers from its watched copy of the state (no store round trip per request).
+    if (!this.started) await this.refreshState();
+    const cutOff = this.ha.cutOff() ?? this.storeProblem;
+    if (cutOff) {
+      // Fail safe: a sidecar that cannot confirm the cluster state must not route writes to a primary that may have been replaced.
+      const name = this.currentPrimary();
+      const db = this.config.databases.find((d) => d.name === name);
+      return { usable: false, body: { name: name ?? null, engine: db?.target.engine ?? null, url: db?.displayUrl ?? null, status: 'unconfirmed', epoch: this.state.epoch, problem: cutOff } };
+    }
     const name = this.currentPrimary();
     const db = this.config.databases.find((d) => d.name === name);
     let health = name ? this.monitor.health(name) : undefined;
@@ -266,11 +342,42 @@ export class DisasterRecoveryService {
   }
 
   status(): StatusReport {
-    return statusReport(this.config, this.databaseStatuses(), this.state, {
-      enabled: this.autoFailoverEnabled(),
-      source: this.state.autoFailover === undefined ? 'config' : 'operator',
-      held: this.storeProblem ?? (this.held?.primary === this.currentPrimary() ? this.held?.why : undefined) ?? this.derivedHold(),
-    }, this.lastBackup(), { path: this.store.location ?? this.config.state.path, problem: this.storeProblem ?? null });
+    return statusReport(
+      this.config,
+      this.databaseStatuses(),
+      this.state,
+      {
+        enabled: this.autoFailoverEnabled(),
+        source: this.state.autoFailover === undefined ? 'config' : 'operator',
+        held: this.storeProblem ?? this.ha.cutOff() ?? this.ha.heldWhy(this.currentPrimary()) ?? this.derivedHold(),
+      },
+      this.lastBackup(),
+      { path: this.store.location ?? this.config.state.path, problem: this.storeProblem ?? null },
+      this.cluster(),
+    );
+  }
+
+  /** The leader, the members and the lease: the running sidecar's own knowledge, else what refreshCluster read. */
+  cluster(): ClusterStatus {
+    const lease = this.started ? this.ha.lease() : undefined;
+    const leaseStatus = this.started ? (lease ? { holder: lease.holder, expires_at: new Date(lease.expiresAt).toISOString(), ttl_seconds: this.ttlMs / 1000 } : null) : (this.readCluster?.lease ?? null);
+    return clusterStatus({
+      backend: this.config.state.backend,
+      member: this.started ? this.member : null,
+      isLeader: this.started && this.ha.isLeader(),
+      lease: leaseStatus,
+      members: this.started ? this.ha.members().map((m) => ({ name: m.name, last_heartbeat: new Date(m.publishedAt).toISOString(), view: m.view })) : (this.readCluster?.members ?? []),
+      cutOff: this.started ? (this.ha.cutOff() ?? null) : null,
+    });
+  }
+
+  /** For a command: reads the lease and the members once (the running sidecar keeps its own). */
+  async refreshCluster(): Promise<void> {
+    const [lease, members] = await Promise.all([this.store.leaseHolder(), this.store.members()]);
+    this.readCluster = {
+      lease: lease ? { holder: lease.holder, expires_at: new Date(lease.expiresAt).toISOString(), ttl_seconds: this.ttlMs / 1000 } : null,
+      members: members.filter((m) => m.view.stopped !== true).map((m) => ({ name: m.name, last_heartbeat: new Date(m.publishedAt).toISOString(), view: m.view })),
+    };
   }
 
   /** The newest good backup of any enabled database, from the backup catalogue. */
@@ -285,22 +392,72 @@ export class DisasterRecoveryService {
     const health = primary ? this.monitor.health(primary) : undefined;
     if (!primary || health?.status !== 'down') return null;
     if (!this.autoFailoverEnabled()) return `primary ${primary} is down and automatic failover is disabled`;
+    if (this.started && !this.ha.isLeader()) return `primary ${primary} is down; this sidecar follows: the leader (${this.cluster().leader ?? 'none yet'}) decides`;
     return null;
   }
 
-  /** Manual failover/switchover (target given) or a choice by priority (alerts). */
+  /**
+   * Manual failover/switchover (target given) or a choice by priority (alerts):
+   * run here when this process leads (or nobody does, for the moment of it),
+   * else handed to the leader as an intent, with the epoch it was asked in.
+   */
   async failover(request: FailoverRequest): Promise<FailoverRecord> {
     if (this.storeProblem) throw new ConflictError(`no failover while the state store cannot be trusted: ${this.storeProblem}`);
-    this.failoverUnderWay = true;
+    if (!this.started) await this.refreshState();
+    const { trigger, reason, target, expectedFrom, ifPrimaryAnswers } = request;
+    const params = { trigger, reason, target, expectedFrom, ifPrimaryAnswers, expectedEpoch: request.expectedEpoch ?? this.state.epoch };
     try {
-      return await this.procedure.run(request);
+      return await actAsLeader(this.acting(), 'failover', params, (leadership) => this.runFailover(request, leadership));
+    } catch (error) {
+      // An operator's attempt is history, also when no leader took it.
+      if (error instanceof NoLeaderAnswered && trigger === 'manual') await this.recordUntaken(request, error.message);
+      throw error;
     } finally {
-      this.failoverUnderWay = false;
-      await this.refreshState();
+      if (!this.started) await this.refreshState();
     }
   }
 
+  private async recordUntaken(request: FailoverRequest, why: string): Promise<void> {
+    const now = new Date().toISOString();
+    await this.store.appendHistory({
+      epoch: null,
+      startedAt: now,
+      finishedAt: now,
+      from: this.currentPrimary() ?? null,
+      to: request.target ?? null,
+      trigger: request.trigger,
+      reason: request.reason,
+      result: 'refused',
+      error: why,
+      dataSync: null,
+      phases: {},
+    });
+  }
+
+  /** The failover itself, under `leadership` (this sidecar's, or a command's for the moment). */
+  private async runFailover(request: FailoverRequest, leadership: Leadership): Promise<FailoverRecord> {
+    if (this.storeProblem) throw new ConflictError(`no failover while the state store cannot be trusted: ${this.storeProblem}`);
+    this.failoverUnderWay = true;
+    try {
+      return await this.procedure.run(request, leadership);
+    } finally {
+      this.failoverUnderWay = this.procedure.running;
+      await this.refreshState().catch((error) => this.log.error({ err: error }, 'disaster-recovery: the state could not be read after a failover'));
+    }
+  }
+
+  /** A backup on request (CLI, API, webhook, library): taken by the leader. */
+  backup(options: CreateBackupOptions): Promise<BackupRecord> {
+    const { database, name, trigger } = options;
+    return actAsLeader(this.acting(), 'backup', { database, name, trigger }, () => this.backups.create(options));
+  }
+
   async setAutoFailover(enabled: boolean): Promise<void> {
+    await actAsLeader(this.acting(), 'auto_failover', { enabled }, () => this.applyAutoFailover(enabled));
+    await this.refreshState();
+  }
+
+  private async applyAutoFailover(enabled: boolean): Promise<void> {
     await this.store.setAutoFailover(enabled);
     await this.refreshState();
     this.log.warn({ enabled }, `disaster-recovery: automatic failover ${enabled ? 'enabled' : 'disabled'} by an operator`);
@@ -311,6 +468,11 @@ export class DisasterRecoveryService {
     const db = this.config.databases.find((d) => d.name === name);
     if (!db) throw new InputError(`unknown database "${name}"; configured: ${this.config.databases.map((d) => d.name).join(', ')}`);
     if (!db.enabled) throw new InputError(`${name} is disabled in the config (enabled: false), so it is never a candidate; enable it there first`);
+    await actAsLeader(this.acting(), 'reinstate', { name }, () => this.applyReinstate(name));
+    await this.refreshState();
+  }
+
+  private async applyReinstate(name: string): Promise<void> {
     await this.refreshState();
     if (name === this.currentPrimary()) {
       throw new ConflictError(`${name} is the current primary; reinstate is for a demoted former primary (see status), nothing changed`);
@@ -345,15 +507,23 @@ export class DisasterRecoveryService {
   async start(): Promise<void> {
     this.started = true;
     await this.refreshState();
+    this.watch = this.store.watch(
+      (state) => (this.state = state),
+      (error) => this.ha.storeFailed(error),
+    );
     this.integrity.start();
     this.monitor.start();
     this.copies.start();
-    this.backups.startSchedule();
-    this.refreshTimer = setInterval(() => void this.refreshState().catch((e) => this.log.error({ err: e }, 'disaster-recovery: state store unreadable')), 1000);
+    // Campaigns at once: a lone sidecar leads from its first moment (and then starts the backup schedule).
+    await this.ha.start();
+    // A store kept in a file is also checked (and written back) every second; etcd's watch needs no polling.
+    if (this.store.checkLocation) this.refreshTimer = setInterval(() => void this.refreshState().catch((e) => this.ha.storeFailed(e as Error)), 1000);
   }
 
   async stop(): Promise<void> {
     clearInterval(this.refreshTimer);
+    this.watch?.stop();
+    await this.ha.stop();
     await this.backups.stop();
     await this.alerts.drain();
     await this.monitor.stop();
@@ -387,73 +557,20 @@ export class DisasterRecoveryService {
     return {
       primary: up ? primary : undefined,
       exclude: [...this.state.demoted, ...(primary ? [primary] : [])],
-      allowed: !this.failoverUnderWay && !this.storeProblem,
+      // Only the leader copies (a sidecar that is not started copies only when asked: copyOnce).
+      allowed: !this.failoverUnderWay && !this.storeProblem && (!this.started || this.ha.isLeader()),
+      release: this.started && !this.ha.isLeader(),
       epoch,
       stillValid: async () => {
         const now = await this.store.read();
         if (now.epoch !== epoch) return `the primary changed (epoch ${epoch} -> ${now.epoch})`;
+        if (this.failoverUnderWay) return 'a failover is under way';
+        const own = this.ha.leadership();
+        if (this.started && !own) return 'this sidecar is no longer the leader';
         const lease = await this.store.leaseHolder();
-        return lease ? `a failover is under way (${lease.holder})` : undefined;
+        return lease && lease.holder !== own?.holder ? `a failover is under way (${lease.holder} holds the leadership)` : undefined;
       },
     };
-  }
-
-  /**
-   * The HA loop: one decision per probe of the primary. It runs for every probe
-   * of every database, so it stays synchronous (no promise) until there is
-   * something to do.
-   */
-  private onProbe(health: DatabaseHealth, previous: DatabaseHealth): void {
-    if (!this.started || this.storeProblem) return;
-    if (health.name !== this.currentPrimary()) {
-      if (this.cameBackWritable(health, previous)) void this.fenceResurrected(health.name);
-      return;
-    }
-    if (this.failoverUnderWay) return;
-    const decision = detectFailure({
-      primary: health.name,
-      consecutiveFailures: health.consecutiveFailures,
-      threshold: this.config.failover.detection_threshold,
-      autoFailoverEnabled: this.autoFailoverEnabled(),
-      inProgress: this.failoverUnderWay,
-      now: Date.now(),
-      lastAutoFailoverAt: this.state.lastAutoFailoverAt,
-      cooldownSeconds: this.config.failover.cooldown,
-      lastAttemptAt: this.lastAttemptAt,
-      retryDelaySeconds: this.config.failover.retry_delay,
-    });
-    if (decision.action !== 'hold') this.held = undefined;
-    if (decision.action === 'hold') {
-      if (this.held?.primary !== health.name || this.held.because !== decision.because) {
-        this.log.error({ database: health.name }, `disaster-recovery failover held: ${decision.why}`);
-      }
-      this.held = { primary: health.name, because: decision.because, why: decision.why };
-      return;
-    }
-    if (decision.action === 'failover') void this.autoFailover(health);
-  }
-
-  private async autoFailover(health: DatabaseHealth): Promise<void> {
-    this.lastAttemptAt = Date.now();
-    const detectMs = health.failingSince === undefined ? undefined : Date.now() - health.failingSince;
-    const reason = `primary ${health.name} failed ${health.consecutiveFailures} probes in a row: ${health.last?.error ?? 'down'}`;
-    try {
-      await this.failover({ trigger: 'auto', reason, detectMs, ifPrimaryAnswers: 'call off' });
-    } catch (error) {
-      this.log.error({ err: error }, `disaster-recovery failover failed: ${(error as Error).message}`);
-    }
-    this.lastAttemptAt = Date.now();
-  }
-
-  /** A demoted PostgreSQL primary answering again as a writable database (still fenced: nothing to do). */
-  private cameBackWritable(health: DatabaseHealth, previous: DatabaseHealth): boolean {
-    return (
-      health.status === 'up' &&
-      previous.status !== 'up' &&
-      health.last?.inRecovery === false &&
-      health.last.readOnly !== true &&
-      this.state.demoted.includes(health.name)
-    );
   }
 
   /** A demoted PostgreSQL primary that comes back writable is made read-only again before anyone writes to it. */

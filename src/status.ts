@@ -69,6 +69,34 @@ export interface StatusReport {
   auto_failover: AutoFailoverStatus;
   last_backup: LastBackupStatus | null;
   databases: DatabaseStatus[];
+  /** The sidecars sharing the cluster state: who leads, the lease, each member's last heartbeat and view. */
+  cluster: ClusterStatus;
+}
+
+export interface ClusterStatus {
+  backend: 'sqlite' | 'etcd';
+  /** This sidecar's name (null for a command, which is no member). */
+  member: string | null;
+  is_leader: boolean;
+  /** The lease holder's member name (its holder without the process suffix), or null when nobody leads. */
+  leader: string | null;
+  lease: { holder: string; expires_at: string; ttl_seconds: number } | null;
+  members: Array<{ name: string; last_heartbeat: string; view: Record<string, unknown> }>;
+  /** Why this sidecar cannot reach the state store (it then answers /primary with 503 and does not act). */
+  cut_off: string | null;
+}
+
+export function clusterStatus(c: {
+  backend: 'sqlite' | 'etcd';
+  member: string | null;
+  isLeader: boolean;
+  lease: ClusterStatus['lease'];
+  members: ClusterStatus['members'];
+  cutOff: string | null;
+}): ClusterStatus {
+  // A holder is "<member>/<pid>.<n>" (a sidecar) or "command@host:pid:kind" (a command acting alone).
+  const leader = c.lease ? c.lease.holder.replace(/\/\d+\.\d+$/, '') : null;
+  return { backend: c.backend, member: c.member, is_leader: c.isLeader, leader, lease: c.lease, members: c.members, cut_off: c.cutOff };
 }
 
 /** The newest good backup of any enabled database. */
@@ -154,6 +182,7 @@ export function statusReport(
   autoFailover: AutoFailoverStatus,
   lastBackup: LastBackupStatus | null = null,
   stateStore: StateStoreStatus = { path: config.state.path, problem: null },
+  cluster: ClusterStatus = clusterStatus({ backend: config.state.backend, member: null, isLeader: false, lease: null, members: [], cutOff: null }),
 ): StatusReport {
   return {
     enabled: config.enabled,
@@ -164,5 +193,6 @@ export function statusReport(
     auto_failover: autoFailover,
     last_backup: lastBackup,
     databases,
+    cluster,
   };
 }

@@ -1,6 +1,6 @@
 import type { AlertAction } from './rules.js';
 import type { WebhookAlert } from './payload.js';
-import { cooldownLeft } from '../failover/detection.js';
+import { cooldownLeft } from '../ha/detection.js';
 
 export type AlertOutcome = 'execute' | 'recorded' | 'resolved' | 'suppressed' | 'ignored';
 

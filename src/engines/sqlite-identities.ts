@@ -62,7 +62,11 @@ export class SqliteIdentities {
    * `up`: the observation comes from a probe that read the file, so a first sight may become the baseline.
    */
   async judge(database: string, file: string, observed: SqliteObservation, up: boolean): Promise<string | undefined> {
-    await (this.loaded ??= this.reload());
+    // A first load that failed (the store unreachable at start) is tried again by the next probe, not kept as a failure forever.
+    await (this.loaded ??= this.reload().catch((error: unknown) => {
+      this.loaded = undefined;
+      throw error;
+    }));
     let record = this.usable(database, file);
     let why = record ? this.verdict(record, observed) : undefined;
     // Another process (a CLI restore, a switchover's copy, accept-file) may have re-baselined the file.

@@ -1,11 +1,11 @@
 import { spawn } from 'node:child_process';
-import os from 'node:os';
 import type { Config } from '../config/load.js';
 import type { DataSyncOutcome, Engine, Fence } from '../engines/engine.js';
 import type { Engines } from '../engines/index.js';
 import { ConflictError, DrError, InputError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Notifier } from '../notifications/notifier.js';
+import { LeadershipLost, type Leadership } from '../state/leadership.js';
 import type { ClusterState, FailoverRecord, FailoverResult, FailoverTrigger, StateStore } from '../state/store.js';
 import { inSpan } from '../telemetry/tracing.js';
 import { chooseCandidate, describeRejections, type CandidateInput } from './candidates.js';
@@ -28,6 +28,11 @@ export interface FailoverRequest {
    * for it), or call the failover off (the monitor, which acts only on a dead primary).
    */
   ifPrimaryAnswers: 'switch over' | 'call off';
+  /**
+   * The epoch the asker saw: a request made before the cluster switched is refused
+   * (two operators asking at once: one runs, the other is told the primary changed).
+   */
+  expectedEpoch?: number | undefined;
 }
 
 export interface FailoverDeps {
@@ -44,7 +49,6 @@ export interface FailoverDeps {
   countedUnrecorded(trigger: FailoverTrigger, result: FailoverResult): void;
 }
 
-const LEASE_TTL_MS = 60_000;
 /** Most a failover waits on one step of a database it does not switch over (see stepTimeoutMs). */
 const STEP_TIMEOUT_SECONDS = 5;
 
@@ -60,8 +64,6 @@ const STEP_TIMEOUT_SECONDS = 5;
 export function stepTimeoutMs(config: Config): number {
   return Math.min(config.monitoring.probe_timeout, STEP_TIMEOUT_SECONDS) * 1000;
 }
-const PROCESS = `${os.hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`;
-let runs = 0;
 
 /** A failover refused or failed after it started: the record says what happened. */
 export class FailoverFailed extends ConflictError {
@@ -74,22 +76,34 @@ export class FailoverFailed extends ConflictError {
 }
 
 /**
- * One failover or switchover, from choice to notification: lease, choose,
- * fence the old primary, bring the target up to date, promote, record the
- * switch, point the other standbys at it. Every attempt lands in the history.
+ * One failover or switchover, from choice to notification: choose, fence the
+ * old primary, bring the target up to date, promote, record the switch, point
+ * the other standbys at it. Every attempt lands in the history.
+ *
+ * It runs only under the cluster's leadership (the sidecar's, or a command's
+ * taken for its duration): the lease is what keeps two processes from switching
+ * at once, and it is checked right before every irreversible step (fence,
+ * promote, commit), so a leadership lost half-way stops the run there.
  */
 export class FailoverProcedure {
+  /** The run under way in this process (one leader, but the monitor, an alert and an intent may ask at once). */
+  private underWay: string | undefined;
+
   constructor(private readonly deps: FailoverDeps) {}
 
-  run(request: FailoverRequest): Promise<FailoverRecord> {
+  get running(): boolean {
+    return this.underWay !== undefined;
+  }
+
+  run(request: FailoverRequest, leadership: Leadership): Promise<FailoverRecord> {
     return inSpan('failover', { 'dr.trigger': request.trigger, 'dr.target': request.target ?? '' }, async (span) => {
-      const record = await this.attempt(request);
+      const record = await this.attempt(request, leadership);
       span.setAttributes({ 'dr.from': record.from ?? '', 'dr.to': record.to ?? '', 'dr.result': record.result, 'dr.epoch': record.epoch ?? -1 });
       return record;
     });
   }
 
-  private async attempt(request: FailoverRequest): Promise<FailoverRecord> {
+  private async attempt(request: FailoverRequest, leadership: Leadership): Promise<FailoverRecord> {
     const { store, log } = this.deps;
     const startedAt = new Date();
     const phases: FailoverRecord['phases'] = {};
@@ -108,22 +122,24 @@ export class FailoverProcedure {
       ...partial,
     });
 
-    // A holder per run: two failovers in one process (the monitor and an operator's API call) exclude each other too.
-    const HOLDER = `${PROCESS}:${++runs}`;
-    if (!(await store.acquireLease(HOLDER, LEASE_TTL_MS))) {
-      const holder = await store.leaseHolder();
-      const why = `another failover is in progress (${holder?.holder ?? 'unknown holder'}); nothing changed`;
+    const refuse = async (why: string): Promise<never> => {
       // An operator's attempt is history; a monitor or alert racing the failover under way is not.
       if (request.trigger === 'manual') {
         const from = primaryOf(await store.read(), this.deps.config) ?? null;
         await this.finish(record({ from, to: request.target ?? null, result: 'refused', error: why }));
-      }
-      else this.deps.countedUnrecorded(request.trigger, 'refused');
+      } else this.deps.countedUnrecorded(request.trigger, 'refused');
       throw new ConflictError(why);
-    }
-    const renew = setInterval(() => void store.acquireLease(HOLDER, LEASE_TTL_MS), LEASE_TTL_MS / 4);
+    };
+    if (this.underWay) return refuse(`another failover is in progress (${this.underWay}); nothing changed`);
+    if (!leadership.stillLeader()) return refuse(`this process does not hold the leadership (${leadership.holder}); nothing changed`);
+    this.underWay = `${request.trigger}${request.target ? ` to ${request.target}` : ''}, by ${leadership.holder}, since ${startedAt.toISOString()}`;
     try {
       const state = await store.read();
+      if (request.expectedEpoch !== undefined && state.epoch !== request.expectedEpoch) {
+        const now = primaryOf(state, this.deps.config);
+        this.underWay = undefined;
+        return await refuse(`the primary changed since this was asked (epoch ${request.expectedEpoch} -> ${state.epoch}, primary ${now ?? 'none'}); nothing changed`);
+      }
       const from = primaryOf(state, this.deps.config);
       if (request.expectedFrom !== undefined && from !== request.expectedFrom) {
         throw new ConflictError(`${request.expectedFrom} is no longer the primary (${from ?? 'none'} is); nothing to do`);
@@ -141,15 +157,14 @@ export class FailoverProcedure {
       }
       const attempt = { ...base, to: target };
       try {
-        return await this.switchTo(from, target, state, request, phases, (p) => record({ ...attempt, ...p }));
+        return await this.switchTo(from, target, state, request, leadership, phases, (p) => record({ ...attempt, ...p }));
       } catch (error) {
         if (error instanceof FailoverFailed) throw error;
         const failed = await this.finish(record({ ...attempt, result: error instanceof ConflictError ? 'refused' : 'failed', error: (error as Error).message }));
         throw new FailoverFailed(`failover to ${target} ${failed.result}: ${(error as Error).message}`, failed);
       }
     } finally {
-      clearInterval(renew);
-      await store.releaseLease(HOLDER);
+      this.underWay = undefined;
     }
   }
 
@@ -158,6 +173,7 @@ export class FailoverProcedure {
     to: string,
     state: ClusterState,
     request: FailoverRequest,
+    leadership: Leadership,
     phases: FailoverRecord['phases'],
     record: (p: Partial<FailoverRecord> & { result: FailoverResult }) => FailoverRecord,
   ): Promise<FailoverRecord> {
@@ -179,6 +195,7 @@ export class FailoverProcedure {
     const hung = fromProbe !== undefined && !fromProbe.up && /timed out/.test(fromProbe.error ?? '');
     // A primary that lost its data, or whose pages are damaged, has nothing to give: no fence, no final copy over the target.
     const ruined = fromProbe?.lost !== undefined ? `lost its data (${fromProbe.lost})` : fromProbe?.damaged !== undefined ? `is damaged (${fromProbe.damaged})` : undefined;
+    stillLeading(leadership, `fence ${from ?? 'the primary'}`);
     const fence =
       fromEngine && !hung && ruined === undefined
         ? await inSpan('failover.fence', { 'dr.database': from ?? '', 'dr.primary_up': fromUp }, () => this.tryFence(fromEngine, fromUp, timeoutMs))
@@ -197,6 +214,10 @@ export class FailoverProcedure {
       });
       phases.sync = Math.round(performance.now() - t);
       t = performance.now();
+      // Own it before acting: the epoch read afresh (nobody switched meanwhile) and the lease still ours, right before the one step that cannot be undone.
+      const now = await store.read();
+      if (now.epoch !== state.epoch) throw new ConflictError(`another process switched the primary first (epoch ${state.epoch} -> ${now.epoch}); nothing changed here`);
+      stillLeading(leadership, `promote ${to}`);
       await inSpan('failover.promote', { 'dr.database': to, 'db.system': targetEngine.kind }, () => this.retry(`promote ${to}`, () => targetEngine.promote(timeoutMs * 4)));
     } catch (error) {
       await fence?.release().catch((e) => log.error({ err: e }, `disaster-recovery failover: could not lift the fence of ${from}`));
@@ -205,14 +226,18 @@ export class FailoverProcedure {
     // Lossless means fenced and caught up: the sync outcome alone could be complete for a dead primary's last copy.
     const formerPrimary =
       from && fromEngine ? formerPrimaryOf(from, fromEngine, to, { trigger: request.trigger, primaryWasUp: fromUp, syncComplete: fence !== undefined && dataSync.complete }) : undefined;
-    const committed = await inSpan('failover.switch', { 'dr.to': to, 'dr.epoch': state.epoch }, () =>
-      store.commitSwitch(state.epoch, from, to, request.trigger, Date.now(), { demoteFrom: formerPrimary?.demoted ?? true }),
-    );
-    if (!committed) {
-      await fence?.release();
-      throw new ConflictError('another process switched the primary first; nothing changed here');
-    }
-    phases.switch = Math.round(performance.now() - t);
+    // Promoted: from here a lost race must not be reported as "nothing changed".
+    const committed = leadership.stillLeader()
+      ? await inSpan('failover.switch', { 'dr.to': to, 'dr.epoch': state.epoch }, () =>
+          store.commitSwitch(state.epoch, from, to, request.trigger, Date.now(), { demoteFrom: formerPrimary?.demoted ?? true }),
+        ).catch((error: Error) => error)
+      : new LeadershipLost(`leadership of ${leadership.holder} lost before the switch was recorded`);
+    if (!committed || committed instanceof Error) {
+      await fence?.release().catch((e) => log.error({ err: e }, `disaster-recovery failover: could not lift the fence of ${from}`));
+      const why = await this.fenceUnrecorded(targetEngine, committed);
+      const failed = await this.finish(record({ result: 'failed', error: why }));
+      throw new FailoverFailed(`failover to ${to} failed: ${why}`, failed);
+    }    phases.switch = Math.round(performance.now() - t);
     await fence?.keep();
     const followers = await inSpan('failover.follow', { 'dr.primary': to }, () => this.repointStandbys(from, targetEngine));
     const done = record({
@@ -225,6 +250,30 @@ export class FailoverProcedure {
     log.warn({ from, to, epoch: committed.epoch, kind, dataSync, phases }, `disaster-recovery ${kind} completed: ${to} is the primary (epoch ${committed.epoch})`);
     if (formerPrimary) log.warn({ database: from, demoted: formerPrimary.demoted }, `disaster-recovery failover: ${formerPrimary.note}`);
     return this.finish(done);
+  }
+
+  /**
+   * The target was promoted but the switch could not be recorded (the lease lost,
+   * another process switched, the store unreachable): the cluster's primary is
+   * still the recorded one, so the stray writable target is fenced again, and the
+   * history says so truthfully.
+   */
+  private async fenceUnrecorded(target: Engine, cause: Error | undefined): Promise<string> {
+    const { store, config, log } = this.deps;
+    const recorded = await store.read().then(
+      (s) => primaryOf(s, config) ?? 'none',
+      () => 'unknown (the state store does not answer)',
+    );
+    let fenced: string;
+    try {
+      await (await target.fence(stepTimeoutMs(config) * 2)).keep();
+      fenced = 'fenced again';
+    } catch (error) {
+      fenced = `and could NOT be fenced again (${(error as Error).message}): make it read-only by hand`;
+    }
+    const why = `promoted but not recorded: ${target.name} is writable, the cluster's primary is ${recorded}; ${fenced} (${cause?.message ?? 'another process switched the primary first'})`;
+    log.fatal({ database: target.name }, `disaster-recovery failover: ${why}`);
+    return why;
   }
 
   /** A live primary must be fenced (or the switch is refused); a dead one is tried briefly, for a final copy. */
@@ -366,6 +415,11 @@ export class FailoverProcedure {
     if (this.deps.config.failover.notification_enabled) this.deps.notifier.notify({ event: 'failover', summary, ...failoverRecordJson({ ...record, id }) });
     return { ...record, id };
   }
+}
+
+/** Throws (nothing done yet of `step`) when the leadership is no longer confirmed. */
+function stillLeading(leadership: Leadership, step: string): void {
+  if (!leadership.stillLeader()) throw new LeadershipLost(`leadership of ${leadership.holder} lost before "${step}"; not done`);
 }
 
 /** Whether the replaced primary is demoted (a plain decision), and the words that tell the operator what follows. */

@@ -67,7 +67,7 @@ export function createApp(service: DisasterRecoveryService, log: Logger): expres
     const body = req.body === undefined ? {} : objectBody(req);
     const database = optionalString(body, 'database');
     const name = optionalString(body, 'name');
-    res.status(201).json(await service.backups.create({ database, name, trigger: 'api' }));
+    res.status(201).json(await service.backup({ database, name, trigger: 'api' }));
   });
   app.use('/api', api);
 

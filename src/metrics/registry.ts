@@ -9,6 +9,8 @@ export interface MetricsSource {
   autoFailoverEnabled(): boolean;
   /** Failover attempts by trigger and result: the shared history, plus attempts this process did not record. */
   failoverCounts(): Promise<Array<{ trigger: string; result: string; count: number }>>;
+  /** This sidecar among the members sharing the cluster state: whether it leads, how many members are alive. */
+  sidecar?(): { isLeader: boolean; members: number };
 }
 
 type DatabaseRow = ReturnType<MetricsSource['databases']>[number];
@@ -133,6 +135,23 @@ export class Metrics {
       registers: [registry],
       collect() {
         this.set(source.autoFailoverEnabled() ? 1 : 0);
+      },
+    });
+
+    new Gauge({
+      name: 'dr_sidecar_is_leader',
+      help: '1 while this sidecar holds the leader lease (it alone fails over, copies, backs up on schedule and carries out intents), else 0.',
+      registers: [registry],
+      collect() {
+        this.set(source.sidecar?.().isLeader ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'dr_sidecar_members',
+      help: 'Sidecars whose published view has not expired (this one included), as this sidecar last read them.',
+      registers: [registry],
+      collect() {
+        this.set(source.sidecar?.().members ?? 0);
       },
     });
   }

@@ -19,7 +19,7 @@ export function registerBackup(program: Command): void {
       const progress = new ProgressLine(process.stderr, 'backup');
       try {
         const record = await withService(config, backupLogger(config), (service) =>
-          service.backups.create({ name: options.name, database: options.database, trigger: 'manual', onProgress: (p) => progress.update(p) }),
+          service.backup({ name: options.name, database: options.database, trigger: 'manual', onProgress: (p) => progress.update(p) }),
         );
         progress.clear();
         if (optionsOf(command).json) printJson(record);

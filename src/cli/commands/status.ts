@@ -11,7 +11,7 @@ export function registerStatus(program: Command): void {
     .action(async (_options, command: Command) => {
       const config = loadCommandConfig(command);
       const report = await withService(config, commandLogger(config), async (service) => {
-        await service.test();
+        await Promise.all([service.test(), service.refreshCluster()]);
         return service.status();
       });
       if (optionsOf(command).json) printJson(report);
@@ -28,6 +28,7 @@ export function renderStatus(report: StatusReport): string {
     `Auto-failover:     ${report.auto_failover.enabled ? 'enabled' : 'disabled'}${report.auto_failover.source === 'operator' ? ' (set by an operator)' : ''}`,
     ...(report.auto_failover.held ? [`Failover held:     ${printable(report.auto_failover.held)}`] : []),
     `Last backup:       ${renderLastBackup(report.last_backup)}`,
+    ...renderCluster(report.cluster),
     '',
     table(
       ['DATABASE', 'TYPE', 'PRIORITY', 'ENGINE', 'STATUS', 'RESPONSE', 'SIZE', 'CONNS', 'LAG', 'URL'],
@@ -52,6 +53,25 @@ export function renderStatus(report: StatusReport): string {
   const problems = report.databases.filter((d) => d.error);
   if (problems.length > 0) lines.push('', ...problems.map((d) => `${printable(d.name)}: ${printable(d.error ?? '')}`));
   return `${lines.join('\n')}\n`;
+}
+
+/** Who leads, the lease and each member's heartbeat and view (one line a member). */
+function renderCluster(c: StatusReport['cluster']): string[] {
+  const lease = c.lease ? `held by ${printable(c.lease.holder)} until ${c.lease.expires_at} (ttl ${c.lease.ttl_seconds} s)` : 'free';
+  const lines = [
+    `Leader:            ${printable(c.leader ?? 'none')}${c.member ? (c.is_leader ? '  (this sidecar)' : `  (this sidecar, ${printable(c.member)}, follows)`) : ''}`,
+    `Lease:             ${lease}`,
+  ];
+  if (c.cut_off) lines.push(`CUT OFF:           ${printable(c.cut_off)}`);
+  if (c.members.length > 0) {
+    lines.push(`Members:           ${c.members.length}`);
+    for (const m of c.members) {
+      const dbs = (m.view as { databases?: Record<string, { status: string; response_time_seconds: number | null }> }).databases ?? {};
+      const seen = Object.entries(dbs).map(([name, d]) => `${printable(name)} ${d.status}${d.response_time_seconds === null ? '' : ` ${formatSeconds(d.response_time_seconds)}`}`);
+      lines.push(`  ${printable(m.name)}${(m.view as { leader?: boolean }).leader ? ' (leader)' : ''}  heartbeat ${m.last_heartbeat}  ${seen.join(', ')}`);
+    }
+  }
+  return lines;
 }
 
 function renderLastBackup(b: StatusReport['last_backup']): string {

@@ -13,6 +13,12 @@ export interface CopyPlan {
   exclude: readonly string[];
   /** False while a failover is under way. */
   allowed: boolean;
+  /**
+   * This process must not hold the primary at all (a sidecar that is not the leader): its
+   * snapshot would pin the WAL the leader checkpoints. Unlike `allowed`, which a failover
+   * clears while the snapshot is kept for its last ship.
+   */
+  release?: boolean;
   /** The epoch the plan was made in: a secondary's lag counts only while the primary it follows is still the primary. */
   epoch: number;
   /**
@@ -203,6 +209,10 @@ export class SqliteReplication {
 
   private async round(): Promise<void> {
     const plan = await this.plan();
+    if (plan.release && this.current) {
+      await this.closeCurrent();
+      for (const follower of this.followers.values()) follower.following = false;
+    }
     if (!plan.allowed || !plan.primary) return;
     const primary = this.engines.get(plan.primary);
     if (!(primary instanceof SqliteEngine)) return;

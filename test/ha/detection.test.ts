@@ -1,7 +1,7 @@
 /** Failure detection (plain function): when the HA loop fails over, holds (and says why), or does nothing. */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { detectFailure, type Detection, type DetectionInput, type HoldReason } from '../../src/failover/detection.js';
+import { detectFailure, type Detection, type DetectionInput, type HoldReason } from '../../src/ha/detection.js';
 
 const NOW = Date.parse('2026-01-01T12:00:00Z');
 
