@@ -172,7 +172,6 @@ export class SqliteReplication {
       return {
         method: 'wal-shipping',
         complete: fenced,
-        lagSeconds: 0,
         detail:
           `shipped the last ${shipped.transactions} transactions (${shipped.frames} WAL frames) of ${source.name} in ${ms} ms` +
           `${fenced ? ' under its write lock' : ''}${shipped.primaryDeleted ? ', read from its deleted file (gone from its path) through the descriptors the sidecar held' : ''}` +
