@@ -52,6 +52,8 @@ export class HaLoop {
   private timer: NodeJS.Timeout | undefined;
   private ticking = false;
   private stopped = false;
+  /** Only a loop that ran speaks for its member: a CLI command with a sidecar's config must not mark that sidecar stopped. */
+  private started = false;
   private readonly running = new Set<Promise<void>>();
   private lastAttemptAt: number | undefined;
   private held: Hold | undefined;
@@ -123,6 +125,7 @@ export class HaLoop {
 
   /** Campaigns once (so a lone sidecar leads from its first moment), then ticks. */
   async start(): Promise<void> {
+    this.started = true;
     await this.tick();
     const every = Math.min(this.deps.claimEveryMs, this.campaignEveryMs());
     this.timer = setInterval(() => void this.tick(), every);
@@ -133,7 +136,7 @@ export class HaLoop {
     clearInterval(this.timer);
     await Promise.all([...this.running]);
     // Said before the record expires, so the others stop counting this sidecar at once.
-    await this.deps.store.publishMember(this.deps.member, { leader: false, stopped: true, databases: {} }, this.deps.ttlMs).catch(() => undefined);
+    if (this.started) await this.deps.store.publishMember(this.deps.member, { leader: false, stopped: true, databases: {} }, this.deps.ttlMs).catch(() => undefined);
     await this.campaign.stop();
   }
 

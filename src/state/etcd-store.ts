@@ -373,16 +373,21 @@ export class EtcdStateStore implements StateStore {
     };
     const run = async () => {
       while (!stop.signal.aborted) {
+        let streaming = false;
         try {
           const read = await readState();
           deliver(read);
           stream = new AbortController();
+          streaming = true;
           await this.client.watchPrefix(this.options.prefix, read.revision + 1, (keys) => {
             if (keys.some((key) => isStateKey(this.keys, key))) readState().then(deliver, fail);
           }, AbortSignal.any([stop.signal, stream.signal]));
         } catch (error) {
           if (stop.signal.aborted) return;
-          if (!stream.signal.aborted) fail(error);
+          // A stream that broke (its member died) is not the store failing: the read that
+          // restarts it, on whichever member answers, tells. Reported at once, one dead member
+          // of three made every sidecar answer /primary with 503 until its next call.
+          if (!streaming && !stream.signal.aborted) fail(error);
           await new Promise((resolve) => setTimeout(resolve, 200));
         }
       }

@@ -93,6 +93,8 @@ function hostIpOf(port: NonNullable<ComposeService['ports']>[number]): string | 
   return parts.length === 3 ? parts[0] : undefined;
 }
 
+/** The sidecar services of the stack, sharing one etcd. */
+const SIDECARS = ['sidecar', 'sidecar-2'];
 const rawCompose = () => parse(fs.readFileSync(fromRoot('docker-compose.yml'), 'utf8')) as ComposeFile;
 const text = (rel: string) => fs.readFileSync(fromRoot(rel), 'utf8');
 const inRepo = (p: string) => path.relative(repoRoot, p);
@@ -130,7 +132,7 @@ describe('docker-compose.yml', () => {
 
   test('the stack has its services, images pinned to versions, and a healthcheck each', () => {
     const compose = resolvedCompose();
-    assert.deepEqual(Object.keys(compose.services).sort(), ['alertmanager', 'grafana', 'postgres-primary', 'postgres-standby', 'prometheus', 'sidecar']);
+    assert.deepEqual(Object.keys(compose.services).sort(), ['alertmanager', 'etcd', 'grafana', 'postgres-primary', 'postgres-standby', 'prometheus', 'sidecar', 'sidecar-2']);
     for (const [name, service] of Object.entries(compose.services)) {
       assert.ok(service.healthcheck?.test?.length, `${name} has no healthcheck`);
       if (service.build) continue;
@@ -210,8 +212,8 @@ describe('no secret in the repository\'s stack files', () => {
   });
 });
 
-describe('config/compose.yaml: the sidecar of the stack', () => {
-  const env = { POSTGRES_PASSWORD: SECRETS.POSTGRES_PASSWORD, DR_AUTH_TOKEN: SECRETS.DR_AUTH_TOKEN };
+describe('config/compose.yaml: the sidecars of the stack', () => {
+  const env = { POSTGRES_PASSWORD: SECRETS.POSTGRES_PASSWORD, DR_AUTH_TOKEN: SECRETS.DR_AUTH_TOKEN, DR_MEMBER: 'sidecar' };
 
   test('loads with the project\'s config loader given the environment', () => {
     const config = loadConfig(fromRoot('config/compose.yaml'), env, '/');
@@ -237,15 +239,42 @@ describe('config/compose.yaml: the sidecar of the stack', () => {
   test('without the environment it is refused, naming each missing variable', () => {
     assert.throws(
       () => loadConfig(fromRoot('config/compose.yaml'), {}, '/'),
-      (error: unknown) => error instanceof ConfigError && ['POSTGRES_PASSWORD', 'DR_AUTH_TOKEN'].every((v) => error.message.includes(v)),
+      (error: unknown) => error instanceof ConfigError && ['POSTGRES_PASSWORD', 'DR_AUTH_TOKEN', 'DR_MEMBER'].every((v) => error.message.includes(v)),
     );
   });
 
-  test('the compose file mounts it where DR_CONFIG points', () => {
-    const sidecar = rawCompose().services.sidecar!;
-    assert.ok(mountsOf(sidecar).some((m) => m.source === './config/compose.yaml' && m.target === '/etc/dr-sidecar/config.yaml' && m.readOnly));
-    assert.equal(sidecar.environment!.DR_CONFIG, '/etc/dr-sidecar/config.yaml');
-    for (const variable of ['POSTGRES_PASSWORD', 'DR_AUTH_TOKEN']) assert.ok(variable in sidecar.environment!, `the sidecar needs ${variable}`);
+  test('the compose file mounts it where DR_CONFIG points, in both sidecars', () => {
+    for (const name of SIDECARS) {
+      const sidecar = rawCompose().services[name]!;
+      assert.ok(mountsOf(sidecar).some((m) => m.source === './config/compose.yaml' && m.target === '/etc/dr-sidecar/config.yaml' && m.readOnly), name);
+      assert.equal(sidecar.environment!.DR_CONFIG, '/etc/dr-sidecar/config.yaml');
+      for (const variable of ['POSTGRES_PASSWORD', 'DR_AUTH_TOKEN', 'DR_MEMBER']) assert.ok(variable in sidecar.environment!, `${name} needs ${variable}`);
+    }
+  });
+
+  test('two sidecars share one etcd: the same state, a member name each, volumes and ports of their own', () => {
+    const { services } = rawCompose();
+    const config = loadConfig(fromRoot('config/compose.yaml'), env, '/');
+    assert.equal(config.state.backend, 'etcd');
+    const endpoints = config.state.etcd!.endpoints.map((e) => new URL(e));
+    assert.deepEqual(endpoints.map((u) => u.hostname), ['etcd'], 'the endpoint is the compose service');
+    const etcd = [services.etcd!.command].flat().join(' ');
+    assert.match(etcd, new RegExp(`--listen-client-urls=http://0\\.0\\.0\\.0:${endpoints[0]!.port}\\b`), 'etcd listens where the sidecars look');
+    assert.match(etcd, /--data-dir=\/etcd-data/);
+    assert.ok(mountsOf(services.etcd!).some((m) => m.source === 'etcd-data' && m.target === '/etcd-data'), 'etcd keeps its data in a volume');
+    const members = SIDECARS.map((name) => services[name]!.environment!.DR_MEMBER);
+    assert.equal(new Set(members).size, SIDECARS.length, `each sidecar has its own member name: ${members.join(', ')}`);
+    for (const name of SIDECARS) {
+      assert.deepEqual(services[name]!.depends_on!.etcd, { condition: 'service_healthy' }, `${name} starts once etcd is healthy`);
+      // The loader with each sidecar's own environment: same prefix, its own member.
+      const own = loadConfig(fromRoot('config/compose.yaml'), { ...env, DR_MEMBER: services[name]!.environment!.DR_MEMBER! }, '/');
+      assert.equal(own.state.etcd!.member, services[name]!.environment!.DR_MEMBER);
+      assert.equal(own.state.etcd!.prefix, config.state.etcd!.prefix);
+    }
+    const volumes = SIDECARS.map((name) => mountsOf(services[name]!).find((m) => m.target === '/var/lib/dr-sidecar')!.source);
+    assert.equal(new Set(volumes).size, SIDECARS.length, `a data volume each: ${volumes.join(', ')}`);
+    const ports = SIDECARS.map((name) => JSON.stringify(services[name]!.ports));
+    assert.equal(new Set(ports).size, SIDECARS.length, `a published port each: ${ports.join(', ')}`);
   });
 
   test('prometheus/compose/rules/dr.rules.yml is what `disaster-recovery rules` makes of it', async () => {
@@ -273,13 +302,14 @@ describe('Prometheus, Alertmanager and Grafana of the stack', () => {
       scrape_configs: Array<{ static_configs: Array<{ targets: string[] }> }>;
       alerting: { alertmanagers: Array<{ static_configs: Array<{ targets: string[] }> }> };
     };
-    assert.deepEqual(prom.scrape_configs[0]!.static_configs[0]!.targets, ['sidecar:9898']);
+    assert.deepEqual(prom.scrape_configs[0]!.static_configs[0]!.targets, SIDECARS.map((s) => `${s}:9898`));
     assert.deepEqual(prom.alerting.alertmanagers[0]!.static_configs[0]!.targets, ['alertmanager:9093']);
     const am = parse(text('prometheus/compose/alertmanager.yml')) as {
       receivers: Array<{ webhook_configs: Array<{ url: string; http_config: { authorization: { credentials_file: string } } }> }>;
     };
     const webhook = am.receivers[0]!.webhook_configs[0]!;
-    assert.equal(webhook.url, 'http://sidecar:9898/alertmanager/webhook');
+    assert.deepEqual(am.receivers[0]!.webhook_configs.map((w) => w.url), SIDECARS.map((s) => `http://${s}:9898/alertmanager/webhook`));
+    for (const w of am.receivers[0]!.webhook_configs) assert.deepEqual(w.http_config, webhook.http_config);
     const alertmanager = [rawCompose().services.alertmanager!.command].flat().join('\n');
     assert.ok(alertmanager.includes(`> ${webhook.http_config.authorization.credentials_file}`), 'the alertmanager service writes the token file the config reads');
     const ds = parse(text('grafana/provisioning/datasources/prometheus.yml')) as { datasources: Array<{ url: string }> };

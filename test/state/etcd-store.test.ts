@@ -109,6 +109,25 @@ describe('the etcd state store when members fail', () => {
     assert.ok(await store.commitSwitch(1, 'secondary1', 'primary', 'manual', 2), 'the same store carries on once quorum is back');
   });
 
+  test('the member a watch streams from killed (a quorum left): the watch reports no error and sees the next change', async (t) => {
+    t.after(heal);
+    // The first endpoint is tried first: the stream runs there.
+    const store = new EtcdStateStore({ endpoints: cluster.endpoints, prefix: freshPrefix(), timeoutMs: 2_000, watchCheckMs: 1_000 });
+    const other = new EtcdStateStore({ endpoints: [...cluster.endpoints].reverse(), prefix: store.options.prefix, timeoutMs: 5_000 });
+    t.after(() => store.close());
+    t.after(() => other.close());
+    const seen: ClusterState[] = [];
+    const errors: Error[] = [];
+    const watch = store.watch((state) => seen.push(state), (error) => errors.push(error));
+    t.after(() => watch.stop());
+    await waitFor('the initial state', 30_000, () => seen.length === 1);
+    await cluster.kill(cluster.members[0]!);
+    await other.commitSwitch(0, 'primary', 'secondary1', 'auto', 1);
+    await waitFor('the watch to see the switch made after the member died', 30_000, () => seen.at(-1)?.epoch === 1, 50);
+    // A watch error makes a sidecar cut off (/primary 503): a broken stream with a quorum left is none.
+    assert.deepEqual(errors.map((e) => e.message), []);
+  });
+
   test('quorum lost: the leadership is lost at once, the watch reports the error; quorum back: the watch carries on', async (t) => {
     t.after(heal);
     const ttl = 4_000;

@@ -18,6 +18,15 @@ function alive(pid: number): boolean {
   }
 }
 
+/** etcdctl's output, or undefined when it failed (for retries while the cluster elects a leader). */
+function tryEtcdctl(cluster: EtcdCluster, args: string[]): string | undefined {
+  try {
+    return etcdctl(cluster, args) || 'ok';
+  } catch {
+    return undefined;
+  }
+}
+
 const pids = (cluster: EtcdCluster) => cluster.members.map((m) => m.pid).filter((p): p is number => p !== undefined);
 
 describe('etcd test harness', () => {
@@ -44,7 +53,8 @@ describe('etcd test harness', () => {
     await cluster.kill(victim);
     assert.equal(alive(pid), false);
     assert.equal(victim.pid, undefined);
-    etcdctl(cluster, ['put', 'harness/k', 'v1']);
+    // Killing the raft leader means an election first: the write is retried until the two left elect one.
+    await waitFor('a write with one member of three down', 30_000, () => tryEtcdctl(cluster, ['put', 'harness/k', 'v1']));
     await cluster.start(victim);
     const only = { ...cluster, endpoints: [victim.clientUrl] } as EtcdCluster;
     await waitFor('the restarted member serving the write', 30_000, () => etcdctl(only, ['get', 'harness/k', '--print-value-only']).trim() === 'v1');
@@ -52,12 +62,14 @@ describe('etcd test harness', () => {
 
   test('a paused member does not answer until resumed; stop ends it cleanly', async () => {
     const m = cluster.members[1]!;
+    await cluster.waitHealthy();
+    await waitFor('a write to the whole cluster', 30_000, () => tryEtcdctl(cluster, ['put', 'harness/paused', 'v2']));
     cluster.pause(m);
     const only = { ...cluster, endpoints: [m.clientUrl] } as EtcdCluster;
-    assert.throws(() => etcdctl(only, ['get', 'harness/k']));
+    assert.throws(() => etcdctl(only, ['get', 'harness/paused']));
     cluster.resume(m);
     await cluster.waitHealthy();
-    assert.match(etcdctl(only, ['get', 'harness/k', '--print-value-only']), /v1/);
+    await waitFor('the resumed member serving the write', 30_000, () => /v2/.test(tryEtcdctl(only, ['get', 'harness/paused', '--print-value-only']) ?? ''));
     const pid = m.pid!;
     await cluster.stop(m);
     assert.equal(alive(pid), false);

@@ -185,11 +185,20 @@ export interface FailoverConfigOptions {
   autoFailover?: boolean;
   retryDelay?: number;
   maxLag?: number;
-  /** The `state:` section as YAML flow (default: the SQLite store beside the config). */
+  /** Default config.yaml. */
+  fileName?: string;
+  /** The `state:` section as YAML flow text (e.g. an etcd backend); default a SQLite store in `dir`, created here. */
   state?: string;
+  /** Default `<dir>/backups`. */
+  backupDir?: string;
+  /** failover.pre_promote, a shell command. */
+  prePromote?: string;
 }
 
-/** Writes `config.yaml` into `dir`, creates the state store beside it (as start-monitoring would), and returns its path and the parsed config. */
+/**
+ * Writes `config.yaml` (or `fileName`) into `dir`; with the default SQLite state, creates the store beside it
+ * (as start-monitoring would). Returns its path and the parsed config.
+ */
 export function writeFailoverConfig(o: FailoverConfigOptions): { file: string; config: Config; yaml: string } {
   const dbs = o.databases
     .map((d) => `    ${d.name}: { type: ${d.type}, priority: ${d.priority}, url: "${d.url}"${d.enabled === false ? ', enabled: false' : ''} }`)
@@ -202,7 +211,7 @@ disaster_recovery:
   enabled: true
   databases:
 ${dbs}
-  backup: { backup_dir: "${path.join(o.dir, 'backups')}", enable_auto_backup: false }
+  backup: { backup_dir: "${o.backupDir ?? path.join(o.dir, 'backups')}", enable_auto_backup: false }
   failover:
     enable_auto_failover: ${o.autoFailover ?? true}
     health_check_interval: ${o.healthCheckInterval ?? 0.5}
@@ -211,16 +220,16 @@ ${dbs}
     retry_delay: ${o.retryDelay ?? 1}
     notification_enabled: false
     cooldown: ${o.cooldown ?? 300}
-${o.maxLag !== undefined ? `    max_lag_on_failover: ${o.maxLag}\n` : ''}  monitoring:
+${o.maxLag !== undefined ? `    max_lag_on_failover: ${o.maxLag}\n` : ''}${o.prePromote !== undefined ? `    pre_promote: ${JSON.stringify(o.prePromote)}\n` : ''}  monitoring:
     enable_health_monitoring: true
     check_interval: ${o.checkInterval ?? 1}
     probe_timeout: ${o.probeTimeout ?? 1}
     alert_rules: {}
 `;
-  const file = path.join(o.dir, 'config.yaml');
+  const file = path.join(o.dir, o.fileName ?? 'config.yaml');
   fs.writeFileSync(file, yaml);
   const config = parseConfig(yaml, file, {}, o.dir);
-  createStateStore(config);
+  if (o.state === undefined) createStateStore(config);
   return { file, yaml, config };
 }
 
