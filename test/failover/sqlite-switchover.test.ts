@@ -175,9 +175,9 @@ test('SQLite, the guide\'s switchover then the new primary lost: the former prim
   const r = await cluster.cli('failover', 'secondary1', '--reason', '维护升级');
   assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
   assert.match(r.stdout, /^ {3}data sync: (wal-shipping|final-copy), complete/m);
-  assert.match(r.stdout, /^ {3}former primary: primary stays a failover candidate: the periodic copies keep it up to date from secondary1$/m);
+  assert.match(r.stdout, /^ {3}former primary: primary stays a failover candidate: WAL shipping keeps it up to date from secondary1$/m);
   const [switched] = JSON.parse((await cluster.cli('history', '--limit', '1', '--json')).stdout) as FailoverRecordJson[];
-  assert.deepEqual(switched?.former_primary, { name: 'primary', demoted: false, note: 'primary stays a failover candidate: the periodic copies keep it up to date from secondary1' });
+  assert.deepEqual(switched?.former_primary, { name: 'primary', demoted: false, note: 'primary stays a failover candidate: WAL shipping keeps it up to date from secondary1' });
   assert.deepEqual((await sidecar.service.refreshState()).demoted, []);
 
   // The sidecar copies secondary1 into its former primary, like into any secondary; its lag is the age of that copy.
