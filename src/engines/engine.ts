@@ -92,8 +92,12 @@ export interface Engine {
   lagBehind?(source: Engine, probe: ProbeResult): number | undefined;
   /** Points this standby at the new primary (PostgreSQL streaming); nothing for SQLite. */
   follow(primary: Engine): Promise<string>;
-  /** True when the sidecar itself keeps secondaries of this engine up to date (SQLite: WAL shipping, whole copies). */
-  readonly copiesPeriodically: boolean;
+  /**
+   * True when the sidecar itself keeps secondaries of this engine up to date (SQLite: the
+   * replication in engines/sqlite/ ships WAL, or whole copies); false when the database
+   * server does (PostgreSQL streaming). How it is done is the engine's business.
+   */
+  readonly replicatedBySidecar: boolean;
 }
 
 export function downResult(startedAt: number, error: string): ProbeResult {

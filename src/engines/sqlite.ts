@@ -41,7 +41,7 @@ export class SqliteFence implements Fence {
 
 export class SqliteEngine implements Engine {
   readonly kind = 'sqlite' as const;
-  readonly copiesPeriodically = true;
+  readonly replicatedBySidecar = true;
   readonly name: string;
   readonly displayUrl: string;
   readonly file: string;

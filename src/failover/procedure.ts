@@ -306,12 +306,12 @@ export class FailoverProcedure {
     const copiedAt = this.deps.lastCopyAt(target.name);
     const unshipped = await this.deps.unshipped?.(from.name, target.name).catch(() => undefined);
     const outcome: DataSyncOutcome = {
-      method: target.copiesPeriodically ? 'periodic-copy' : 'none',
+      method: target.replicatedBySidecar ? 'periodic-copy' : 'none',
       complete: false,
       detail: `${why}; ${
         copiedAt
           ? `data as of the last copy at ${new Date(copiedAt).toISOString()}`
-          : target.copiesPeriodically
+          : target.replicatedBySidecar
             ? // Copy times live in the sidecar that makes the copies; a CLI process does not know them.
               'data as of its last periodic copy, made at a time this process does not know'
             : 'no copy of the data was made'
@@ -424,6 +424,6 @@ function stillLeading(leadership: Leadership, step: string): void {
 
 /** Whether the replaced primary is demoted (a plain decision), and the words that tell the operator what follows. */
 function formerPrimaryOf(from: string, engine: Engine, to: string, facts: Omit<FormerPrimaryInput, 'keptWarm'>): NonNullable<FailoverRecord['formerPrimary']> {
-  const fate = formerPrimaryFate({ ...facts, keptWarm: engine.copiesPeriodically });
+  const fate = formerPrimaryFate({ ...facts, keptWarm: engine.replicatedBySidecar });
   return { name: from, demoted: fate.demote, note: formerPrimaryNote(from, engine.kind, to, fate.because) };
 }
