@@ -8,16 +8,19 @@ import type { ProbeResult } from './engines/engine.js';
 import { Engines } from './engines/index.js';
 import { SqliteIdentities } from './engines/sqlite-identities.js';
 import { SqliteIntegrityChecks } from './engines/sqlite-integrity.js';
+import { SqliteReplication, type CopyPlan } from './engines/sqlite/replication.js';
+import { replicationWarning } from './engines/sqlite/journal-mode.js';
+import type { SqliteWatch } from './engines/sqlite.js';
 import { ConflictError, InputError } from './errors.js';
 import { demotedNote } from './failover/former-primary.js';
 import { autoFailoverOf, primaryOf } from './failover/primary.js';
 import { FailoverFailed, FailoverProcedure, type FailoverRequest } from './failover/procedure.js';
-import { SecondaryCopies, type CopyPlan } from './failover/secondary-copies.js';
 import { carryOutIntent } from './ha/intent-actions.js';
 import { actAsLeader, NoLeaderAnswered, processName, type ActingDeps } from './ha/intents.js';
 import { HaLoop } from './ha/loop.js';
 import type { Logger } from './log.js';
 import { registerBackupMetrics } from './metrics/backup-metrics.js';
+import { registerReplicationMetrics } from './metrics/replication-metrics.js';
 import { Metrics } from './metrics/registry.js';
 import { Monitor } from './monitor/monitor.js';
 import { SilentNotifier, WebhookNotifier, type Notifier } from './notifications/notifier.js';
@@ -48,7 +51,8 @@ export class DisasterRecoveryService {
   readonly monitor: Monitor;
   readonly metrics: Metrics;
   readonly notifier: Notifier;
-  readonly copies: SecondaryCopies;
+  /** SQLite secondaries following their primary (WAL shipping; whole copies for a primary not in WAL mode). */
+  readonly copies: SqliteReplication;
   readonly alerts: AlertReceiver;
   readonly backups: Backups;
   readonly sqliteIdentities: SqliteIdentities;
@@ -77,7 +81,8 @@ export class DisasterRecoveryService {
     const enabled = config.databases.filter((d) => d.enabled);
     this.sqliteIdentities = new SqliteIdentities(store, log);
     this.integrity = new SqliteIntegrityChecks(config.monitoring.integrity_check_interval, log);
-    this.engines = new Engines(enabled, (text) => scrubSecrets(text, config.secrets), { identities: this.sqliteIdentities, integrity: this.integrity });
+    const sqliteWatch: SqliteWatch = { identities: this.sqliteIdentities, integrity: this.integrity };
+    this.engines = new Engines(enabled, (text) => scrubSecrets(text, config.secrets), sqliteWatch);
     this.monitor = new Monitor(
       this.engines.all(),
       {
@@ -92,7 +97,8 @@ export class DisasterRecoveryService {
       config.failover.notification_enabled && webhooks.length > 0
         ? new WebhookNotifier({ urls: webhooks, timeoutMs: config.notifications.timeout * 1000, attempts: 3, backoffMs: 1000 }, log)
         : new SilentNotifier();
-    this.copies = new SecondaryCopies(this.engines, config.failover.sync_interval, () => this.copyPlan(), log);
+    this.copies = new SqliteReplication(this.engines, { intervalSeconds: config.failover.sync_interval }, () => this.copyPlan(), log);
+    sqliteWatch.replication = this.copies;
     this.metrics = new Metrics({
       databases: () =>
         enabled.map((d) => ({
@@ -124,6 +130,7 @@ export class DisasterRecoveryService {
       },
     });
     registerBackupMetrics(this.metrics.registry, this.backups);
+    registerReplicationMetrics(this.metrics.registry, enabled.filter((d) => d.target.engine === 'sqlite').map((d) => d.name), this.copies.totals);
     this.procedure = new FailoverProcedure({
       config,
       engines: this.engines,
@@ -131,6 +138,7 @@ export class DisasterRecoveryService {
       notifier: this.notifier,
       log,
       lastCopyAt: (name) => this.copies.lastCopyAt(name),
+      unshipped: (from, to) => this.copies.unshipped(from, to),
       countedUnrecorded: (trigger, result) => {
         const key = `${trigger}|${result}`;
         this.unrecordedAttempts.set(key, (this.unrecordedAttempts.get(key) ?? 0) + 1);
@@ -551,6 +559,7 @@ export class DisasterRecoveryService {
       exclude: [...this.state.demoted, ...(primary ? [primary] : [])],
       // Only the leader copies (a sidecar that is not started copies only when asked: copyOnce).
       allowed: !this.failoverUnderWay && !this.storeProblem && (!this.started || this.ha.isLeader()),
+      release: this.started && !this.ha.isLeader(),
       epoch,
       stillValid: async () => {
         const now = await this.store.read();
@@ -582,6 +591,7 @@ export class DisasterRecoveryService {
         demoted: this.state.demoted.includes(db.name),
         demotedNote: demotedNote(db.name, db.target.engine, primary),
         copyLagSeconds: this.copyLagSeconds(db.name),
+        replicationWarning: db.name === primary ? replicationWarning(db, this.config.databases) : undefined,
       }),
     );
   }

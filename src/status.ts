@@ -24,6 +24,8 @@ export interface DatabaseStatus {
   /** A new session of it is read-only by default (a fence): it refuses writes. */
   read_only: boolean | null;
   replication_lag_seconds: number | null;
+  /** For a SQLite primary whose secondaries cannot follow its WAL: why, and the PRAGMA that fixes it; else null. */
+  replication_warning: string | null;
   consecutive_failures: number;
   error_count: number;
   error: string | null;
@@ -133,7 +135,7 @@ export function databaseStatus(
   health: DatabaseHealth | undefined,
   history: HistorySummary | undefined,
   primary: string | undefined,
-  extra: { demoted: boolean; demotedNote?: string | undefined; copyLagSeconds: number | undefined },
+  extra: { demoted: boolean; demotedNote?: string | undefined; copyLagSeconds: number | undefined; replicationWarning?: string | undefined },
 ): DatabaseStatus {
   const last = health?.last;
   return {
@@ -153,6 +155,7 @@ export function databaseStatus(
     in_recovery: last?.inRecovery ?? null,
     read_only: last?.up ? (last.readOnly ?? null) : null,
     replication_lag_seconds: db.name === primary ? null : (last?.replicationLagSeconds ?? extra.copyLagSeconds ?? null),
+    replication_warning: extra.replicationWarning ?? null,
     consecutive_failures: health?.consecutiveFailures ?? 0,
     error_count: health?.errorCount ?? 0,
     error: last?.up === false ? (last.error ?? 'down') : null,

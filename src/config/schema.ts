@@ -58,7 +58,7 @@ export const failoverSchema = z.strictObject({
   notification_enabled: bool().default(true),
   /** Additions (seconds). */
   max_lag_on_failover: nonNegative().optional(),
-  sync_interval: positive().default(60),
+  sync_interval: positive().default(1),
   cooldown: nonNegative().default(300),
   pre_promote: text().optional(),
 });

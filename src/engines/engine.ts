@@ -38,7 +38,7 @@ export type EngineKind = 'sqlite' | 'postgresql';
 
 /** How a database was brought up to date before it became the primary. */
 export interface DataSyncOutcome {
-  method: 'streaming' | 'final-copy' | 'dump-restore' | 'periodic-copy' | 'none';
+  method: 'streaming' | 'final-copy' | 'wal-shipping' | 'dump-restore' | 'periodic-copy' | 'none';
   /** True when the target is known to hold everything the old primary acknowledged. */
   complete: boolean;
   detail: string;
@@ -92,8 +92,12 @@ export interface Engine {
   lagBehind?(source: Engine, probe: ProbeResult): number | undefined;
   /** Points this standby at the new primary (PostgreSQL streaming); nothing for SQLite. */
   follow(primary: Engine): Promise<string>;
-  /** True when secondaries of this engine are kept warm by periodic copies (SQLite). */
-  readonly copiesPeriodically: boolean;
+  /**
+   * True when the sidecar itself keeps secondaries of this engine up to date (SQLite: the
+   * replication in engines/sqlite/ ships WAL, or whole copies); false when the database
+   * server does (PostgreSQL streaming). How it is done is the engine's business.
+   */
+  readonly replicatedBySidecar: boolean;
 }
 
 export function downResult(startedAt: number, error: string): ProbeResult {

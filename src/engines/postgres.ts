@@ -39,7 +39,7 @@ function lsnValue(lsn: string): bigint {
 
 export class PostgresEngine implements Engine {
   readonly kind = 'postgresql' as const;
-  readonly copiesPeriodically = false;
+  readonly replicatedBySidecar = false;
   readonly name: string;
   readonly displayUrl: string;
   readonly target: Extract<DatabaseTarget, { engine: 'postgresql' }>;

@@ -19,6 +19,11 @@ export interface CopyOptions {
   guard?: () => Promise<string | undefined>;
   /** Bound on the copy and on the wait for the destination's lock (default 60 s). */
   timeoutMs?: number;
+  /**
+   * The copy is put in rollback-journal mode (journal_mode=DELETE) whatever its
+   * source's: a secondary that WAL shipping follows takes its pages as hot journals.
+   */
+  rollbackJournal?: boolean;
 }
 
 /** The guard called the copy off: the destination was left as it was. */
@@ -69,14 +74,15 @@ export async function copySqliteDatabase(source: string | Database.Database, des
       if (pages !== progress.totalPages) throw new Error(`the copy of ${sourceName} has ${pages} pages, the source ${progress.totalPages}`);
       // The copy takes the source's journal mode; a secondary in WAL mode reads like its primary.
       copy.pragma('wal_checkpoint(TRUNCATE)');
+      if (options.rollbackJournal) copy.pragma('journal_mode = DELETE');
     } finally {
       copy.close();
     }
     lock = await lockDestination(dest, deadline);
     const cancelled = await options.guard?.();
     if (cancelled !== undefined) throw new CopyCancelled(`copy of ${sourceName} into ${dest} called off: ${cancelled}`);
-    // The old file's WAL must not be replayed onto the new one: gone before the rename.
-    for (const side of ['-wal', '-shm']) fs.rmSync(`${dest}${side}`, { force: true });
+    // The old file's WAL (or a journal WAL shipping left) must not be replayed onto the new one: gone before the rename.
+    for (const side of ['-wal', '-shm', '-journal']) fs.rmSync(`${dest}${side}`, { force: true });
     // The copy takes the mode of the file it replaces (the application's choice), else its source's.
     fs.chmodSync(temporary, modeOf(dest) ?? modeOf(sourceName) ?? PRIVATE_FILE_MODE);
     commitFile(temporary, dest);

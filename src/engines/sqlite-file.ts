@@ -7,6 +7,8 @@ export interface SqliteHeader {
   changeCounter: number;
   /** Bytes 28..31, trusted only when bytes 92..95 match the change counter (else undefined). */
   headerPages: number | undefined;
+  /** Bytes 18-19 (file format write/read versions) are 2: the database is in WAL mode. */
+  walMode: boolean;
 }
 
 const MAGIC = Buffer.from('SQLite format 3\0', 'latin1');
@@ -22,7 +24,7 @@ export function parseSqliteHeader(bytes: Buffer): SqliteHeader | { problem: stri
   const changeCounter = bytes.readUInt32BE(24);
   const pages = bytes.readUInt32BE(28);
   const validFor = bytes.readUInt32BE(92);
-  return { pageSize, changeCounter, headerPages: pages > 0 && validFor === changeCounter ? pages : undefined };
+  return { pageSize, changeCounter, headerPages: pages > 0 && validFor === changeCounter ? pages : undefined, walMode: bytes[18] === 2 && bytes[19] === 2 };
 }
 
 /** The main file as the file system shows it right now: which file, how big, what its header says. */

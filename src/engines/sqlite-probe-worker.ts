@@ -77,7 +77,28 @@ function readTables(connection: Open): number {
   return names.length;
 }
 
-function probe({ id, file, timeoutMs }: SqliteProbeRequest): SqliteProbeReply {
+/**
+ * A read-only connection that finds a hot journal it may not play back (a WAL-shipped
+ * secondary in the microseconds between the sidecar placing a journal and SQLite playing
+ * it back) gets SQLITE_READONLY_ROLLBACK: a moment of the sidecar's own apply, not a fault.
+ */
+const ROLLBACK_PENDING = 'SQLITE_READONLY_ROLLBACK';
+const ROLLBACK_RETRIES = 5;
+const pause = new Int32Array(new SharedArrayBuffer(4));
+
+function probe(request: SqliteProbeRequest): SqliteProbeReply {
+  for (let attempt = 1; ; attempt++) {
+    const reply = probeOnce(request);
+    if (reply.up || reply.code !== ROLLBACK_PENDING || attempt >= ROLLBACK_RETRIES) return withoutCode(reply);
+    Atomics.wait(pause, 0, 0, 5 * attempt); // this worker's own thread: the event loop is not held
+  }
+}
+
+function withoutCode({ code: _code, ...reply }: SqliteProbeReply & { code?: string }): SqliteProbeReply {
+  return reply;
+}
+
+function probeOnce({ id, file, timeoutMs }: SqliteProbeRequest): SqliteProbeReply & { code?: string } {
   const started = performance.now();
   const elapsed = () => (performance.now() - started) / 1000;
   let observed: SqliteObservation | undefined;
@@ -103,7 +124,8 @@ function probe({ id, file, timeoutMs }: SqliteProbeRequest): SqliteProbeReply {
     if (error instanceof Error && !('code' in error) && /no such file/i.test(error.message)) {
       return { id, up: false, seconds: elapsed(), error: `database file not found: ${file}` };
     }
-    return { id, up: false, seconds: elapsed(), error: describe(error, file), ...(observed ? { observed } : {}) };
+    const code = (error as { code?: string }).code;
+    return { id, up: false, seconds: elapsed(), error: describe(error, file), ...(observed ? { observed } : {}), ...(code ? { code } : {}) };
   }
 }
 

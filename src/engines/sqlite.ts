@@ -2,6 +2,8 @@ import fs from 'node:fs';
 import Database from 'better-sqlite3';
 import type { DatabaseConfig } from '../config/load.js';
 import type { DataSyncOutcome, Engine, Fence, ProbeResult } from './engine.js';
+import type { Logger } from '../log.js';
+import type { SqliteReplication } from './sqlite/replication.js';
 import { copySqliteDatabase, type CopyOutcome } from './sqlite-copy.js';
 import type { SqliteIdentities } from './sqlite-identities.js';
 import type { SqliteObservation } from './sqlite-identity.js';
@@ -12,6 +14,8 @@ import type { SqliteProbePool } from './sqlite-probe-pool.js';
 export interface SqliteWatch {
   identities?: SqliteIdentities | undefined;
   integrity?: SqliteIntegrityChecks | undefined;
+  /** WAL shipping (set once the sidecar's replication exists): a failover's last ship, a promotion back to WAL mode. */
+  replication?: Pick<SqliteReplication, 'shipRest' | 'promoting'> | undefined;
 }
 
 /** Holds the database's write lock: writers wait, or fail with SQLITE_BUSY. */
@@ -37,7 +41,7 @@ export class SqliteFence implements Fence {
 
 export class SqliteEngine implements Engine {
   readonly kind = 'sqlite' as const;
-  readonly copiesPeriodically = true;
+  readonly replicatedBySidecar = true;
   readonly name: string;
   readonly displayUrl: string;
   readonly file: string;
@@ -96,18 +100,26 @@ export class SqliteEngine implements Engine {
    * Copies the source over this file. With the source's fence holding its write
    * lock, the copy (read through a connection of its own) has every commit.
    */
-  async catchUp(source: Engine, fence: Fence | undefined, timeoutMs: number, guard?: () => Promise<string | undefined>): Promise<DataSyncOutcome> {
+  async catchUp(
+    source: Engine,
+    fence: Fence | undefined,
+    timeoutMs: number,
+    guard?: () => Promise<string | undefined>,
+    options: { rollbackJournal?: boolean } = {},
+  ): Promise<DataSyncOutcome> {
     if (!(source instanceof SqliteEngine)) throw new Error(`cannot copy ${source.kind} database ${source.name} into SQLite database ${this.name}`);
+    // A secondary that follows the source's WAL only needs what it does not hold yet (a failover, a switchover).
+    if (!options.rollbackJournal && !guard) {
+      const shipped = await this.watch.replication?.shipRest(source, this, fence !== undefined);
+      if (shipped) return shipped;
+    }
     const { identities } = this.watch;
     let replacing = false;
     // Asked under this file's write lock, right before the rename: a source that lost its data
     // since the copy was planned (or before it was read) is never put in place of this file.
     const lastWord = async (): Promise<string | undefined> => {
-      const lost = await identities?.check(source.name, source.file);
-      if (lost !== undefined) return `${source.name} lost its data: ${lost}`;
-      // The online backup copies pages as they are: a file whose quick_check failed would pass its damage on.
-      const damaged = source.damage();
-      if (damaged !== undefined) return `${source.name} is damaged: ${damaged}`;
+      const problem = await source.sourceProblem();
+      if (problem !== undefined) return problem;
       const refused = await guard?.();
       if (refused !== undefined) return refused;
       await identities?.beginReplace(this.name, this.file);
@@ -116,7 +128,7 @@ export class SqliteEngine implements Engine {
     };
     let copy: CopyOutcome;
     try {
-      copy = await copySqliteDatabase(source.file, this.file, { timeoutMs, guard: lastWord });
+      copy = await copySqliteDatabase(source.file, this.file, { timeoutMs, guard: lastWord, rollbackJournal: options.rollbackJournal ?? false });
     } catch (error) {
       if (replacing) await identities?.cancelReplace(this.name, this.file);
       throw error;
@@ -128,6 +140,42 @@ export class SqliteEngine implements Engine {
       complete: fence !== undefined,
       detail: `copied ${copy.bytes} bytes from ${source.name} in ${(copy.seconds * 1000).toFixed(0)} ms${fence ? ' under its write lock' : ''}`,
     };
+  }
+
+  /** Why nothing may be copied or shipped from this database now (it lost its data, or is damaged), if so. */
+  async sourceProblem(): Promise<string | undefined> {
+    const lost = await this.watch.identities?.check(this.name, this.file);
+    if (lost !== undefined) return `${this.name} lost its data: ${lost}`;
+    // Pages are copied as they are: a file whose quick_check failed would pass its damage on.
+    const damaged = this.damage();
+    if (damaged !== undefined) return `${this.name} is damaged: ${damaged}`;
+    return undefined;
+  }
+
+  /**
+   * A secondary kept in rollback-journal mode by WAL shipping becomes a primary in WAL mode again,
+   * as the primary it replaces was. Readers that hold the file make this wait (bounded); a failure is
+   * logged, the file works as it is, and an application that sets journal_mode=WAL converts it itself.
+   */
+  async restoreWalMode(log: Logger): Promise<void> {
+    const deadline = Date.now() + 5000;
+    for (;;) {
+      let db: Database.Database | undefined;
+      try {
+        // No busy wait here (the event loop): retried below while readers hold the file.
+        db = new Database(this.file, { fileMustExist: true, timeout: 0 });
+        if (db.pragma('journal_mode', { simple: true }) !== 'wal') db.pragma('journal_mode = WAL');
+        return;
+      } catch (error) {
+        if ((error as { code?: string }).code !== 'SQLITE_BUSY' || Date.now() > deadline) {
+          log.warn({ database: this.name, err: error }, `disaster-recovery failover: ${this.name} stays in rollback-journal mode: ${(error as Error).message}`);
+          return;
+        }
+      } finally {
+        db?.close();
+      }
+      await new Promise((r) => setTimeout(r, 10));
+    }
   }
 
   /** The latest quick_check complaint about this database's file (as it is now), if any. */
@@ -142,10 +190,11 @@ export class SqliteEngine implements Engine {
 
   async promote(): Promise<void> {
     // A SQLite file takes writes as it is; routing is what makes it the primary.
+    await this.watch.replication?.promoting(this);
   }
 
   async follow(): Promise<string> {
-    return 'kept warm by periodic copies';
+    return 'follows by WAL shipping (whole copies for a primary not in WAL mode)';
   }
 
   async close(): Promise<void> {

@@ -8,7 +8,7 @@ export interface FormerPrimaryInput {
   primaryWasUp: boolean;
   /** The sync outcome: the new primary holds every write the old one acknowledged (fenced, then caught up). */
   syncComplete: boolean;
-  /** The engine keeps secondaries up to date by itself (SQLite periodic copies). */
+  /** The engine keeps secondaries up to date by itself (SQLite: WAL shipping, whole copies). */
   keptWarm: boolean;
 }
 
@@ -39,7 +39,7 @@ export function formerPrimaryFate(input: FormerPrimaryInput): FormerPrimaryFate 
  */
 export function formerPrimaryNote(name: string, engine: EngineKind, primary: string | undefined, because: FormerPrimaryFate['because']): string {
   const upstream = primary ?? 'the new primary';
-  if (because === 'kept-warm') return `${name} stays a failover candidate: the periodic copies keep it up to date from ${upstream}`;
+  if (because === 'kept-warm') return `${name} stays a failover candidate: WAL shipping keeps it up to date from ${upstream}`;
   if (because === 'not-kept-warm' && engine === 'postgresql') {
     return (
       `${name} is demoted: it is read-only and no longer a standby, so nothing keeps it up to date. ` +
@@ -50,7 +50,7 @@ export function formerPrimaryNote(name: string, engine: EngineKind, primary: str
   if (because === 'not-kept-warm') return `${name} is demoted: nothing keeps it up to date; bring it up to date, then run \`disaster-recovery reinstate ${name}\``;
   return (
     `${name} is demoted: it may hold writes the new primary lacks (the switch was not lossless), so nothing is copied over it and it is never chosen automatically. ` +
-    `Recover what it holds, then run \`disaster-recovery reinstate ${name}\`${engine === 'postgresql' ? ' once it is rebuilt as a standby' : ' (periodic copies then overwrite it)'}`
+    `Recover what it holds, then run \`disaster-recovery reinstate ${name}\`${engine === 'postgresql' ? ' once it is rebuilt as a standby' : ' (a whole copy then overwrites it, and WAL shipping follows)'}`
   );
 }
 

@@ -41,8 +41,10 @@ export interface FailoverDeps {
   store: StateStore;
   notifier: Notifier;
   log: Logger;
-  /** Epoch ms of the last periodic copy into a SQLite secondary. */
+  /** Epoch ms up to which a SQLite secondary holds every commit of the primary (its last copy, or its last WAL apply). */
   lastCopyAt(name: string): number | undefined;
+  /** What the old primary committed that `to` does not hold and could not be given (SQLite WAL shipping), in words. */
+  unshipped?(from: string, to: string): Promise<string | undefined>;
   /** An attempt that is not written to the history (a monitor or alert losing the lease race). */
   countedUnrecorded(trigger: FailoverTrigger, result: FailoverResult): void;
 }
@@ -205,7 +207,7 @@ export class FailoverProcedure {
         const outcome: DataSyncOutcome = !fromEngine
           ? { method: 'none', complete: false, detail: 'no previous primary' }
           : ruined !== undefined
-            ? this.staleOutcome(targetEngine, `the old primary ${from} ${ruined}, nothing was copied from it`)
+            ? await this.staleOutcome(targetEngine, `the old primary ${from} ${ruined}, nothing was copied from it`, fromEngine)
             : await this.catchUp(targetEngine, fromEngine, fence);
         span.setAttributes({ 'dr.sync.method': outcome.method, 'dr.sync.complete': outcome.complete });
         return outcome;
@@ -296,23 +298,24 @@ export class FailoverProcedure {
     try {
       return await target.catchUp(from, undefined, Math.min(timeoutMs, 10_000));
     } catch (error) {
-      return this.staleOutcome(target, `the old primary could not be read (${(error as Error).message})`);
+      return await this.staleOutcome(target, `the old primary could not be read (${(error as Error).message})`, from);
     }
   }
 
-  private staleOutcome(target: Engine, why: string): DataSyncOutcome {
+  private async staleOutcome(target: Engine, why: string, from: Engine): Promise<DataSyncOutcome> {
     const copiedAt = this.deps.lastCopyAt(target.name);
+    const unshipped = await this.deps.unshipped?.(from.name, target.name).catch(() => undefined);
     const outcome: DataSyncOutcome = {
-      method: target.copiesPeriodically ? 'periodic-copy' : 'none',
+      method: target.replicatedBySidecar ? 'periodic-copy' : 'none',
       complete: false,
       detail: `${why}; ${
         copiedAt
           ? `data as of the last copy at ${new Date(copiedAt).toISOString()}`
-          : target.copiesPeriodically
+          : target.replicatedBySidecar
             ? // Copy times live in the sidecar that makes the copies; a CLI process does not know them.
               'data as of its last periodic copy, made at a time this process does not know'
             : 'no copy of the data was made'
-      }`,
+      }${unshipped ? `; ${unshipped}` : ''}`,
     };
     if (copiedAt) outcome.lagSeconds = (Date.now() - copiedAt) / 1000;
     return outcome;
@@ -421,6 +424,6 @@ function stillLeading(leadership: Leadership, step: string): void {
 
 /** Whether the replaced primary is demoted (a plain decision), and the words that tell the operator what follows. */
 function formerPrimaryOf(from: string, engine: Engine, to: string, facts: Omit<FormerPrimaryInput, 'keptWarm'>): NonNullable<FailoverRecord['formerPrimary']> {
-  const fate = formerPrimaryFate({ ...facts, keptWarm: engine.copiesPeriodically });
+  const fate = formerPrimaryFate({ ...facts, keptWarm: engine.replicatedBySidecar });
   return { name: from, demoted: fate.demote, note: formerPrimaryNote(from, engine.kind, to, fate.because) };
 }

@@ -55,7 +55,7 @@ describe('formerPrimaryFate', () => {
 describe('what the operator is told', () => {
   test('a candidate kept warm: no action', () => {
     const note = formerPrimaryNote('primary', 'sqlite', 'secondary1', 'kept-warm');
-    assert.match(note, /^primary stays a failover candidate: the periodic copies keep it up to date from secondary1$/);
+    assert.match(note, /^primary stays a failover candidate: WAL shipping keeps it up to date from secondary1$/);
   });
   test('a lossless PostgreSQL switchover: rebuild as a standby, then reinstate, or fail back', () => {
     const note = formerPrimaryNote('primary', 'postgresql', 'standby1', 'not-kept-warm');
@@ -65,7 +65,7 @@ describe('what the operator is told', () => {
     assert.match(note, /`disaster-recovery failover primary`/);
   });
   test('a lossy failover: recover what it holds, then reinstate', () => {
-    assert.match(formerPrimaryNote('primary', 'sqlite', 'secondary1', 'lossy'), /may hold writes the new primary lacks.*reinstate primary` \(periodic copies then overwrite it\)$/);
+    assert.match(formerPrimaryNote('primary', 'sqlite', 'secondary1', 'lossy'), /may hold writes the new primary lacks.*reinstate primary` \(a whole copy then overwrites it, and WAL shipping follows\)$/);
   });
   test('status: a demoted SQLite database was left by a lossy switch; a PostgreSQL one is rebuilt', () => {
     assert.match(demotedNote('secondary1', 'sqlite', 'primary'), /may hold writes the new primary lacks/);

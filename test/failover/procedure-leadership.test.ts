@@ -20,7 +20,7 @@ import { tempDir } from '../support/sqlite.js';
 
 class FakeEngine implements Engine {
   readonly kind = 'postgresql' as const;
-  readonly copiesPeriodically = false;
+  readonly replicatedBySidecar = false;
   readonly displayUrl: string;
   onCatchUp: (() => Promise<void> | void) | undefined;
   onPromote: (() => Promise<void> | void) | undefined;

@@ -66,7 +66,7 @@ test('SQLite CLI: failover, refusals, history --limit newest first, persisted au
     assert.match(r.stdout, /^ {3}data sync: final-copy, complete: copied \d+ bytes from \S+ in \d+ ms under its write lock$/m);
     assert.match(r.stdout, /^ {3}phases: choose \d+ ms, sync \d+ ms, switch \d+ ms$/m);
     // Lossless: the former primary holds nothing the new one lacks, and the periodic copies keep it so.
-    assert.match(r.stdout, new RegExp(`^   former primary: ${from} stays a failover candidate: the periodic copies keep it up to date from ${to}$`, 'm'));
+    assert.match(r.stdout, new RegExp(`^   former primary: ${from} stays a failover candidate: WAL shipping keeps it up to date from ${to}$`, 'm'));
   }
   assert.ok(imageIds(cluster.file('secondary2')).has(9001), 'the row written on the first primary travelled with every switch');
 

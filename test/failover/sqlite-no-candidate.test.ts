@@ -49,7 +49,8 @@ test('SQLite, no candidate: nothing switches, no_candidate recorded and counted,
   secondaryLost.restore();
   const success = await waitForHistory(service, (r) => r.result === 'success', 20_000, () => sidecar.logs.tail());
   assert.deepEqual([success.from, success.to, success.trigger, success.epoch], ['primary', 'secondary1', 'auto', 1]);
-  assert.equal(success.dataSync?.method, 'periodic-copy');
+  // The sidecar still holds the lost primary's WAL open: the rest of it is shipped (unfenced, so not called complete).
+  assert.equal(success.dataSync?.method, 'wal-shipping', success.dataSync?.detail);
   assert.equal(success.dataSync?.complete, false);
   assert.equal(service.currentPrimary(), 'secondary1');
   const attempts = (await service.history(100)).filter((r) => r.result === 'no_candidate').length;

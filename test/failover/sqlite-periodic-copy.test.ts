@@ -1,58 +1,17 @@
 /**
- * The periodic copies that keep SQLite secondaries warm, on real files: a large
- * primary under a steady writer is still copied (and the sidecar's event loop
- * runs while it is written), and a copy never replaces a file once the plan it
- * was made under no longer holds, nor interleaves with another copy into it.
+ * The whole copies of SQLite secondaries, on real files: the copy that starts a
+ * generation of WAL shipping, of a large primary under a steady writer, is made
+ * (and the sidecar's event loop runs while it is written), the frames follow; a
+ * copy never replaces a file once the plan it was made under no longer holds,
+ * nor interleaves with another copy into it.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import Database from 'better-sqlite3';
 import { copySqliteDatabase, CopyCancelled } from '../../src/engines/sqlite-copy.js';
-import { REPO_ROOT } from '../support/cli.js';
-import { imageIds, padDatabase, seedImages, sleep, sqliteCluster, startSidecar } from '../support/sqlite-cluster.js';
-
-/**
- * A writer in a process of its own (so the event-loop delay measured here is the
- * sidecar's alone): a row every few ms into `file`, printing "id ackedAtMs" per commit.
- */
-function childWriter(file: string, firstId: number): { acks: Map<number, number>; stop(): Promise<void> } {
-  const script = `
-    import Database from 'better-sqlite3';
-    const [file, first] = process.argv.slice(1);
-    const db = new Database(file, { timeout: 5000 });
-    const insert = db.prepare("INSERT INTO images (id, url) VALUES (?, ?)");
-    let id = Number(first), stop = false;
-    process.stdin.on('close', () => (stop = true)).resume();
-    while (!stop) {
-      insert.run(id, 'https://example.com/img/' + id + '.jpg');
-      process.stdout.write(id + ' ' + Date.now() + '\\n');
-      id++;
-      await new Promise((r) => setTimeout(r, 3));
-    }
-    db.close();`;
-  const child = spawn(process.execPath, ['--input-type=module', '-e', script, file, String(firstId)], { cwd: REPO_ROOT, stdio: ['pipe', 'pipe', 'inherit'] });
-  const acks = new Map<number, number>();
-  let buffered = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => {
-    const lines = (buffered + d).split('\n');
-    buffered = lines.pop()!;
-    for (const line of lines) {
-      const [id, at] = line.split(' ').map(Number);
-      acks.set(id!, at!);
-    }
-  });
-  const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
-  return {
-    acks,
-    async stop() {
-      child.stdin.end();
-      await exited;
-    },
-  };
-}
+import { childWriter, imageIds, padDatabase, seedImages, sleep, sqliteCluster, startSidecar } from '../support/sqlite-cluster.js';
 
 /**
  * Watches the folder of `dest` on this thread's event loop, every millisecond, for
@@ -80,7 +39,7 @@ function watchCopyFile(dest: string): { sizesWhileWritten(): number; stop(): voi
   return { sizesWhileWritten: () => Math.max(0, ...[...sizes.values()].map((s) => s.size)), stop: () => clearInterval(timer) };
 }
 
-test('SQLite periodic copy: a 40 MB primary under a steady writer is copied every sync_interval, the event loop keeps going', async (t) => {
+test('SQLite replication: a 40 MB primary under a steady writer is copied whole (the event loop keeps going), then followed every sync_interval', async (t) => {
   const cluster = sqliteCluster(t, { failover: { sync_interval: 1 } });
   padDatabase(cluster.file('primary'), 40);
   const writer = childWriter(cluster.file('primary'), 1000);
@@ -100,7 +59,7 @@ test('SQLite periodic copy: a 40 MB primary under a steady writer is copied ever
   }
   watcher.stop();
   await writer.stop();
-  assert.ok(copies.length >= 3, `${copies.length} copies of the busy primary in 60 s; log:\n${sidecar.logs.tail()}`);
+  assert.ok(copies.length >= 3, `${copies.length} rounds of replication of the busy primary in 60 s; log:\n${sidecar.logs.tail()}`);
   // The event loop ran while the copies were being written (how long it stalls is a figure of `npm run bench`).
   const sizes = watcher.sizesWhileWritten();
   assert.ok(sizes >= 3, `the event loop saw a copy's file at ${sizes} sizes while it was written`);

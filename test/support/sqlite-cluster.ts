@@ -5,6 +5,7 @@
  * numbered rows through DisasterRecoveryManager.withSession and remembers
  * which ones were acknowledged, and ways to make a database file unreadable.
  */
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import Database from 'better-sqlite3';
 import { pino, type Logger } from 'pino';
@@ -14,7 +15,7 @@ import { listen, type RunningServer } from '../../src/http/server.js';
 import { DisasterRecoveryManager } from '../../src/manager.js';
 import { DisasterRecoveryService } from '../../src/service.js';
 import type { FailoverRecord } from '../../src/state/store.js';
-import { createSandbox, sqliteConfig, type ConfigDoc, type DatabaseEntry, type Sandbox } from './cli.js';
+import { createSandbox, REPO_ROOT, sqliteConfig, type ConfigDoc, type DatabaseEntry, type Sandbox } from './cli.js';
 import { createStateStore } from './state-store.js';
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -363,4 +364,77 @@ export async function waitForHistory(
 export function sample(exposition: string, series: string): number | undefined {
   const line = exposition.split('\n').find((l) => l.startsWith(`${series} `));
   return line === undefined ? undefined : Number(line.slice(series.length + 1));
+}
+
+export interface ChildWriter {
+  /** Acknowledged id -> epoch ms of its commit's return. */
+  acks: Map<number, number>;
+  /** What the child wrote on stderr (errors other than a busy database end it). */
+  errors(): string;
+  stop(): Promise<void>;
+}
+
+/**
+ * The application in a process of its own, writing straight into `file` (it keeps the file open:
+ * deleting the file under it does not stop it): a row every few ms with ids `firstId`, +1, ...,
+ * printing "id ackedAtMs" per commit. With `pairs`, each transaction inserts two rows (id, id+1)
+ * and acknowledges both: a reader must never see one without the other.
+ */
+export function childWriter(file: string, firstId: number, options: { pairs?: boolean; gapMs?: number; rowBytes?: number } = {}): ChildWriter {
+  const script = `
+    import Database from 'better-sqlite3';
+    const [file, first, pairs, gap, rowBytes] = process.argv.slice(1);
+    const db = new Database(file, { timeout: 5000 });
+    const padding = 'x'.repeat(Number(rowBytes));
+    const insert = db.prepare("INSERT INTO images (id, url, source_page) VALUES (?, ?, '" + padding + "')");
+    const step = pairs === '1' ? 2 : 1;
+    const write = db.transaction((id) => {
+      for (let i = 0; i < step; i++) insert.run(id + i, 'https://example.com/img/' + (id + i) + '.jpg');
+    });
+    let id = Number(first), stop = false;
+    process.stdin.on('close', () => (stop = true)).resume();
+    while (!stop) {
+      write(id);
+      const at = Date.now();
+      for (let i = 0; i < step; i++) process.stdout.write((id + i) + ' ' + at + '\\n');
+      id += step;
+      await new Promise((r) => setTimeout(r, Number(gap)));
+    }
+    db.close();`;
+  const args = ['--input-type=module', '-e', script, file, String(firstId), options.pairs ? '1' : '0', String(options.gapMs ?? 3), String(options.rowBytes ?? 0)];
+  const child = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+  const acks = new Map<number, number>();
+  let buffered = '';
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  child.stdout.setEncoding('utf8').on('data', (d: string) => {
+    const lines = (buffered + d).split('\n');
+    buffered = lines.pop()!;
+    for (const line of lines) {
+      const [id, at] = line.split(' ').map(Number);
+      acks.set(id!, at!);
+    }
+  });
+  const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
+  return {
+    acks,
+    errors: () => stderr,
+    async stop() {
+      child.stdin.end();
+      await exited;
+    },
+  };
+}
+
+/** Every image id and the integrity check of a file, through a connection of its own (read-write: it may play back a hot journal). */
+export function imagesAndIntegrity(file: string): { ids: number[]; integrity: string } {
+  const db = new Database(file, { fileMustExist: true, timeout: 5000 });
+  try {
+    return {
+      ids: db.prepare('SELECT id FROM images ORDER BY id').pluck().all() as number[],
+      integrity: db.pragma('integrity_check', { simple: true }) as string,
+    };
+  } finally {
+    db.close();
+  }
 }

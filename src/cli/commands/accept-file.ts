@@ -24,6 +24,6 @@ function describeIdentity(r: SqliteIdentityRecord): string {
 function renderAccepted(database: string, before: SqliteIdentityRecord | undefined, after: SqliteIdentityRecord): string {
   const lines = [`${database}: ${after.file} accepted as its data (${describeIdentity(after)})`];
   lines.push(before ? `   before: ${describeIdentity(before)} (${before.source}, seen ${new Date(before.since).toISOString()})` : '   before: nothing recorded');
-  lines.push('   a running sidecar probes it as this file from now on; periodic copies from it resume while it is the primary and up');
+  lines.push('   a running sidecar probes it as this file from now on; replication from it (WAL shipping) resumes while it is the primary and up');
   return `${lines.join('\n')}\n`;
 }

@@ -48,6 +48,8 @@ export function renderStatus(report: StatusReport): string {
   ];
   const demoted = report.databases.filter((d) => d.demoted_note);
   if (demoted.length > 0) lines.push('', ...demoted.map((d) => `${d.name} (demoted): ${d.demoted_note}`));
+  const warned = report.databases.filter((d) => d.replication_warning);
+  if (warned.length > 0) lines.push('', ...warned.map((d) => `WARNING ${d.name}: ${d.replication_warning}`));
   const problems = report.databases.filter((d) => d.error);
   if (problems.length > 0) lines.push('', ...problems.map((d) => `${printable(d.name)}: ${printable(d.error ?? '')}`));
   return `${lines.join('\n')}\n`;
