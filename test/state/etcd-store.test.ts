@@ -112,7 +112,7 @@ describe('the etcd state store when members fail', () => {
   test('the member a watch streams from killed (a quorum left): the watch reports no error and sees the next change', async (t) => {
     t.after(heal);
     // The first endpoint is tried first: the stream runs there.
-    const store = new EtcdStateStore({ endpoints: cluster.endpoints, prefix: freshPrefix(), timeoutMs: 2_000, watchCheckMs: 1_000 });
+    const store = new EtcdStateStore({ endpoints: cluster.endpoints, prefix: freshPrefix(), timeoutMs: 6_000, watchCheckMs: 1_000 });
     const other = new EtcdStateStore({ endpoints: [...cluster.endpoints].reverse(), prefix: store.options.prefix, timeoutMs: 5_000 });
     t.after(() => store.close());
     t.after(() => other.close());
