@@ -158,7 +158,7 @@ export class DisasterRecoveryManager {
   private target(name: string): SessionTarget {
     let target = this.targets.get(name);
     if (!target) {
-      const db = this.service.config.databases.find((d) => d.name === name)!;
+      const db = this.service.config.topology.require(name);
       target = db.target.engine === 'postgresql' ? new PostgresSessions(db, this.options.poolSize ?? 10) : new SqliteSessions(db, this.failoverWaitMs);
       this.targets.set(name, target);
     }

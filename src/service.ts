@@ -78,7 +78,7 @@ export class DisasterRecoveryService {
     readonly log: Logger,
     readonly store: StateStore = openStateStore(config.state, 'require'),
   ) {
-    const enabled = config.databases.filter((d) => d.enabled);
+    const enabled = config.topology.enabled();
     this.sqliteIdentities = new SqliteIdentities(store, log);
     this.integrity = new SqliteIntegrityChecks(config.monitoring.integrity_check_interval, log);
     const sqliteWatch: SqliteWatch = { identities: this.sqliteIdentities, integrity: this.integrity };
@@ -319,11 +319,11 @@ export class DisasterRecoveryService {
     if (cutOff) {
       // Fail safe: a sidecar that cannot confirm the cluster state must not route writes to a primary that may have been replaced.
       const name = this.currentPrimary();
-      const db = this.config.databases.find((d) => d.name === name);
+      const db = this.config.topology.get(name);
       return { usable: false, body: { name: name ?? null, engine: db?.target.engine ?? null, url: db?.displayUrl ?? null, status: 'unconfirmed', epoch: this.state.epoch, problem: cutOff } };
     }
     const name = this.currentPrimary();
-    const db = this.config.databases.find((d) => d.name === name);
+    const db = this.config.topology.get(name);
     let health = name ? this.monitor.health(name) : undefined;
     // The last probe may predate a switch made by another process (a standby, read-only until
     // promoted): ask the database again before turning writers away.
@@ -465,8 +465,7 @@ export class DisasterRecoveryService {
 
   /** An operator's word that a demoted former primary may be chosen automatically again. */
   async reinstate(name: string): Promise<void> {
-    const db = this.config.databases.find((d) => d.name === name);
-    if (!db) throw new InputError(`unknown database "${name}"; configured: ${this.config.databases.map((d) => d.name).join(', ')}`);
+    const db = this.config.topology.require(name);
     if (!db.enabled) throw new InputError(`${name} is disabled in the config (enabled: false), so it is never a candidate; enable it there first`);
     await actAsLeader(this.acting(), 'reinstate', { name }, () => this.applyReinstate(name));
     await this.refreshState();
@@ -487,8 +486,7 @@ export class DisasterRecoveryService {
    * it becomes the baseline the sidecar judges the file against, here and in every running sidecar.
    */
   async acceptFile(name: string): Promise<{ before: SqliteIdentityRecord | undefined; after: SqliteIdentityRecord }> {
-    const db = this.config.databases.find((d) => d.name === name);
-    if (!db) throw new InputError(`unknown database "${name}" (configured: ${this.config.databases.map((d) => d.name).join(', ')})`);
+    const db = this.config.topology.require(name);
     if (db.target.engine !== 'sqlite') throw new InputError(`database "${name}" is ${db.target.engine}: accept-file is for SQLite files`);
     const file = db.target.file;
     if (!fs.existsSync(file)) throw new ConflictError(`${file} does not exist: there is no file of ${name} to accept`);
@@ -586,7 +584,7 @@ export class DisasterRecoveryService {
 
   private databaseStatuses(): DatabaseStatus[] {
     const primary = this.currentPrimary();
-    return this.config.databases.map((db) =>
+    return this.config.topology.all().map((db) =>
       databaseStatus(db, this.monitor.health(db.name), this.monitor.history(db.name)?.summary(), primary, {
         demoted: this.state.demoted.includes(db.name),
         demotedNote: demotedNote(db.name, db.target.engine, primary),

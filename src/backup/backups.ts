@@ -62,7 +62,7 @@ export class Backups {
 
   /** Enabled databases, by priority. */
   databases(): DatabaseConfig[] {
-    return this.deps.config.databases.filter((d) => d.enabled);
+    return this.deps.config.topology.enabled();
   }
 
   /** A configured, enabled database by name; without a name, the current primary. */
@@ -72,7 +72,7 @@ export class Backups {
     const db = this.databases().find((d) => d.name === wanted);
     if (db) return db;
     const known = this.databases().map((d) => d.name).join(', ') || 'none';
-    const disabled = this.deps.config.databases.some((d) => d.name === wanted) ? ' (it is disabled)' : '';
+    const disabled = this.deps.config.topology.get(wanted) ? ' (it is disabled)' : '';
     throw new InputError(`unknown database "${wanted}"${disabled}; enabled databases: ${known}`);
   }
 
@@ -203,7 +203,7 @@ export class Backups {
   cleanLeftovers(database: string): string[] {
     const removed = this.catalogue.cleanLeftovers(database);
     if (removed.length > 0) this.deps.log.warn({ database, removed }, `backup leftovers of an interrupted backup removed: ${removed.join(', ')}`);
-    const db = this.deps.config.databases.find((d) => d.name === database);
+    const db = this.deps.config.topology.get(database);
     const beside = db?.target.engine === 'sqlite' ? removeLeftoversBeside(db.target.file) : [];
     if (beside.length > 0) {
       this.deps.log.warn({ database, removed: beside }, `leftovers of an interrupted restore or copy of ${database} removed: ${beside.join(', ')}`);

@@ -69,7 +69,7 @@ async function proveRestorable(backups: Backups, entry: CatalogueEntry, manifest
   const digest = await fileDigest(entry.path);
   if (digest.sha256 !== manifest.sha256) return bad(`checksum mismatch: the file's sha256 is ${digest.sha256}, its manifest says ${manifest.sha256}`);
   if (digest.sizeBytes !== manifest.size_bytes) return bad(`size mismatch: ${digest.sizeBytes} bytes, its manifest says ${manifest.size_bytes}`);
-  const db = backups.deps.config.databases.find((d) => d.name === manifest.database);
+  const db = backups.deps.config.topology.get(manifest.database);
   const check = await engineBackupFor(manifest.engine).check(readBackupContent(entry.path, manifest.compression === 'gzip'), path.dirname(entry.path), db);
   const differences = compareTables(manifest.tables, check.tables);
   if (differences) return bad(`restored, but ${differences}`, check.tables);

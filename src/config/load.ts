@@ -11,6 +11,7 @@ import { expandEnvDeep } from './env.js';
 import { defaultProbeTimeout, probeTimeoutProblems } from './probe-timeout.js';
 import { authTokenProblem, safetyNetSecrets, webhookTarget } from './secrets.js';
 import { configSchema, type RawConfig } from './schema.js';
+import { Topology } from '../topology.js';
 
 export { scrubSecrets } from './secrets.js';
 
@@ -60,6 +61,8 @@ export interface Config {
   enabled: boolean;
   /** Every configured database, enabled or not, by priority. */
   databases: DatabaseConfig[];
+  /** The same databases, asked by name or role: use this rather than searching `databases`. */
+  topology: Topology;
   backup: RawConfig['disaster_recovery']['backup'] & { backup_dir: string };
   failover: RawConfig['disaster_recovery']['failover'];
   /** probe_timeout: the configured value, else the default its response_time rules leave room for. */
@@ -122,6 +125,7 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
     file,
     enabled: dr.enabled,
     databases,
+    topology: new Topology(databases),
     backup: { ...dr.backup, backup_dir: path.resolve(cwd, dr.backup.backup_dir) },
     failover: dr.failover,
     monitoring: { ...dr.monitoring, probe_timeout: explicitTimeout ?? defaultProbeTimeout(rules) },

@@ -7,9 +7,8 @@ import type { ClusterState } from '../state/store.js';
  * falls back to the config's.
  */
 export function primaryOf(state: ClusterState, config: Config): string | undefined {
-  const enabled = config.databases.filter((d) => d.enabled);
-  if (state.primary && enabled.some((d) => d.name === state.primary)) return state.primary;
-  return enabled.find((d) => d.type === 'primary')?.name;
+  if (state.primary && config.topology.get(state.primary)?.enabled) return state.primary;
+  return config.topology.configuredPrimary()?.name;
 }
 
 export function autoFailoverOf(state: ClusterState, config: Config): boolean {

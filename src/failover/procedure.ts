@@ -324,7 +324,7 @@ export class FailoverProcedure {
   private async choose(from: string | undefined, state: ClusterState): Promise<string | { why: string }> {
     const { engines, config } = this.deps;
     const timeoutMs = stepTimeoutMs(config);
-    const others = config.databases.filter((d) => d.name !== from);
+    const others = config.topology.all().filter((d) => d.name !== from);
     const probes = await Promise.all(others.map((d) => (d.enabled ? engines.get(d.name)!.probe(timeoutMs) : undefined)));
     const fromEngine = from ? engines.get(from) : undefined;
     const inputs: CandidateInput[] = others.map((d, i) => {
@@ -337,7 +337,7 @@ export class FailoverProcedure {
       if (behind !== undefined) lag = lag === undefined ? behind : Math.min(lag, behind);
       return { name: d.name, enabled: d.enabled, priority: d.priority, engine: d.target.engine, up: probe?.up ?? false, lagSeconds: lag };
     });
-    const fromConfig = config.databases.find((d) => d.name === from);
+    const fromConfig = config.topology.get(from);
     const choice = chooseCandidate(inputs, {
       from,
       fromEngine: fromConfig?.target.engine,
@@ -350,11 +350,10 @@ export class FailoverProcedure {
   /** A manual target: known, enabled, not the primary already, same engine, and up right now. */
   private async validateTarget(name: string, from: string | undefined): Promise<string> {
     const { config, engines } = this.deps;
-    const db = config.databases.find((d) => d.name === name);
-    if (!db) throw new InputError(`unknown database "${name}" (configured: ${config.databases.map((d) => d.name).join(', ')})`);
+    const db = config.topology.require(name);
     if (!db.enabled) throw new InputError(`database "${name}" is disabled in the config`);
     if (name === from) throw new InputError(`database "${name}" is already the primary`);
-    const fromDb = config.databases.find((d) => d.name === from);
+    const fromDb = config.topology.get(from);
     if (fromDb && fromDb.target.engine !== db.target.engine) {
       throw new InputError(`database "${name}" is ${db.target.engine} and the primary ${from} is ${fromDb.target.engine}: no failover across engines`);
     }
@@ -365,7 +364,7 @@ export class FailoverProcedure {
 
   private async repointStandbys(from: string | undefined, primary: Engine): Promise<string> {
     const { config, engines, log } = this.deps;
-    const standbys = config.databases.filter((d) => d.enabled && d.name !== primary.name && d.name !== from && d.target.engine === 'postgresql');
+    const standbys = config.topology.enabled().filter((d) => d.name !== primary.name && d.name !== from && d.target.engine === 'postgresql');
     const notes = await Promise.all(
       standbys.map(async (d) => {
         try {

@@ -109,7 +109,7 @@ test('SQLite CLI: failover, refusals, history --limit newest first, persisted au
   assert.match(statusText, /^secondary2 \(demoted\): secondary2 is demoted: .*`disaster-recovery reinstate secondary2`/m);
 
   // reinstate: persisted, seen by the next process.
-  refused(await cluster.cli('reinstate', 'nope'), 2, /^error: unknown database "nope"; configured: primary, secondary1, secondary2, spare$/);
+  refused(await cluster.cli('reinstate', 'nope'), 2, /^error: unknown database "nope" \(configured: primary, secondary1, secondary2, spare\)$/);
   // Not for the current primary (the world: exit 1), nor for a database the config disables (exit 2); nothing changes.
   refused(await cluster.cli('reinstate', 'secondary1'), 1, /^error: secondary1 is the current primary; reinstate is for a demoted former primary/);
   refused(await cluster.cli('reinstate', 'spare'), 2, /^error: spare is disabled in the config \(enabled: false\)/);

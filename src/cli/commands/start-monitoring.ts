@@ -43,7 +43,7 @@ export function registerStartMonitoring(program: Command): void {
       if (!stopping) {
         await service.start();
         log.info(
-          { http: server.url, databases: config.databases.filter((d) => d.enabled).map((d) => d.name), primary: service.currentPrimary(), state: config.state.path },
+          { http: server.url, databases: config.topology.enabled().map((d) => d.name), primary: service.currentPrimary(), state: config.state.path },
           `disaster-recovery sidecar started, serving ${server.url}/metrics`,
         );
         if (!config.server.auth_token) {
