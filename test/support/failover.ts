@@ -146,11 +146,15 @@ export async function maxId(server: PgServer): Promise<number> {
 
 /** Tries an INSERT into `database` on `server` (a new superuser session); the SQLSTATE it failed with, or 'ok'. */
 export async function tryInsert(server: PgServer, id: number, database = APP_DB): Promise<string> {
-  try {
-    await server.query('INSERT INTO items (id) VALUES ($1)', [id], database);
-    return 'ok';
-  } catch (error) {
-    return (error as { code?: string }).code ?? String(error);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await server.query('INSERT INTO items (id) VALUES ($1)', [id], database);
+      return 'ok';
+    } catch (error) {
+      const code = (error as { code?: string }).code ?? String(error);
+      // A fence under way ends the sessions of its database, this one too (57P01): what the next session finds is the answer.
+      if (code !== '57P01' || attempt >= 5) return code;
+    }
   }
 }
 
