@@ -42,19 +42,21 @@ export function alertRecord(key: string, why: string): AlertRecord {
   return { key, receivedAt: new Date().toISOString(), alertname: 'DrTest', database: 'primary', status: 'firing', action: 'none', outcome: 'recorded', why, result: null };
 }
 
+/** Two "processes" on one fresh state, closed after the test. */
+async function twoProcesses(factory: StoreFactory, t: TestContext): Promise<[StateStore, StateStore]> {
+  const sut = await factory(t);
+  const a = sut.open();
+  const b = sut.open();
+  t.after(async () => {
+    await a.close();
+    await b.close();
+  });
+  return [a, b];
+}
+
 /** Registers the contract's tests (call inside a describe). */
 export function storeContract(factory: StoreFactory): void {
-  /** Two "processes" on one fresh state, closed after the test. */
-  async function two(t: TestContext): Promise<[StateStore, StateStore]> {
-    const sut = await factory(t);
-    const a = sut.open();
-    const b = sut.open();
-    t.after(async () => {
-      await a.close();
-      await b.close();
-    });
-    return [a, b];
-  }
+  const two = (t: TestContext) => twoProcesses(factory, t);
 
   test('a fresh state: the config decides (no primary, epoch 0, no switch), no lease, no history, no alerts', async (t) => {
     const [a] = await two(t);
@@ -218,16 +220,7 @@ export function storeContract(factory: StoreFactory): void {
 
 /** Registers the contract of what several sidecars need (issue 12): call inside a describe, beside storeContract. */
 export function clusterContract(factory: StoreFactory): void {
-  async function two(t: TestContext): Promise<[StateStore, StateStore]> {
-    const sut = await factory(t);
-    const a = sut.open();
-    const b = sut.open();
-    t.after(async () => {
-      await a.close();
-      await b.close();
-    });
-    return [a, b];
-  }
+  const two = (t: TestContext) => twoProcesses(factory, t);
 
   test('renewLease renews only a lease its holder still holds, never takes one afresh', async (t) => {
     const [a, b] = await two(t);
