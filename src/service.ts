@@ -10,6 +10,8 @@ import { SqliteIdentities } from './engines/sqlite-identities.js';
 import { SqliteIntegrityChecks } from './engines/sqlite-integrity.js';
 import { SqliteReplication, type CopyPlan } from './engines/sqlite/replication.js';
 import { replicationWarning } from './engines/sqlite/journal-mode.js';
+import { PostgresArchiving } from './engines/postgres/archiving.js';
+import { registerArchiveMetrics } from './metrics/archive-metrics.js';
 import type { SqliteWatch } from './engines/sqlite.js';
 import { ConflictError, InputError } from './errors.js';
 import { demotedNote } from './failover/former-primary.js';
@@ -57,6 +59,7 @@ export class DisasterRecoveryService {
   readonly backups: Backups;
   readonly sqliteIdentities: SqliteIdentities;
   private readonly integrity: SqliteIntegrityChecks;
+  private readonly pgArchiving: PostgresArchiving;
   private readonly procedure: FailoverProcedure;
   private state: ClusterState = EMPTY_STATE;
   private readonly unrecordedAttempts = new Map<string, number>();
@@ -130,6 +133,8 @@ export class DisasterRecoveryService {
       },
     });
     registerBackupMetrics(this.metrics.registry, this.backups);
+    this.pgArchiving = PostgresArchiving.fromConfig(config, () => this.currentPrimary(), log);
+    registerArchiveMetrics(this.metrics.registry, this.pgArchiving);
     registerReplicationMetrics(this.metrics.registry, enabled.filter((d) => d.target.engine === 'sqlite').map((d) => d.name), this.copies.totals);
     this.procedure = new FailoverProcedure({
       config,
@@ -218,6 +223,8 @@ export class DisasterRecoveryService {
   private onLeadership(leading: boolean): void {
     if (leading) this.backups.startSchedule();
     else void this.backups.stop();
+    if (leading) this.pgArchiving.start();
+    else void this.pgArchiving.stop();
   }
 
   /**
@@ -523,6 +530,7 @@ export class DisasterRecoveryService {
     this.watch?.stop();
     await this.ha.stop();
     await this.backups.stop();
+    await this.pgArchiving.stop();
     await this.alerts.drain();
     await this.monitor.stop();
     await this.copies.stop();
