@@ -11,6 +11,8 @@ import { SqliteIntegrityChecks } from './engines/sqlite-integrity.js';
 import { SqliteReplication, type CopyPlan } from './engines/sqlite/replication.js';
 import { replicationWarning } from './engines/sqlite/journal-mode.js';
 import { PostgresArchiving } from './engines/postgres/archiving.js';
+import { PointInTimeRestores } from './backup/point-in-time-restores.js';
+import type { ArchiveVerification, PointInTimeOutcome, PointInTimeRequest, RestoreWindow } from './backup/point-in-time.js';
 import { registerArchiveMetrics } from './metrics/archive-metrics.js';
 import type { SqliteWatch } from './engines/sqlite.js';
 import { ConflictError, InputError } from './errors.js';
@@ -60,6 +62,7 @@ export class DisasterRecoveryService {
   readonly sqliteIdentities: SqliteIdentities;
   private readonly integrity: SqliteIntegrityChecks;
   private readonly pgArchiving: PostgresArchiving;
+  readonly pointInTime: PointInTimeRestores;
   private readonly procedure: FailoverProcedure;
   private state: ClusterState = EMPTY_STATE;
   private readonly unrecordedAttempts = new Map<string, number>();
@@ -135,6 +138,7 @@ export class DisasterRecoveryService {
     registerBackupMetrics(this.metrics.registry, this.backups);
     this.pgArchiving = PostgresArchiving.fromConfig(config, () => this.currentPrimary(), log);
     registerArchiveMetrics(this.metrics.registry, this.pgArchiving);
+    this.pointInTime = new PointInTimeRestores(this.backups);
     registerReplicationMetrics(this.metrics.registry, enabled.filter((d) => d.target.engine === 'sqlite').map((d) => d.name), this.copies.totals);
     this.procedure = new FailoverProcedure({
       config,
@@ -200,6 +204,18 @@ export class DisasterRecoveryService {
       onLeadership: (leading) => this.onLeadership(leading),
     });
     this.monitor.on('probe', (health, previous) => this.ha.onProbe(health, previous));
+  }
+
+  restoreWindows(database?: string): Promise<RestoreWindow[]> {
+    return this.pointInTime.windows(database);
+  }
+
+  restoreToTime(request: Omit<PointInTimeRequest, 'database'> & { database?: string }, options: { skipSafetyBackup?: boolean } = {}): Promise<PointInTimeOutcome> {
+    return this.pointInTime.restore(request, options);
+  }
+
+  verifyArchives(): Promise<ArchiveVerification[]> {
+    return this.pointInTime.verify();
   }
 
   /** A submitter waits this long for a leader to claim its intent: a lease's TTL (a dead leader replaced) and some. */

@@ -114,7 +114,7 @@ export class Backups {
     try {
       this.cleanLeftovers(db.name);
       const record = await takeBackup(
-        { catalogue: this.catalogue, compress: this.deps.config.backup.enable_compression, signal: this.abort.signal },
+        { catalogue: this.catalogue, compress: this.deps.config.backup.enable_compression, archived: this.deps.config.backup.archive.enabled, signal: this.abort.signal },
         { db, name, trigger, started, onProgress },
       );
       const mib = (record.size_bytes / 1048576).toFixed(1);
