@@ -73,3 +73,59 @@ describe('PostgreSQL point-in-time restore (real server, real CLI)', { timeout: 
     await monitor.stop('SIGTERM', 30_000);
   });
 });
+
+describe('PostgreSQL archive past the slot bound (real server, real CLI)', { timeout: 600_000 }, () => {
+  it('reports the hole by time range when the server dropped the WAL its slot held', async (t) => {
+    // No wal_keep_size: only the slot (bounded to 32 MB by the sidecar) keeps WAL.
+    const server = await startPostgres({ settings: { wal_keep_size: '0' } });
+    t.after(() => server.destroy());
+    const { sandbox, port } = await archiveSandbox(t, server, { max_slot_wal_keep_mb: 32 });
+    let monitor = await sandbox.startMonitoring({ port, args: ['--config', 'config.yaml'], startTimeoutMs: 30_000 });
+    t.after(() => monitor.stop('SIGKILL').catch(() => undefined));
+    const made = await sandbox.run(['backup', '--config', 'config.yaml'], { timeoutMs: 120_000 });
+    assert.equal(made.code, 0, show(made));
+    const first = await insertStamps(server, 1, 5, 200);
+    const windowOf = async () => (JSON.parse((await sandbox.run(['restore', '--list-times', '--json', '--config', 'config.yaml'])).stdout) as WindowJson[])[0]!;
+    await eventually('rows 1..5 archived', 60_000, async () => Date.parse((await windowOf()).ranges.at(-1)?.to ?? '0') >= first.get(5)!.getTime());
+    await monitor.stop('SIGTERM', 30_000);
+
+    // While the sidecar is away, far more WAL than the bound; the server invalidates the slot at a checkpoint.
+    await server.query("CREATE TABLE bulk AS SELECT g AS id, repeat('x', 1000) AS pad FROM generate_series(1, 120000) g", [], 'shop');
+    const lost = await insertStamps(server, 6, 10, 100);
+    await eventually('the slot to be lost', 60_000, async () => {
+      await server.query('CHECKPOINT');
+      const rows = await server.query<{ wal_status: string }>('SELECT wal_status FROM pg_replication_slots');
+      return rows[0]?.wal_status === 'lost';
+    });
+    monitor = await sandbox.startMonitoring({ port, args: ['--config', 'config.yaml'], startTimeoutMs: 30_000 });
+    await eventually('the slot to be created again', 60_000, async () => {
+      const rows = await server.query<{ wal_status: string }>('SELECT wal_status FROM pg_replication_slots');
+      return rows[0]?.wal_status === 'reserved';
+    });
+    // Moments after a hole need a base backup taken after it.
+    const again = await sandbox.run(['backup', '--config', 'config.yaml'], { timeoutMs: 120_000 });
+    assert.equal(again.code, 0, show(again));
+    const later = await insertStamps(server, 11, 15, 200);
+
+    let window: WindowJson | undefined;
+    await eventually('the gap to show and rows 11..15 to be archived', 120_000, async () => {
+      window = await windowOf();
+      return window.gaps.length === 1 && Date.parse(window.ranges.at(-1)?.to ?? '0') >= later.get(15)!.getTime();
+    }, () => JSON.stringify(window));
+    const gap = window!.gaps[0]!;
+    // From the last archived commit before the hole (row 5 or the bulk load's) to the first after it (the segment the new slot starts in may still hold rows 6..10).
+    assert.ok(Date.parse(gap.from) >= first.get(5)!.getTime() - 1 && Date.parse(gap.to) <= later.get(11)!.getTime() + 1 && gap.from < gap.to, JSON.stringify({ gap, lost: [...lost] }));
+    assert.match(gap.reason, /segment\(s\) missing.*slot dr_sidecar_primary/);
+
+    const verified = await sandbox.run(['verify', '--config', 'config.yaml'], { timeoutMs: 300_000 });
+    assert.equal(verified.code, 1, show(verified));
+    assert.match(verified.stdout, /archive of primary: BAD.*1 gap/, show(verified));
+    assert.match(verified.stdout, /gap \d{4}-\S+ \.\. \d{4}-\S+: .*invalidated/, show(verified));
+
+    const inHole = between(new Date(gap.from), new Date(gap.to));
+    const refused = await sandbox.run(['restore', '--to-time', inHole.toISOString(), '--yes', '--config', 'config.yaml']);
+    assert.equal(refused.code, 2, show(refused));
+    assert.match(refused.stderr, /outside the window/);
+    await monitor.stop('SIGTERM', 30_000);
+  });
+});

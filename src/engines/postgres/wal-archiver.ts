@@ -177,7 +177,7 @@ export class WalArchiver {
 
   /** Drops and creates the slot, and empties the spool so pg_receivewal starts where the new slot does. */
   private async recordHole(client: import('pg').Client, reason: string): Promise<void> {
-    this.log.error({ database: this.db.name, slot: this.slot }, `archive: the WAL archive of ${this.db.name} has a gap: ${reason}; the slot is created again`);
+    this.log.error({ database: this.db.name, slot: this.slot }, `archive: the WAL archive of ${this.db.name} has a gap: ${reason}; the slot is created again, and moments after the gap need a new backup (disaster-recovery backup --database ${this.db.name})`);
     this.recordEvent(reason);
     await dropSlot(client, this.slot);
     this.clearSpool();
