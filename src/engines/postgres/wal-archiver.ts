@@ -1,3 +1,4 @@
+import type pg from 'pg';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { DatabaseConfig } from '../../config/load.js';
@@ -151,7 +152,7 @@ export class WalArchiver {
   }
 
   /** The server enforces the bound even while the sidecar is down: max_slot_wal_keep_size, set when the role may, else advised. */
-  private async boundOnServer(client: import('pg').Client, p: ArchivePrivileges): Promise<void> {
+  private async boundOnServer(client: pg.Client, p: ArchivePrivileges): Promise<void> {
     const wantedMb = Math.max(1, Math.floor(this.settings.maxSlotRetainedBytes / 1048576));
     if (p.maxSlotWalKeepMb !== -1 && p.maxSlotWalKeepMb <= wantedMb) return;
     if (p.superuser) {
@@ -176,7 +177,7 @@ export class WalArchiver {
   }
 
   /** Drops and creates the slot, and empties the spool so pg_receivewal starts where the new slot does. */
-  private async recordHole(client: import('pg').Client, reason: string): Promise<void> {
+  private async recordHole(client: pg.Client, reason: string): Promise<void> {
     this.log.error({ database: this.db.name, slot: this.slot }, `archive: the WAL archive of ${this.db.name} has a gap: ${reason}; the slot is created again, and moments after the gap need a new backup (disaster-recovery backup --database ${this.db.name})`);
     this.recordEvent(reason);
     await dropSlot(client, this.slot);
