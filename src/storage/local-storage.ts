@@ -52,6 +52,38 @@ export class LocalStorage implements Storage {
     return found.sort((a, b) => compareKeys(a.key, b.key));
   }
 
+  /**
+   * The same listing, synchronously: for status and metrics, which answer
+   * without awaiting (a folder of backups and segments, read in milliseconds).
+   */
+  listSync(prefix = ''): StoredObject[] {
+    const found: StoredObject[] = [];
+    const walk = (dir: string, relative: string) => {
+      let entries: fs.Dirent[];
+      try {
+        entries = fs.readdirSync(dir, { withFileTypes: true });
+      } catch {
+        return; // missing or unreadable: nothing to list
+      }
+      for (const entry of entries) {
+        const key = relative === '' ? entry.name : `${relative}/${entry.name}`;
+        if (!isFinalKey(key) || (!key.startsWith(prefix) && !prefix.startsWith(`${key}/`))) continue;
+        const full = path.join(dir, entry.name);
+        if (entry.isDirectory()) walk(full, key);
+        else if (entry.isFile() && key.startsWith(prefix)) {
+          try {
+            const stat = fs.statSync(full);
+            found.push({ key, size: stat.size, modified: stat.mtime });
+          } catch {
+            // removed meanwhile
+          }
+        }
+      }
+    };
+    walk(this.root, '');
+    return found.sort((a, b) => compareKeys(a.key, b.key));
+  }
+
   async stat(key: string): Promise<StoredObject | undefined> {
     try {
       const stat = await fs.promises.stat(this.fileOf(key));
