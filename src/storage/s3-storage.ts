@@ -38,6 +38,9 @@ export class S3Storage implements Storage {
   constructor(private readonly options: S3StorageOptions) {
     this.prefix = normalizePrefix(options.prefix);
     this.name = s3StorageName(options.bucket, options.prefix);
+    // The SDK warns on stderr of every command that Node 20 gets no releases after January 2027: we pin 3.x
+    // on Node 20 on purpose (README), and a command's stderr is for its errors. An explicit setting wins.
+    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
     this.client = new S3Client({
       endpoint: options.endpoint,
       region: options.region,
