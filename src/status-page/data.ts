@@ -124,6 +124,8 @@ const DATABASE_KEYS = new Set([
   'error_count', 'error', 'last_error', 'checked_at', 'history',
 ]);
 const HISTORY_KEYS = new Set(['id', 'epoch', 'started_at', 'finished_at', 'from', 'to', 'trigger', 'reason', 'result', 'error', 'data_sync', 'phases', 'former_primary']);
+/** FailoverRecord's own fields (camelCase), which its JSON form shows by name. */
+const RECORD_KEYS = new Set(['id', 'epoch', 'startedAt', 'finishedAt', 'from', 'to', 'trigger', 'reason', 'result', 'error', 'dataSync', 'phases', 'formerPrimary']);
 /** Manifest fields shown by name, or left out on purpose (paths, the source URL, checksums, row counts). */
 const BACKUP_KEYS = new Set([
   'version', 'file', 'path', 'database', 'engine', 'format', 'compression', 'compression_level', 'name', 'trigger', 'created_at',
@@ -133,7 +135,7 @@ const BACKUP_KEYS = new Set([
 const PRIVATE_KEY = /pass(word)?|secret|token|credential|authori[sz]ation|private|access_key|key_id|(^|_)(url|uri|endpoint|path|file|dir|config|view|holder)s?$/i;
 
 export function statusPageData(report: StatusReport, journal: StatusPageJournal, now: Date): StatusPageData {
-  const history = journal.history.map(failoverRecordJson);
+  const history = journal.history.map(pageHistoryEntry);
   return {
     generated_at: now.toISOString(),
     enabled: report.enabled,
@@ -142,8 +144,8 @@ export function statusPageData(report: StatusReport, journal: StatusPageJournal,
     auto_failover: { enabled: report.auto_failover.enabled, source: report.auto_failover.source, held: report.auto_failover.held },
     state_problem: report.state_store.problem,
     databases: report.databases.map(pageDatabase),
-    failovers: history.filter((r) => (r.trigger as string) !== 'drill').slice(0, PAGE_LIMITS.failovers).map(pageHistoryEntry),
-    drills: history.filter((r) => (r.trigger as string) === 'drill').slice(0, PAGE_LIMITS.drills).map(pageHistoryEntry),
+    failovers: history.filter((r) => (r.trigger as string) !== 'drill').slice(0, PAGE_LIMITS.failovers),
+    drills: history.filter((r) => (r.trigger as string) === 'drill').slice(0, PAGE_LIMITS.drills),
     backups: journal.backups.map((b) => pageBackup(b, report.last_backup as unknown as Record<string, unknown> | null)),
     alerts: journal.alerts.slice(0, PAGE_LIMITS.alerts).map(pageAlert),
     cluster: pageCluster(report.cluster),
@@ -152,11 +154,19 @@ export function statusPageData(report: StatusReport, journal: StatusPageJournal,
   };
 }
 
-/** A history entry as /api/history shows it; fields added later (a drill's figures) pass through the same filter as every extra. */
-function pageHistoryEntry(r: FailoverRecordJson): FailoverRecordJson {
+/**
+ * A history entry as /api/history shows it. Fields added later (a drill's figures), whether in the
+ * record or in its JSON form, pass through the same filter as every other field this page does not know.
+ */
+function pageHistoryEntry(record: FailoverRecord): FailoverRecordJson {
+  const json = failoverRecordJson(record) as unknown as Record<string, unknown>;
   const known: Record<string, unknown> = {};
-  for (const key of HISTORY_KEYS) if (key in r) known[key] = (r as unknown as Record<string, unknown>)[key];
-  return { ...extraOf(r as unknown as Record<string, unknown>, HISTORY_KEYS), ...known } as unknown as FailoverRecordJson;
+  for (const key of HISTORY_KEYS) if (key in json) known[key] = json[key];
+  return {
+    ...extraOf(record as unknown as Record<string, unknown>, RECORD_KEYS),
+    ...extraOf(json, HISTORY_KEYS),
+    ...known,
+  } as unknown as FailoverRecordJson;
 }
 
 function pageDatabase(d: DatabaseStatus): StatusPageDatabase {

@@ -36,7 +36,8 @@ export function statusPageRenderer(dir = TEMPLATES_DIR): StatusPageRenderer {
     `script-src ${hash(script)}`,
     `style-src ${hash(style)}`,
     "connect-src 'self'",
-    "img-src 'self'",
+    // The icon is a data: URL in the page: the browser asks the sidecar for no /favicon.ico.
+    "img-src data:",
     "base-uri 'none'",
     "form-action 'none'",
     "frame-ancestors 'none'",
