@@ -24,7 +24,9 @@
     } else {
       var head = el('tr', {}, s.columns.map(function (c) { return el('th', { scope: 'col', text: c }); }));
       var rows = s.rows.map(function (row) {
-        return el('tr', {}, row.map(function (c) { return el('td', { class: tone(c.tone), title: c.title, text: c.text }); }));
+        return el('tr', {}, row.map(function (c, i) {
+          return el('td', { class: tone(c.tone) + (s.wide.indexOf(i) >= 0 ? ' wide' : ''), title: c.title, text: c.text });
+        }));
       });
       children.push(el('div', { class: 'scroll' }, [el('table', {}, [el('thead', {}, [head]), el('tbody', {}, rows)])]));
     }

@@ -25,6 +25,8 @@ export interface Section {
   title: string;
   notes: Array<{ text: string; tone: Tone }>;
   columns: string[];
+  /** Columns of long text, which wrap (the others keep to one line; the table scrolls sideways when it must). */
+  wide: number[];
   rows: Cell[][];
   /** Shown instead of the table when there is no row. */
   empty: string;
@@ -118,6 +120,7 @@ function viewDatabases(data: StatusPageData, now: number): Section {
     title: 'Databases',
     notes: [],
     columns: ['Database', 'Role', 'State', 'Response', 'Lag', 'Size', 'Conns', 'Last probe', 'Engine', 'Notes'],
+    wide: [9],
     rows,
     empty: 'No database is configured.',
   };
@@ -141,7 +144,7 @@ function viewHistory(id: string, title: string, records: FailoverRecordJson[], n
       viewCell([r.reason, r.error, r.former_primary ? r.former_primary.note : null].filter((t) => t).join('; '), r.error ? 'bad' : 'muted'),
     ];
   });
-  return { id, title, notes: [], columns: ['When', 'Trigger', 'From → to', 'Result', 'Took', 'Figures', 'Reason'], rows, empty };
+  return { id, title, notes: [], columns: ['When', 'Trigger', 'From → to', 'Result', 'Took', 'Figures', 'Reason'], wide: [5, 6], rows, empty };
 }
 
 function viewBackups(data: StatusPageData, now: number): Section {
@@ -163,6 +166,7 @@ function viewBackups(data: StatusPageData, now: number): Section {
     title: 'Backups (newest good of each database)',
     notes: [],
     columns: ['Database', 'Backup', 'Taken', 'Size', 'Took', 'Verified', 'Trigger', 'Offsite, window, more'],
+    wide: [7],
     rows,
     empty: 'No good backup yet.',
   };
@@ -182,6 +186,7 @@ function viewAlerts(data: StatusPageData, now: number): Section {
     title: 'Alerts received',
     notes: [],
     columns: ['Received', 'Alert', 'Database', 'Status', 'Action', 'Why, result'],
+    wide: [5],
     rows,
     empty: 'No alert received.',
   };
@@ -199,7 +204,7 @@ function viewCluster(data: StatusPageData, now: number): Section {
     viewCell(viewAgo(m.last_heartbeat, now), '', m.last_heartbeat),
     viewCell(Object.entries(m.sees).map(([db, status]) => `${db} ${status}`).join(', ')),
   ]);
-  return { id: 'cluster', title: 'Sidecars', notes, columns: ['Member', 'Role', 'Heartbeat', 'Sees'], rows, empty: 'No member has published itself.' };
+  return { id: 'cluster', title: 'Sidecars', notes, columns: ['Member', 'Role', 'Heartbeat', 'Sees'], wide: [3], rows, empty: 'No member has published itself.' };
 }
 
 function viewExtra(data: StatusPageData): Section[] {
@@ -210,7 +215,7 @@ function viewExtra(data: StatusPageData): Section[] {
     const texts = value !== null && typeof value === 'object' && !Array.isArray(value) ? viewFlatten(value as Record<string, unknown>) : viewFlatten({ value }).map((t) => t.replace(/^value: /, ''));
     return [viewCell(key.replace(/_/g, ' ')), viewCell(texts.join('; '))];
   });
-  return [{ id: 'more', title: 'More', notes: [], columns: ['What', 'Value'], rows, empty: '' }];
+  return [{ id: 'more', title: 'More', notes: [], columns: ['What', 'Value'], wide: [1], rows, empty: '' }];
 }
 
 /** Any JSON as `key: value` texts; nested keys dotted, units read from the key's suffix. */
@@ -239,6 +244,7 @@ function viewFlatten(value: Record<string, unknown>, prefix?: string): string[] 
 
 function viewSeconds(s: number | null): string {
   if (s === null || !Number.isFinite(s)) return '-';
+  if (s === 0) return '0 s';
   if (s < 0.01) return `${(s * 1000).toFixed(2)} ms`;
   if (s < 1) return `${Math.round(s * 1000)} ms`;
   if (s < 60) return `${s.toFixed(s < 10 ? 2 : 1)} s`;
