@@ -24,13 +24,16 @@ import { actAsLeader, NoLeaderAnswered, processName, type ActingDeps } from './h
 import { HaLoop } from './ha/loop.js';
 import type { Logger } from './log.js';
 import { registerBackupMetrics } from './metrics/backup-metrics.js';
+import { registerOffsiteMetrics } from './metrics/offsite-metrics.js';
+import { OffsiteCopies } from './backup/offsite-copies.js';
+import { openOffsiteStorages } from './storage/open-storage.js';
 import { registerReplicationMetrics } from './metrics/replication-metrics.js';
 import { Metrics } from './metrics/registry.js';
 import { Monitor } from './monitor/monitor.js';
 import { SilentNotifier, WebhookNotifier, type Notifier } from './notifications/notifier.js';
 import { openStateStore, type StoreOpening } from './state/open-store.js';
 import type { Leadership } from './state/leadership.js';
-import type { ClusterState, FailoverRecord, SqliteIdentityRecord, StateStore, StateWatch } from './state/store.js';
+import type { AlertRecord, ClusterState, FailoverRecord, SqliteIdentityRecord, StateStore, StateWatch } from './state/store.js';
 import { clusterStatus, databaseStatus, lastBackupStatus, statusReport, type ClusterStatus, type DatabaseStatus, type LastBackupStatus, type StatusReport } from './status.js';
 
 /** A database that answers but turns writes away: fenced (read-only by default), or a standby. */
@@ -59,6 +62,8 @@ export class DisasterRecoveryService {
   readonly copies: SqliteReplication;
   readonly alerts: AlertReceiver;
   readonly backups: Backups;
+  /** Copies of backup_dir on the offsite destinations (copied by the leader; status read by every process). */
+  readonly offsite: OffsiteCopies;
   readonly sqliteIdentities: SqliteIdentities;
   private readonly integrity: SqliteIntegrityChecks;
   private readonly pgArchiving: PostgresArchiving;
@@ -120,9 +125,12 @@ export class DisasterRecoveryService {
       failoverCounts: () => this.failoverCounts(),
       sidecar: () => ({ isLeader: this.ha.isLeader(), members: this.ha.members().length }),
     });
+    const destinations = openOffsiteStorages(config);
+    this.offsite = new OffsiteCopies(config, log, destinations);
     this.backups = new Backups({
       config,
       log,
+      offsite: destinations,
       currentPrimary: () => this.currentPrimary(),
       scrub: (text) => scrubSecrets(text, config.secrets),
       // A restore is the sidecar's own replacement of a file: what it leaves is the new baseline.
@@ -138,7 +146,9 @@ export class DisasterRecoveryService {
     registerBackupMetrics(this.metrics.registry, this.backups);
     this.pgArchiving = PostgresArchiving.fromConfig(config, () => this.currentPrimary(), log);
     registerArchiveMetrics(this.metrics.registry, this.pgArchiving);
-    this.pointInTime = new PointInTimeRestores(this.backups);
+    this.pointInTime = new PointInTimeRestores(this.backups, destinations);
+    registerOffsiteMetrics(this.metrics.registry, this.offsite);
+    this.backups.onOutcome(() => this.offsite.wake());
     registerReplicationMetrics(this.metrics.registry, enabled.filter((d) => d.target.engine === 'sqlite').map((d) => d.name), this.copies.totals);
     this.procedure = new FailoverProcedure({
       config,
@@ -241,6 +251,8 @@ export class DisasterRecoveryService {
     else void this.backups.stop();
     if (leading) this.pgArchiving.start();
     else void this.pgArchiving.stop();
+    if (leading) this.offsite.start();
+    else void this.offsite.stop();
   }
 
   /**
@@ -377,6 +389,7 @@ export class DisasterRecoveryService {
       this.lastBackup(),
       { path: this.store.location ?? this.config.state.path, problem: this.storeProblem ?? null },
       this.cluster(),
+      this.offsite.status(),
     );
   }
 
@@ -524,6 +537,22 @@ export class DisasterRecoveryService {
     return this.store.history(limit);
   }
 
+  /** Alert deliveries as the webhook recorded them, newest first (the status page). */
+  alertRecords(limit: number): Promise<AlertRecord[]> {
+    return this.store.alerts(limit);
+  }
+
+  /** The newest good backup of each enabled database that has one (the status page); an unreadable folder has none. */
+  newestBackups(): BackupRecord[] {
+    return this.backups.databases().flatMap((d) => {
+      try {
+        return this.backups.newestGood(d.name) ?? [];
+      } catch {
+        return [];
+      }
+    });
+  }
+
   /** Runs the sidecar: probes, the HA loop, periodic copies, state refresh. */
   async start(): Promise<void> {
     this.started = true;
@@ -547,6 +576,7 @@ export class DisasterRecoveryService {
     await this.ha.stop();
     await this.backups.stop();
     await this.pgArchiving.stop();
+    await this.offsite.stop();
     await this.alerts.drain();
     await this.monitor.stop();
     await this.copies.stop();

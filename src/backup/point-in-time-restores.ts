@@ -1,6 +1,6 @@
 import { InputError } from '../errors.js';
 import type { Storage } from '../storage/storage.js';
-import { LocalArchiveSource } from './archive-source.js';
+import { LocalStorage } from '../storage/local-storage.js';
 import type { Backups } from './backups.js';
 import type { ArchiveVerification, PointInTimeOutcome, PointInTimeRequest, RestoreWindow } from './point-in-time.js';
 import { PostgresPointInTime } from './postgres-point-in-time.js';
@@ -14,7 +14,7 @@ export class PointInTimeRestores {
     /** Offsite destinations to read an archive from when the local folder does not cover the time. */
     offsite: Storage[] = [],
   ) {
-    this.postgres = new PostgresPointInTime(backups, [new LocalArchiveSource(backups.deps.config.backup.backup_dir), ...offsite]);
+    this.postgres = new PostgresPointInTime(backups, [new LocalStorage(backups.deps.config.backup.backup_dir), ...offsite]);
   }
 
   async windows(database?: string): Promise<RestoreWindow[]> {

@@ -40,6 +40,21 @@ export const databaseSchema = z.strictObject({
   enabled: bool().default(true),
 });
 
+export const OFFSITE_TYPES = ['s3'] as const;
+
+/** An extra place every final file of `backup_dir` is copied to (see src/backup/offsite.ts). */
+export const offsiteSchema = z.strictObject({
+  type: oneOf(OFFSITE_TYPES),
+  /** Any S3-compatible service; unset: AWS S3 of `region`. */
+  endpoint: text().url({ error: 'expected an http(s) URL of the S3-compatible service' }).optional(),
+  bucket: text().min(3, { error: 'expected a bucket name (at least 3 characters)' }),
+  prefix: text().default(''),
+  region: text().min(1, { error: 'must not be empty' }).default('us-east-1'),
+  access_key_id: text().min(1, { error: 'must not be empty' }),
+  secret_access_key: text().min(1, { error: 'must not be empty' }),
+  force_path_style: bool().default(false),
+});
+
 export const backupSchema = z.strictObject({
   backup_dir: text().default('backups'),
   enable_auto_backup: bool().default(true),
@@ -57,6 +72,8 @@ export const backupSchema = z.strictObject({
       max_slot_wal_keep_mb: positiveInt().default(1024),
     })
     .prefault({}),
+  /** Addition: offsite destinations, each receiving everything `backup_dir` receives. */
+  offsite: z.array(offsiteSchema, { error: 'expected a list of destinations' }).default([]),
 });
 
 export const failoverSchema = z.strictObject({
@@ -124,6 +141,8 @@ export const serverSchema = z.strictObject({
   ).default(9898),
   /** Bearer token for POST and /api/* routes; when empty those routes are refused. */
   auth_token: text().optional(),
+  /** `GET /` (the status page) and `GET /status.json` (its data), served without a token; false: 404. */
+  status_page: bool().default(true),
 });
 
 export const STATE_BACKENDS = ['sqlite', 'etcd'] as const;
@@ -179,3 +198,4 @@ export const configSchema = z
 export type RawConfig = z.infer<typeof configSchema>;
 export type DatabaseSettings = z.infer<typeof databaseSchema>;
 export type AlertRule = z.infer<typeof alertRuleSchema>;
+export type OffsiteSettings = z.infer<typeof offsiteSchema>;

@@ -206,6 +206,7 @@ export class WalArchiver {
         this.lastSlotCheck = Date.now();
         await this.watchSlot();
       }
+      if (this.privileges?.canSwitchWal && this.report.running && Date.now() - this.lastSwitch.at >= this.settings.segmentIntervalSeconds * 1000) await this.switchIfWritten();
     } catch (error) {
       this.log.error({ database: this.db.name }, this.settings.scrub(`archive of ${this.db.name}: ${(error as Error).message}`));
     } finally {
@@ -245,7 +246,7 @@ export class WalArchiver {
     return true;
   }
 
-  /** Retained bytes for the metric; the bound; and a segment switch once the interval passed with WAL written. */
+  /** Retained bytes for the metric, and the bound. */
   private async watchSlot(): Promise<void> {
     await withClient(this.target, 10_000, async (client) => {
       const slot = await readSlot(client, this.slot);
@@ -259,13 +260,17 @@ export class WalArchiver {
         await this.recordHole(client, `replication slot ${this.slot} held ${mb} MB of WAL, past the bound of ${(this.settings.maxSlotRetainedBytes / 1048576).toFixed(0)} MB, and was dropped`);
         return;
       }
-      if (this.privileges?.canSwitchWal && Date.now() - this.lastSwitch.at >= this.settings.segmentIntervalSeconds * 1000) {
-        const { rows } = await client.query<{ lsn: string }>('SELECT pg_current_wal_insert_lsn()::text AS lsn');
-        if (rows[0]!.lsn !== this.lastSwitch.lsn) {
-          const switched = await client.query<{ lsn: string }>('SELECT pg_switch_wal()::text AS lsn, pg_current_wal_insert_lsn()::text AS now');
-          this.lastSwitch = { at: Date.now(), lsn: (switched.rows[0] as unknown as { now: string }).now };
-        } else this.lastSwitch.at = Date.now();
-      }
+    });
+  }
+
+  /** Closes the segment once the interval passed with WAL written since the last switch: a quiet primary's commits reach a final segment. */
+  private async switchIfWritten(): Promise<void> {
+    this.lastSwitch.at = Date.now();
+    await withClient(this.target, 10_000, async (client) => {
+      const { rows } = await client.query<{ lsn: string }>('SELECT pg_current_wal_insert_lsn()::text AS lsn');
+      if (rows[0]!.lsn === this.lastSwitch.lsn) return;
+      const switched = await client.query<{ now: string }>('SELECT pg_switch_wal(), pg_current_wal_insert_lsn()::text AS now');
+      this.lastSwitch = { at: Date.now(), lsn: switched.rows[0]!.now };
     });
   }
 }
