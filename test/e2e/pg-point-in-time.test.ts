@@ -3,8 +3,8 @@ import { chmodSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { eventually } from '../support/cli.js';
-import { archiveSandbox, between, idsInDataDir, insertStamps, upTo } from '../support/pg-archive.js';
+import { createSandbox, eventually, freePort, httpGet } from '../support/cli.js';
+import { archiveConfig, archiveSandbox, between, idsInDataDir, insertStamps, upTo } from '../support/pg-archive.js';
 import { startPostgres } from '../support/postgres.js';
 
 const show = (r: { code: number | null; stdout: string; stderr: string }) => `exit ${r.code}\n${r.stdout}\n${r.stderr}`;
@@ -41,6 +41,9 @@ describe('PostgreSQL point-in-time restore (real server, real CLI)', { timeout: 
       return window !== undefined && window.ranges.length > 0 && Date.parse(window.ranges.at(-1)!.to) >= times.get(40)!.getTime();
     }, () => JSON.stringify(window));
     assert.deepEqual(window!.gaps, [], 'no gap although the sidecar was stopped during writes');
+    const metrics = await httpGet(`${monitor.url}/metrics`);
+    assert.match(metrics.body, /^dr_archive_slot_retained_bytes\{database="primary"\} \d+$/m);
+    assert.match(metrics.body, /^dr_archive_last_segment_timestamp_seconds\{database="primary"\} \d+/m);
     const listed = await sandbox.run(['restore', '--list-times', '--config', 'config.yaml']);
     assert.match(listed.stdout, /primary \(postgresql\):\n {2}restorable \d{4}-/);
 
@@ -127,5 +130,22 @@ describe('PostgreSQL archive past the slot bound (real server, real CLI)', { tim
     assert.equal(refused.code, 2, show(refused));
     assert.match(refused.stderr, /outside the window/);
     await monitor.stop('SIGTERM', 30_000);
+  });
+});
+
+describe('PostgreSQL archive privileges (real server, real CLI)', { timeout: 120_000 }, () => {
+  it('refuses a base backup for a role without REPLICATION, naming the attribute', async (t) => {
+    const server = await startPostgres();
+    t.after(() => server.destroy());
+    await server.createDatabase('shop');
+    await server.query('CREATE ROLE clerk LOGIN');
+    const sandbox = createSandbox(t);
+    const doc = archiveConfig(server, await freePort());
+    doc.disaster_recovery.databases.primary!.url = server.url({ database: 'shop', user: 'clerk' });
+    sandbox.writeConfig(doc);
+    sandbox.createStateStore();
+    const r = await sandbox.run(['backup', '--config', 'config.yaml'], { timeoutMs: 60_000 });
+    assert.equal(r.code, 1, show(r));
+    assert.match(r.stderr, /cannot take a base backup of primary: role "clerk" lacks the REPLICATION attribute .*ALTER ROLE "clerk" REPLICATION/);
   });
 });
