@@ -28,23 +28,46 @@ export class PostgresPointInTime {
   ) {}
 
   async window(database: string): Promise<RestoreWindow> {
-    const archive = await readPostgresArchive(this.sources[0]!, database);
-    const view = viewOf(archive);
+    const view = viewOf(await this.nearestArchive(database));
     return { database, engine: 'postgresql', ranges: view.ranges, gaps: view.gaps };
+  }
+
+  /**
+   * The archive of the first source (local first) that holds any of this
+   * database's archive: with `backup_dir` lost, the window, `verify` and
+   * `--list-times` are those of the destination that still has it.
+   */
+  private async nearestArchive(database: string): Promise<PostgresArchive> {
+    let first: PostgresArchive | undefined;
+    for await (const archive of this.archives(database)) {
+      first ??= archive;
+      if (archive.backups.length > 0 || archive.segments.length > 0) return archive;
+    }
+    return first ?? { storage: this.sources[0]!, database, backups: [], segments: [], files: new Map(), events: [] };
+  }
+
+  /** Each source's archive in order; a destination that cannot be read is passed over with a warning (it may be down). */
+  private async *archives(database: string): AsyncGenerator<PostgresArchive> {
+    for (const storage of this.sources) {
+      try {
+        yield await readPostgresArchive(storage, database);
+      } catch (error) {
+        this.backups.deps.log.warn({ destination: storage.name }, `the archive of ${database} on ${storage.name} could not be read: ${this.backups.deps.scrub((error as Error).message)}`);
+      }
+    }
   }
 
   /** The archive (of the first source whose window holds `time`) and what to restore from it; refuses a time outside every window, naming the window. */
   private async plan(db: DatabaseConfig, time: Date): Promise<{ archive: PostgresArchive; pick: RestorePick }> {
     let firstWindow: RestoreWindow | undefined;
-    for (const storage of this.sources) {
-      const archive = await readPostgresArchive(storage, db.name);
+    for await (const archive of this.archives(db.name)) {
       const view = viewOf(archive);
-      firstWindow ??= { database: db.name, engine: 'postgresql', ...view };
+      if (!firstWindow?.ranges.length) firstWindow = { database: db.name, engine: 'postgresql', ...view };
       if (!withinRanges(view.ranges, time)) continue;
       const pick = pickRestore(archive.segments, archive.backups, time);
       if (typeof pick !== 'string') return { archive, pick };
     }
-    throw new InputError(`cannot restore ${db.name} to ${time.toISOString()}: it is outside the window the backups and the archive cover (${describeWindow(firstWindow!)})`);
+    throw new InputError(`cannot restore ${db.name} to ${time.toISOString()}: it is outside the window the backups and the archive cover (${describeWindow(firstWindow ?? { database: db.name, engine: 'postgresql', ranges: [], gaps: [] })})`);
   }
 
   async restore(request: PointInTimeRequest, options: { skipSafetyBackup?: boolean } = {}): Promise<PointInTimeOutcome> {
@@ -100,7 +123,7 @@ export class PostgresPointInTime {
   /** Proves the archive: a restore to a moment inside the newest range into a scratch folder, read back; the gaps by time range. */
   async verify(database: string): Promise<ArchiveVerification> {
     const db = this.backups.database(database);
-    const archive = await readPostgresArchive(this.sources[0]!, database);
+    const archive = await this.nearestArchive(database);
     const view = viewOf(archive);
     const newest = view.ranges.at(-1);
     if (!newest) return { database, ok: false, detail: `no restorable window yet (${describeWindow({ database, engine: 'postgresql', ...view })})`, gaps: view.gaps };
