@@ -12,6 +12,7 @@ import { SqliteReplication, type CopyPlan } from './engines/sqlite/replication.j
 import { replicationWarning } from './engines/sqlite/journal-mode.js';
 import { PostgresArchiving } from './engines/postgres/archiving.js';
 import { PointInTimeRestores } from './backup/point-in-time-restores.js';
+import { RestoreWindowCache, type RestoreWindowStatus } from './backup/restore-window-cache.js';
 import type { ArchiveVerification, PointInTimeOutcome, PointInTimeRequest, RestoreWindow } from './backup/point-in-time.js';
 import { registerArchiveMetrics } from './metrics/archive-metrics.js';
 import type { SqliteWatch } from './engines/sqlite.js';
@@ -68,6 +69,7 @@ export class DisasterRecoveryService {
   private readonly integrity: SqliteIntegrityChecks;
   private readonly pgArchiving: PostgresArchiving;
   readonly pointInTime: PointInTimeRestores;
+  private readonly restoreWindowCache: RestoreWindowCache;
   private readonly procedure: FailoverProcedure;
   private state: ClusterState = EMPTY_STATE;
   private readonly unrecordedAttempts = new Map<string, number>();
@@ -147,6 +149,7 @@ export class DisasterRecoveryService {
     this.pgArchiving = PostgresArchiving.fromConfig(config, () => this.currentPrimary(), log);
     registerArchiveMetrics(this.metrics.registry, this.pgArchiving);
     this.pointInTime = new PointInTimeRestores(this.backups, destinations);
+    this.restoreWindowCache = new RestoreWindowCache(() => this.pointInTime.windows(), log);
     registerOffsiteMetrics(this.metrics.registry, this.offsite);
     this.backups.onOutcome(() => this.offsite.wake());
     registerReplicationMetrics(this.metrics.registry, enabled.filter((d) => d.target.engine === 'sqlite').map((d) => d.name), this.copies.totals);
@@ -218,6 +221,11 @@ export class DisasterRecoveryService {
 
   restoreWindows(database?: string): Promise<RestoreWindow[]> {
     return this.pointInTime.windows(database);
+  }
+
+  /** Computes the windows that status() reports now (a command's status; the sidecar refreshes them in the background). */
+  refreshRestoreWindows(): Promise<RestoreWindowStatus[]> {
+    return this.restoreWindowCache.refresh();
   }
 
   restoreToTime(request: Omit<PointInTimeRequest, 'database'> & { database?: string }, options: { skipSafetyBackup?: boolean } = {}): Promise<PointInTimeOutcome> {
@@ -377,7 +385,7 @@ export class DisasterRecoveryService {
   }
 
   status(): StatusReport {
-    return statusReport(
+    const report = statusReport(
       this.config,
       this.databaseStatuses(),
       this.state,
@@ -391,6 +399,7 @@ export class DisasterRecoveryService {
       this.cluster(),
       this.offsite.status(),
     );
+    return this.config.backup.archive.enabled ? { ...report, restore_windows: this.restoreWindowCache.current() } : report;
   }
 
   /** The leader, the members and the lease: the running sidecar's own knowledge, else what refreshCluster read. */
@@ -577,6 +586,7 @@ export class DisasterRecoveryService {
     await this.backups.stop();
     await this.pgArchiving.stop();
     await this.offsite.stop();
+    await this.restoreWindowCache.settle();
     await this.alerts.drain();
     await this.monitor.stop();
     await this.copies.stop();

@@ -1,3 +1,4 @@
+import type { RestoreWindowStatus } from './backup/restore-window-cache.js';
 import type { Config, DatabaseConfig } from './config/load.js';
 import type { DatabaseHealth } from './monitor/health.js';
 import type { HistorySummary } from './monitor/history.js';
@@ -74,6 +75,8 @@ export interface StatusReport {
   cluster: ClusterStatus;
   /** Per `backup.offsite` destination: what arrived last, what is pending, the last error. */
   offsite: OffsiteStatus[];
+  /** While `backup.archive.enabled`: what each database can be restored into (`restore --to-time`), as last computed. */
+  restore_windows?: RestoreWindowStatus[];
 }
 
 export interface ClusterStatus {

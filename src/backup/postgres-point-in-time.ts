@@ -33,17 +33,20 @@ export class PostgresPointInTime {
   }
 
   /**
-   * The archive of the first source (local first) that holds any of this
-   * database's archive: with `backup_dir` lost, the window, `verify` and
-   * `--list-times` are those of the destination that still has it.
+   * The archive of the first source (local first) with a restorable window,
+   * else the first holding any of this database's archive: with `backup_dir`
+   * lost (or holding only a safety backup taken since), the window, `verify`
+   * and `--list-times` are those of the destination that still has it.
    */
   private async nearestArchive(database: string): Promise<PostgresArchive> {
     let first: PostgresArchive | undefined;
+    let holding: PostgresArchive | undefined;
     for await (const archive of this.archives(database)) {
       first ??= archive;
-      if (archive.backups.length > 0 || archive.segments.length > 0) return archive;
+      if (viewOf(archive).ranges.length > 0) return archive;
+      if (archive.backups.length > 0 || archive.segments.length > 0) holding ??= archive;
     }
-    return first ?? { storage: this.sources[0]!, database, backups: [], segments: [], files: new Map(), events: [] };
+    return holding ?? first ?? { storage: this.sources[0]!, database, backups: [], segments: [], files: new Map(), events: [] };
   }
 
   /** Each source's archive in order; a destination that cannot be read is passed over with a warning (it may be down). */

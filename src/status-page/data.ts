@@ -10,6 +10,7 @@
  */
 import { failoverRecordJson, type FailoverRecordJson } from '../failover/history.js';
 import type { AlertRecord, FailoverRecord } from '../state/store.js';
+import type { RestoreWindowStatus } from '../backup/restore-window-cache.js';
 import type { DatabaseStatus, StatusReport } from '../status.js';
 
 export interface StatusPageDatabase {
@@ -98,6 +99,8 @@ export interface StatusPageData {
   backups: StatusPageBackup[];
   alerts: StatusPageAlert[];
   cluster: StatusPageCluster;
+  /** Per database, the moments `restore --to-time` can restore into (as last computed); null while archiving is off. */
+  restore_windows: RestoreWindowStatus[] | null;
   /** Why the history or the alert records could not be read just now (the rest of the page still is). */
   journal_problem: string | null;
   /** Top-level status fields this page does not know by name (shown as they are, secret-shaped keys left out). */
@@ -117,7 +120,7 @@ export interface StatusPageJournal {
 /** How many entries of each list the page shows. */
 export const PAGE_LIMITS = { failovers: 10, drills: 10, alerts: 20, history: 100 } as const;
 
-const REPORT_KEYS = new Set(['enabled', 'config', 'state_store', 'primary', 'epoch', 'auto_failover', 'last_backup', 'databases', 'cluster']);
+const REPORT_KEYS = new Set(['enabled', 'config', 'state_store', 'primary', 'epoch', 'auto_failover', 'last_backup', 'databases', 'cluster', 'restore_windows']);
 const DATABASE_KEYS = new Set([
   'name', 'type', 'priority', 'engine', 'url', 'enabled', 'is_primary', 'demoted', 'demoted_note', 'status', 'response_time_seconds',
   'size_bytes', 'connections', 'in_recovery', 'read_only', 'replication_lag_seconds', 'replication_warning', 'consecutive_failures',
@@ -149,6 +152,7 @@ export function statusPageData(report: StatusReport, journal: StatusPageJournal,
     backups: journal.backups.map((b) => pageBackup(b, report.last_backup as unknown as Record<string, unknown> | null)),
     alerts: journal.alerts.slice(0, PAGE_LIMITS.alerts).map(pageAlert),
     cluster: pageCluster(report.cluster),
+    restore_windows: report.restore_windows?.map(pageWindow) ?? null,
     journal_problem: journal.problem ?? null,
     extra: extraOf(report as unknown as Record<string, unknown>, REPORT_KEYS),
   };
@@ -210,6 +214,16 @@ function pageBackup(b: Record<string, unknown>, last: Record<string, unknown> | 
     verified: typeof verification?.ok === 'boolean' ? verification.ok : null,
     verified_at: verification?.at ?? null,
     extra: { ...extraOf(b, BACKUP_KEYS), ...(same ? extraOf(last, BACKUP_KEYS) : {}) },
+  };
+}
+
+function pageWindow(w: RestoreWindowStatus): RestoreWindowStatus {
+  return {
+    database: w.database,
+    engine: w.engine,
+    ranges: w.ranges.map((r) => ({ from: r.from, to: r.to })),
+    gaps: w.gaps.map((g) => ({ from: g.from, to: g.to, reason: g.reason })),
+    computed_at: w.computed_at,
   };
 }
 

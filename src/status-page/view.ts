@@ -61,6 +61,7 @@ export function pageView(data: StatusPageData): PageView {
       viewHistory('failovers', 'Last failovers', data.failovers, now, 'No failover yet.'),
       viewHistory('drills', 'Last drills', data.drills, now, 'No drill yet.'),
       viewBackups(data, now),
+      ...viewRestoreWindows(data, now),
       viewAlerts(data, now),
       viewCluster(data, now),
       ...viewExtra(data),
@@ -170,6 +171,35 @@ function viewBackups(data: StatusPageData, now: number): Section {
     rows,
     empty: 'No good backup yet.',
   };
+}
+
+/** While archiving is on: per database, the ranges a point-in-time restore reaches and the holes in them. */
+function viewRestoreWindows(data: StatusPageData, now: number): Section[] {
+  if (data.restore_windows === null) return [];
+  const rows = data.restore_windows.map((w) => {
+    const newest = w.ranges.length === 0 ? null : w.ranges[w.ranges.length - 1]!;
+    const gaps = w.gaps.map((g) => `${g.from} .. ${g.to}: ${g.reason}`);
+    return [
+      viewCell(w.database),
+      viewCell(w.engine),
+      viewCell(newest ? newest.from : 'no window yet', newest ? '' : 'warn'),
+      viewCell(newest ? `${newest.to} (${viewAgo(newest.to, now)})` : '-', '', newest ? newest.to : ''),
+      viewCell(w.ranges.length > 1 ? w.ranges.slice(0, -1).map((r) => `${r.from} .. ${r.to}`).join('; ') : '-', 'muted'),
+      viewCell(gaps.length === 0 ? 'none' : gaps.join('; '), gaps.length === 0 ? 'good' : 'bad'),
+      viewCell(viewAgo(w.computed_at, now), 'muted', w.computed_at),
+    ];
+  });
+  return [
+    {
+      id: 'restore-windows',
+      title: 'Point-in-time restore (restore --to-time)',
+      notes: [],
+      columns: ['Database', 'Engine', 'Restorable from', 'Restorable to (last archived commit)', 'Earlier ranges', 'Gaps', 'Computed'],
+      wide: [4, 5],
+      rows,
+      empty: 'Not computed yet: the window is computed in the background, at most every 30 s.',
+    },
+  ];
 }
 
 function viewAlerts(data: StatusPageData, now: number): Section {
@@ -282,6 +312,7 @@ export const CLIENT_FUNCTIONS: ReadonlyArray<(...args: never[]) => unknown> = [
   viewDatabases,
   viewHistory,
   viewBackups,
+  viewRestoreWindows,
   viewAlerts,
   viewCluster,
   viewExtra,

@@ -9,12 +9,13 @@ import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { eventually, type CliResult } from '../support/cli.js';
+import { eventually, httpGet, type CliResult } from '../support/cli.js';
 import { archiveConfig, archiveSandbox, between, idsInDataDir, insertStamps, upTo } from '../support/pg-archive.js';
 import { startPostgres } from '../support/postgres.js';
 import { S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY, startS3, type S3Server } from '../support/s3.js';
 
 const show = (r: CliResult) => `exit ${r.code}\n${r.stdout}\n${r.stderr}`;
+const TOKEN = 'pitr-offsite-token-5b81e0';
 const ENV = { S3_KEY: S3_ACCESS_KEY_ID, S3_SECRET: S3_SECRET_ACCESS_KEY };
 
 interface WindowJson {
@@ -41,6 +42,7 @@ describe('PostgreSQL point-in-time restore from S3 alone (real server, s3rver, r
       ...doc.disaster_recovery.backup,
       offsite: [{ ...s3.offsite('pitr/'), access_key_id: '${S3_KEY}', secret_access_key: '${S3_SECRET}' }],
     };
+    doc.server.auth_token = TOKEN;
     sandbox.writeConfig(doc);
     const run = (args: string[], timeoutMs = 60_000) => sandbox.run([...args, '--config', 'config.yaml'], { env: ENV, timeoutMs });
 
@@ -60,6 +62,14 @@ describe('PostgreSQL point-in-time restore from S3 alone (real server, s3rver, r
       return status.offsite[0]!.pending_files === 0 && status.offsite[0]!.offsite_files > 0;
     });
     const local = await localWindow();
+    // /api/status (and so the status page) carries the window too, computed in the background.
+    await eventually('/api/status to show the window up to the last commit', 90_000, async () => {
+      const api = await httpGet(`${monitor.url}/api/status`, { authorization: `Bearer ${TOKEN}` });
+      const windows = (JSON.parse(api.body) as { restore_windows?: Array<WindowJson & { computed_at: string }> }).restore_windows;
+      return Date.parse(windows?.[0]?.ranges.at(-1)?.to ?? '0') >= times.get(20)!.getTime();
+    });
+    const page = await httpGet(`${monitor.url}/`);
+    assert.match(page.body, /Point-in-time restore \(restore --to-time\)/);
     await monitor.stop('SIGTERM', 30_000);
     stopped = true;
 

@@ -139,15 +139,48 @@ test('drills are history entries of trigger drill, shown apart with whatever fig
 });
 
 test('fields the page does not know yet are shown as they are: offsite copies of a backup, new top-level sections', () => {
-  const windows = [{ database: 'primary', ranges: [{ from: '2026-05-01T00:00:00.000Z', to: '2026-05-01T11:59:00.000Z' }], gaps: [] }];
-  const data = statusPageData(report({ restore_windows: windows, archive_password: 'nope' }), journal, NOW);
+  const replicas = [{ database: 'primary', lag: { from: '2026-05-01T00:00:00.000Z', to: '2026-05-01T11:59:00.000Z' }, notes: [] }];
+  const data = statusPageData(report({ read_replicas: replicas, archive_password: 'nope' }), journal, NOW);
   const view = pageView(data);
   const backupMore = section(view, 'backups').rows[0]![7]!.text;
   assert.match(backupMore, /offsite: destination: s3, uploaded_at: 2026-05-01T10:00:03.000Z, note: via https:\/\/\*\*\*@proxy\.example\//);
   const more = section(view, 'more');
   // status's per-destination offsite copies (empty here) are a section the page does not know yet either.
-  assert.deepEqual(more.rows.map((r) => r[0]!.text), ['offsite', 'restore windows']);
-  assert.match(more.rows[1]![1]!.text, /database: primary, ranges: from: 2026-05-01T00:00:00.000Z, to: 2026-05-01T11:59:00.000Z, gaps: none/);
+  assert.deepEqual(more.rows.map((r) => r[0]!.text), ['offsite', 'read replicas']);
+  assert.match(more.rows[1]![1]!.text, /database: primary, lag\.from: 2026-05-01T00:00:00.000Z, lag\.to: 2026-05-01T11:59:00.000Z, notes: none/);
+});
+
+const WINDOWS = [
+  {
+    database: 'primary',
+    engine: 'postgresql',
+    ranges: [
+      { from: '2026-04-30T00:00:00.000Z', to: '2026-04-30T06:00:00.000Z' },
+      { from: '2026-05-01T00:00:00.000Z', to: '2026-05-01T11:59:00.000Z' },
+    ],
+    gaps: [{ from: '2026-04-30T06:00:00.000Z', to: '2026-04-30T07:00:00.000Z', reason: '3 WAL segment(s) missing after 000000010000000000000004' }],
+    computed_at: '2026-05-01T11:59:50.000Z',
+  },
+  { database: 'standby', engine: 'postgresql', ranges: [], gaps: [], computed_at: '2026-05-01T11:59:50.000Z' },
+];
+
+test('the restore windows have their own section, labelled, newest range first; none while archiving is off', () => {
+  const view = pageView(statusPageData(report({ restore_windows: WINDOWS }), journal, NOW));
+  const windows = section(view, 'restore-windows');
+  assert.deepEqual(windows.columns, ['Database', 'Engine', 'Restorable from', 'Restorable to (last archived commit)', 'Earlier ranges', 'Gaps', 'Computed']);
+  assert.deepEqual(windows.rows[0]!.map((c) => c.text), [
+    'primary',
+    'postgresql',
+    '2026-05-01T00:00:00.000Z',
+    '2026-05-01T11:59:00.000Z (60 s ago)',
+    '2026-04-30T00:00:00.000Z .. 2026-04-30T06:00:00.000Z',
+    '2026-04-30T06:00:00.000Z .. 2026-04-30T07:00:00.000Z: 3 WAL segment(s) missing after 000000010000000000000004',
+    '10 s ago',
+  ]);
+  assert.equal(windows.rows[0]![5]!.tone, 'bad');
+  assert.deepEqual(windows.rows[1]!.slice(2, 6).map((c) => [c.text, c.tone]), [['no window yet', 'warn'], ['-', ''], ['-', 'muted'], ['none', 'good']]);
+  assert.equal(view.sections.some((s) => s.id === 'more' && s.rows.some((r) => r[0]!.text === 'restore windows')), false, 'not shown again among the unknown');
+  assert.equal(pageView(statusPageData(report(), journal, NOW)).sections.some((s) => s.id === 'restore-windows'), false);
 });
 
 test('a dead primary that is not replaced says so first, with the reason', () => {
@@ -162,7 +195,7 @@ test('a dead primary that is not replaced says so first, with the reason', () =>
 });
 
 test('the functions the browser runs are self-contained and render exactly what the server renders', () => {
-  const data = statusPageData(report({ restore_windows: [] }), journal, NOW);
+  const data = statusPageData(report({ restore_windows: WINDOWS }), journal, NOW);
   const source = `${CLIENT_FUNCTIONS.map(String).join('\n')}\npageView(data);`;
   // A context with nothing of this module in it: a helper missing from CLIENT_FUNCTIONS throws a ReferenceError here.
   const inBrowser = vm.runInNewContext(source, { data: JSON.parse(JSON.stringify(data)) }) as PageView;

@@ -46,11 +46,18 @@ export function parseTime(text: string): Date {
   return time;
 }
 
-export function renderWindow(w: RestoreWindow): string {
+/** A window as computed (Dates) or as the status carries it (ISO texts). */
+type WindowLike = Pick<RestoreWindow, 'database' | 'engine'> & {
+  ranges: Array<{ from: Date | string; to: Date | string }>;
+  gaps: Array<{ from: Date | string; to: Date | string; reason: string }>;
+};
+const isoOf = (t: Date | string) => (typeof t === 'string' ? t : t.toISOString());
+
+export function renderWindow(w: WindowLike): string {
   const lines = [`${printable(w.database)} (${w.engine}):`];
   if (w.ranges.length === 0) lines.push('  no point-in-time window (archiving off, or no base backup and archived commit yet)');
-  for (const r of w.ranges) lines.push(`  restorable ${r.from.toISOString()} .. ${r.to.toISOString()}`);
-  for (const g of w.gaps) lines.push(`  gap        ${g.from.toISOString()} .. ${g.to.toISOString()}: ${printable(g.reason)}`);
+  for (const r of w.ranges) lines.push(`  restorable ${isoOf(r.from)} .. ${isoOf(r.to)}`);
+  for (const g of w.gaps) lines.push(`  gap        ${isoOf(g.from)} .. ${isoOf(g.to)}: ${printable(g.reason)}`);
   return `${lines.join('\n')}\n`;
 }
 

@@ -13,12 +13,13 @@ export function registerStatus(program: Command): void {
       const config = loadCommandConfig(command);
       const report = await withService(config, commandLogger(config), async (service) => {
         await Promise.all([service.test(), service.refreshCluster()]);
-        // The window of a point-in-time restore, per database, while archiving is on.
-        const windows = config.backup.archive.enabled ? await service.restoreWindows() : [];
-        return { report: service.status(), windows };
+        // The window of a point-in-time restore, per database, while archiving is on: computed now, not the cache's.
+        if (config.backup.archive.enabled) await service.refreshRestoreWindows();
+        return service.status();
       });
-      if (optionsOf(command).json) printJson(report.windows.length > 0 ? { ...report.report, restore_windows: report.windows } : report.report);
-      else process.stdout.write(renderStatus(report.report) + (report.windows.length > 0 ? `\nPoint-in-time restore (restore --to-time):\n${report.windows.map(renderWindow).join('')}` : ''));
+      const windows = report.restore_windows ?? [];
+      if (optionsOf(command).json) printJson(report);
+      else process.stdout.write(renderStatus(report) + (windows.length > 0 ? `\nPoint-in-time restore (restore --to-time):\n${windows.map(renderWindow).join('')}` : ''));
     });
 }
 
