@@ -23,7 +23,7 @@ export class PostgresArchiving {
     private readonly log: Logger,
   ) {}
 
-  static fromConfig(config: Config, currentPrimary: () => string | undefined, log: Logger): PostgresArchiving {
+  static fromConfig(config: Config, currentPrimary: () => string | undefined, log: Logger, onHole?: ArchiverSettings['onHole']): PostgresArchiving {
     const archive = config.backup.archive;
     const settings = {
       enabled: archive.enabled,
@@ -31,6 +31,7 @@ export class PostgresArchiving {
       segmentIntervalSeconds: archive.segment_interval,
       maxSlotRetainedBytes: archive.max_slot_wal_keep_mb * 1048576,
       scrub: (text: string) => scrubSecrets(text, config.secrets),
+      onHole,
     };
     return new PostgresArchiving(settings, () => config.topology.enabled(), currentPrimary, log);
   }

@@ -18,6 +18,8 @@ export interface ArchiverSettings {
   /** The slot may make the primary keep at most this much WAL; past it the slot is dropped (a gap, logged critical). */
   maxSlotRetainedBytes: number;
   scrub: (text: string) => string;
+  /** A hole was recorded and the slot created again: moments after it need a base backup taken now (the service takes one). */
+  onHole?: (database: string, reason: string) => void;
 }
 
 /** What the metrics read of one archiver. */
@@ -133,9 +135,11 @@ export class WalArchiver {
       if (slot.walStatus === 'lost') {
         await this.recordHole(client, `replication slot ${this.slot} was invalidated by the server (it kept more WAL than max_slot_wal_keep_size)`);
       } else if (!slot.exists) {
-        if (this.hasArchive()) this.recordEvent(`replication slot ${this.slot} was missing on the server and was created again`);
+        const hole = this.hasArchive() ? `replication slot ${this.slot} was missing on the server and was created again` : undefined;
+        if (hole) this.recordEvent(hole);
         this.clearSpool();
         await createSlot(client, this.slot);
+        if (hole) this.settings.onHole?.(this.db.name, hole);
       }
     });
     this.backoffMs = 1000;
@@ -178,11 +182,13 @@ export class WalArchiver {
 
   /** Drops and creates the slot, and empties the spool so pg_receivewal starts where the new slot does. */
   private async recordHole(client: pg.Client, reason: string): Promise<void> {
-    this.log.error({ database: this.db.name, slot: this.slot }, `archive: the WAL archive of ${this.db.name} has a gap: ${reason}; the slot is created again, and moments after the gap need a new backup (disaster-recovery backup --database ${this.db.name})`);
+    this.log.error({ database: this.db.name, slot: this.slot }, `archive: the WAL archive of ${this.db.name} has a gap: ${reason}; the slot is created again, and a base backup is taken now so that moments after the gap can be restored`);
     this.recordEvent(reason);
     await dropSlot(client, this.slot);
     this.clearSpool();
     await createSlot(client, this.slot);
+    // The new slot holds the WAL from here on, so a base backup taken now starts a new range.
+    this.settings.onHole?.(this.db.name, reason);
   }
 
   private recordEvent(reason: string): void {
@@ -223,7 +229,8 @@ export class WalArchiver {
   private async moveFinished(): Promise<void> {
     const names = fs.readdirSync(this.paths.spool).sort();
     const finished = names.filter((n) => finishedSegmentOf(n) !== undefined);
-    for (const name of names.filter((n) => /^[0-9A-F]{8}\.history$/.test(n))) this.linkInto(name);
+    // pg_receivewal compresses a timeline history like a segment (`00000002.history.gz` with --compress=gzip).
+    for (const name of names.filter((n) => /^[0-9A-F]{8}\.history(\.gz)?$/.test(n))) this.linkInto(name);
     for (const name of finished) {
       const segment = finishedSegmentOf(name)!;
       const timesFile = path.join(this.paths.times, `${segment}.json`);
