@@ -8,6 +8,9 @@ import type { ProbeResult } from './engines/engine.js';
 import { Engines } from './engines/index.js';
 import { SqliteIdentities } from './engines/sqlite-identities.js';
 import { SqliteIntegrityChecks } from './engines/sqlite-integrity.js';
+import type { DrillRequest, Drills } from './drill/drills.js';
+import { createDrills } from './drill/service-drills.js';
+import { registerDrillMetrics } from './metrics/drill-metrics.js';
 import { SqliteReplication, type CopyPlan } from './engines/sqlite/replication.js';
 import { replicationWarning } from './engines/sqlite/journal-mode.js';
 import type { SqliteWatch } from './engines/sqlite.js';
@@ -56,6 +59,7 @@ export class DisasterRecoveryService {
   readonly alerts: AlertReceiver;
   readonly backups: Backups;
   readonly sqliteIdentities: SqliteIdentities;
+  readonly drills: Drills;
   private readonly integrity: SqliteIntegrityChecks;
   private readonly procedure: FailoverProcedure;
   private state: ClusterState = EMPTY_STATE;
@@ -191,10 +195,27 @@ export class DisasterRecoveryService {
           autoFailover: (enabled) => this.applyAutoFailover(enabled),
           reinstate: (name) => this.applyReinstate(name),
           backup: (options) => this.backups.create(options),
+          drill: (request, l) => this.drills.run(request, l),
         }),
       onLeadership: (leading) => this.onLeadership(leading),
     });
     this.monitor.on('probe', (health, previous) => this.ha.onProbe(health, previous));
+    this.drills = createDrills({
+      config,
+      log,
+      store,
+      notifier: this.notifier,
+      engines: this.engines,
+      monitor: this.monitor,
+      backups: this.backups,
+      currentPrimary: async () => (await this.refreshState(), this.currentPrimary()),
+      autoFailoverEnabled: () => this.autoFailoverEnabled(),
+      failoverUnderWay: () => this.failoverUnderWay,
+      copyLagSeconds: (name) => this.copyLagSeconds(name),
+      runFailover: (request, leadership) => this.runFailover(request, leadership),
+      leadership: () => this.ha.leadership(),
+    });
+    registerDrillMetrics(this.metrics.registry, this.drills);
   }
 
   /** A submitter waits this long for a leader to claim its intent: a lease's TTL (a dead leader replaced) and some. */
@@ -218,6 +239,8 @@ export class DisasterRecoveryService {
   private onLeadership(leading: boolean): void {
     if (leading) this.backups.startSchedule();
     else void this.backups.stop();
+    if (leading) this.drills.startSchedule();
+    else this.drills.stop();
   }
 
   /**
@@ -452,6 +475,12 @@ export class DisasterRecoveryService {
     return actAsLeader(this.acting(), 'backup', { database, name, trigger }, () => this.backups.create(options));
   }
 
+  /** Drills on request (CLI, API): run by the leader, each a history entry of trigger drill. */
+  drill(request: DrillRequest): Promise<FailoverRecord[]> {
+    const params = { kinds: request.kinds ?? ['switchover', 'restore'], ...(request.database ? { database: request.database } : {}) };
+    return actAsLeader(this.acting(), 'drill', params, (leadership) => this.drills.run(request, leadership));
+  }
+
   async setAutoFailover(enabled: boolean): Promise<void> {
     await actAsLeader(this.acting(), 'auto_failover', { enabled }, () => this.applyAutoFailover(enabled));
     await this.refreshState();
@@ -522,6 +551,7 @@ export class DisasterRecoveryService {
     clearInterval(this.refreshTimer);
     this.watch?.stop();
     await this.ha.stop();
+    this.drills.stop();
     await this.backups.stop();
     await this.alerts.drain();
     await this.monitor.stop();
