@@ -5,7 +5,9 @@
  * takes to follow the new primary). It writes no row: on SQLite an empty
  * BEGIN IMMEDIATE transaction takes the write lock a real write needs; on
  * PostgreSQL the transaction checks that the server takes writes (not a
- * standby, not read-only as a fence leaves it) and fails as a write would.
+ * standby, not read-only as a fence leaves it, failing as a write would), then
+ * takes a transaction id, so its COMMIT is a real commit record that waits for
+ * a synchronous standby as the application's commits do.
  */
 import type { Session } from '../session.js';
 
@@ -29,6 +31,7 @@ async function probeTransaction(session: Session): Promise<string> {
     );
     const row = rows[0]!;
     if (row.standby || row.read_only === 'on') throw new WouldBeRefused(`${session.database} would refuse a write (${row.standby ? 'a standby' : 'read-only'})`);
+    await session.client.query('SELECT txid_current()');
   }
   return session.database;
 }
