@@ -60,4 +60,13 @@ export function registerDrillMetrics(registry: Registry, source: DrillMetricsSou
       if (s.outageBackSeconds !== null) this.set({ kind: 'switchover', direction: 'back' }, s.outageBackSeconds);
     },
   });
+  new Gauge({
+    name: 'dr_drill_switch_back_failed',
+    help: '1 when the last switchover drill switched away but could not switch back: the cluster runs on another primary than the one it had; else 0.',
+    registers: [registry],
+    async collect() {
+      const last = (await drills()).find((d) => d.report.switchover)?.report.switchover;
+      this.set(last && last.target !== null && last.endedOn !== last.original ? 1 : 0);
+    },
+  });
 }
