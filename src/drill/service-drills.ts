@@ -52,8 +52,12 @@ export function createDrills(parts: DrillParts): Drills {
         .enabled()
         .filter((d) => d.name !== primary && d.target.engine === engine)
         .map((d) => {
-          const health = monitor.health(d.name);
-          return { name: d.name, up: health?.status === 'up', lagSeconds: health?.last?.replicationLagSeconds ?? parts.copyLagSeconds(d.name) };
+          const probe = monitor.health(d.name)?.last;
+          let lag = probe?.replicationLagSeconds ?? parts.copyLagSeconds(d.name);
+          // A standby of an idle primary has replayed everything however old its last transaction is (as the failover judges it).
+          const behind = probe ? engines.get(d.name)?.lagBehind?.(engines.get(primary)!, probe) : undefined;
+          if (behind !== undefined) lag = lag === undefined ? behind : Math.min(lag, behind);
+          return { name: d.name, up: probe?.up === true, lagSeconds: lag };
         });
     },
     runFailover: parts.runFailover,
