@@ -29,8 +29,11 @@ async function drill(service: DisasterRecoveryService): Promise<DrillReport> {
   return report;
 }
 
-function outages(report: Report, engine: string, d: DrillReport, targetMs: number): void {
+async function outages(report: Report, engine: string, d: DrillReport, targetMs: number, service: DisasterRecoveryService): Promise<void> {
   const s = d.switchover!;
+  // The drill's two switches, for what the outage was spent on.
+  const switches = (await service.history(10)).filter((r) => r.id !== undefined && s.switchIds.includes(r.id));
+  for (const r of switches.reverse()) report.note(`${engine} drill switch ${r.from} -> ${r.to}: phases ${JSON.stringify(r.phases)} ms; ${r.dataSync?.method}: ${r.dataSync?.detail}`);
   report.check(`${engine} drill: write outage ${s.original} -> ${s.target}`, (s.outageThereSeconds ?? NaN) * 1000, 'ms', '<', targetMs, 0);
   report.check(`${engine} drill: write outage ${s.target} -> ${s.original} (back)`, (s.outageBackSeconds ?? NaN) * 1000, 'ms', '<', targetMs, 0);
 }
@@ -48,7 +51,7 @@ async function sqlite(ctx: BenchContext, report: Report): Promise<void> {
     const d = await drill(sidecar.service);
     await writer.waitForAcks('primary', ROWS_BEFORE);
     await stopWriter();
-    outages(report, 'SQLite', d, SQLITE_TARGET_MS);
+    await outages(report, 'SQLite', d, SQLITE_TARGET_MS, sidecar.service);
     report.check('SQLite drill: acknowledged rows lost', lostIds(writer.ids(), imageIds(cluster.file('primary'))).length, 'rows', '=', 0, 0);
   } finally {
     await stopWriter();
@@ -72,7 +75,7 @@ async function postgres(ctx: BenchContext, report: Report): Promise<void> {
     const d = await drill(running.sidecar);
     await writer.waitForAcks(ROWS_BEFORE, 20_000, 'primary');
     await stopWriter();
-    outages(report, 'PostgreSQL', d, PG_TARGET_MS);
+    await outages(report, 'PostgreSQL', d, PG_TARGET_MS, running.sidecar);
     report.check('PostgreSQL drill: acknowledged rows lost', (await missingIds(pg.primary, writer.ids())).length, 'rows', '=', 0, 0);
   } catch (error) {
     report.note(`PostgreSQL drill sidecar log tail:\n${log.text().split('\n').slice(-15).join('\n')}`);
