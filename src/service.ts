@@ -250,7 +250,7 @@ export class DisasterRecoveryService {
     if (leading) this.backups.startSchedule();
     else void this.backups.stop();
     if (leading) this.drills.startSchedule();
-    else this.drills.stop();
+    else void this.drills.stop();
     if (leading) this.offsite.start();
     else void this.offsite.stop();
   }
@@ -580,7 +580,7 @@ export class DisasterRecoveryService {
     clearInterval(this.refreshTimer);
     this.watch?.stop();
     await this.ha.stop();
-    this.drills.stop();
+    await this.drills.stop();
     await this.backups.stop();
     await this.offsite.stop();
     await this.alerts.drain();

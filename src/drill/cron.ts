@@ -8,7 +8,7 @@ import cronParser from 'cron-parser';
 /** Why a cron expression cannot be used; undefined when it can. */
 export function cronProblem(expression: string): string | undefined {
   const fields = expression.trim().split(/\s+/).length;
-  if (fields < 5 || fields > 6) return `expected a cron expression of 5 fields (minute hour day month weekday), got ${fields}`;
+  if (fields < 5 || fields > 6) return `expected a cron expression of 5 fields (minute hour day month weekday; 6 with seconds first), got ${fields}`;
   try {
     cronParser.parseExpression(expression).next();
     return undefined;

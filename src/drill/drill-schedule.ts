@@ -7,7 +7,7 @@ import type { Logger } from '../log.js';
 
 export class DrillSchedule {
   private job: schedule.Job | undefined;
-  private running = false;
+  private running: Promise<void> | undefined;
 
   constructor(
     private readonly expression: string | undefined,
@@ -22,19 +22,16 @@ export class DrillSchedule {
     if (this.job) this.log.info({ schedule: this.expression }, `disaster-recovery drill: scheduled (${this.expression}), next at ${this.job.nextInvocation()?.toISOString()}`);
   }
 
-  stop(): void {
+  /** No more runs; waits for one under way (stopped half-way, a drill would leave the cluster on its secondary). */
+  async stop(): Promise<void> {
     this.job?.cancel();
     this.job = undefined;
+    await this.running;
   }
 
-  private async fire(): Promise<void> {
+  private fire(): void {
     // A drill that outlasts its interval is not started twice.
     if (this.running) return;
-    this.running = true;
-    try {
-      await this.run();
-    } finally {
-      this.running = false;
-    }
+    this.running = this.run().finally(() => (this.running = undefined));
   }
 }

@@ -76,8 +76,9 @@ export class Drills {
     this.schedule.start();
   }
 
-  stop(): void {
-    this.schedule.stop();
+  /** Stops the schedule, after the scheduled drill under way (if any) has finished. */
+  stop(): Promise<void> {
+    return this.schedule.stop();
   }
 
   /** Drill reports in the history, newest first (for the metrics). */

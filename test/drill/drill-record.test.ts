@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { parseConfig } from '../../src/config/load.js';
 import { cronPeriodSeconds, cronProblem } from '../../src/drill/cron.js';
 import { drillKindsOf, parseDrillKinds, rowsShort } from '../../src/drill/drill-record.js';
 import { randomMomentIn } from '../../src/drill/restore-drill.js';
@@ -46,4 +47,20 @@ test('a random moment of the archive window: uniform over its ranges, none for a
   assert.equal(randomMomentIn(window, () => 0)?.toISOString(), '2026-01-01T00:00:00.000Z');
   assert.equal(randomMomentIn(window, () => 0.75)?.toISOString(), '2026-01-02T00:30:00.000Z');
   assert.equal(randomMomentIn({ ranges: [] }, () => 0.5), undefined);
+});
+
+test('drill.schedule in the config: a bad cron expression is refused at load, by its path', () => {
+  const yaml = (schedule: string) => `
+disaster_recovery:
+  enabled: true
+  databases:
+    primary: { type: primary, priority: 0, url: "sqlite:///tmp/p.db" }
+  drill: { schedule: "${schedule}" }
+`;
+  assert.equal(parseConfig(yaml('0 3 * * 0'), '/etc/dr/config.yaml', {}).drill.schedule, '0 3 * * 0');
+  assert.throws(
+    () => parseConfig(yaml('weekly'), '/etc/dr/config.yaml', {}),
+    (error: Error) => /disaster_recovery\.drill\.schedule: expected a cron expression of 5 fields/.test(error.message),
+  );
+  assert.equal(parseConfig(yaml('0 3 * * 0').replace(/ {2}drill.*\n/, ''), '/etc/dr/config.yaml', {}).drill.schedule, undefined);
 });

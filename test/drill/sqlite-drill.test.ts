@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { FailoverRecordJson } from '../../src/failover/history.js';
+import { waitFor } from '../support/failover.js';
 import { imageIds, lostIds, sample, sqliteCluster, startSidecar, Writer } from '../support/sqlite-cluster.js';
 
 interface DrillJson {
@@ -83,4 +84,24 @@ test('SQLite drill by the CLI under a writer: there and back, nothing lost, outa
   // The drill's switches are failovers of trigger drill; the drill entries themselves are not counted as failovers.
   assert.equal(sample(metrics, 'dr_failovers_total{trigger="drill",result="success"}'), 2);
   console.log(`[drill-figures] sqlite: ${JSON.stringify({ outage_there_seconds: s.outage_there_seconds, outage_back_seconds: s.outage_back_seconds })}`);
+});
+
+test('drill.schedule: the leader runs both drills unattended, each a history entry requested by the schedule', async (t) => {
+  // Every 5 s (node-schedule's six-field form, seconds first): the first run comes within the test's patience.
+  const cluster = sqliteCluster(t, { failover: { sync_interval: 0.5 }, monitoring: { probe_timeout: 5 }, drill: { schedule: '*/5 * * * * *' } });
+  const sidecar = await startSidecar(cluster.load());
+  cluster.defer(() => sidecar.stop());
+  const entries = await waitFor('a scheduled switchover drill and restore drill in the history', 60_000, async () => {
+    const drills = (await sidecar.service.history(20)).filter((r) => r.drill?.requestedBy === 'scheduled');
+    const kinds = new Set(drills.map((r) => r.drill!.kind));
+    return kinds.has('switchover') && kinds.has('restore') ? drills : undefined;
+  });
+  await sidecar.stop();
+  const switchover = entries.find((r) => r.drill!.kind === 'switchover')!;
+  assert.equal(switchover.drill!.result, 'success', switchover.drill!.detail);
+  // No backup was ever taken: the restore drill fails and says what to do.
+  const restore = entries.find((r) => r.drill!.kind === 'restore')!;
+  assert.equal(restore.drill!.result, 'failed');
+  assert.match(restore.drill!.detail, /^no good backup of primary to restore/);
+  assert.equal(sidecar.service.currentPrimary(), 'primary');
 });
