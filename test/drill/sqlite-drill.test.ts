@@ -6,6 +6,8 @@
  * the history carries the measured outage; the restore drill restores the newest backup.
  */
 import assert from 'node:assert/strict';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import type { FailoverRecordJson } from '../../src/failover/history.js';
 import { waitFor } from '../support/failover.js';
@@ -104,4 +106,44 @@ test('drill.schedule: the leader runs both drills unattended, each a history ent
   assert.equal(restore.drill!.result, 'failed');
   assert.match(restore.drill!.detail, /^no good backup of primary to restore/);
   assert.equal(sidecar.service.currentPrimary(), 'primary');
+});
+
+test('POST /api/drill: the drills asked for, answered with their history entries; a failed drill is notified', async (t) => {
+  const events: Array<Record<string, unknown>> = [];
+  const receiver = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (d) => (body += d));
+    req.on('end', () => {
+      events.push(JSON.parse(body) as Record<string, unknown>);
+      res.end('ok');
+    });
+  });
+  await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+  t.after(() => new Promise<void>((resolve) => receiver.close(() => resolve())));
+  const url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
+  const cluster = sqliteCluster(t, { notifications: { webhooks: [url] } });
+  const sidecar = await startSidecar(cluster.load());
+  cluster.defer(() => sidecar.stop());
+  const post = (body: unknown) =>
+    fetch(`${sidecar.http.url}/api/drill`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${cluster.doc.server.auth_token}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+
+  const bad = await post({ kinds: ['chaos'] });
+  assert.equal(bad.status, 400);
+  assert.match(((await bad.json()) as { error: string }).error, /^body\.kinds: expected a non-empty list of "switchover", "restore"$/);
+
+  // No backup yet: the restore drill fails, and says so to the webhooks.
+  const res = await post({ kinds: ['restore'] });
+  assert.equal(res.status, 200);
+  const [entry] = (await res.json()) as FailoverRecordJson[];
+  assert.equal(entry!.trigger, 'drill');
+  assert.equal(entry!.result, 'failed');
+  assert.equal((entry!.drill as { kind: string }).kind, 'restore');
+  const event = await waitFor('the failed drill notified', 10_000, () => events.find((e) => e.event === 'drill'));
+  assert.equal(event.kind, 'restore');
+  assert.equal(event.result, 'failed');
+  assert.match(String(event.summary), /^restore drill failed: primary; 0 row\(s\) checked: no good backup of primary/);
 });
