@@ -13,6 +13,10 @@ import { createDrills } from './drill/service-drills.js';
 import { registerDrillMetrics } from './metrics/drill-metrics.js';
 import { SqliteReplication, type CopyPlan } from './engines/sqlite/replication.js';
 import { replicationWarning } from './engines/sqlite/journal-mode.js';
+import { PostgresArchiving } from './engines/postgres/archiving.js';
+import { PointInTimeRestores } from './backup/point-in-time-restores.js';
+import type { ArchiveVerification, PointInTimeOutcome, PointInTimeRequest, RestoreWindow } from './backup/point-in-time.js';
+import { registerArchiveMetrics } from './metrics/archive-metrics.js';
 import type { SqliteWatch } from './engines/sqlite.js';
 import { ConflictError, InputError } from './errors.js';
 import { demotedNote } from './failover/former-primary.js';
@@ -66,6 +70,8 @@ export class DisasterRecoveryService {
   readonly sqliteIdentities: SqliteIdentities;
   readonly drills: Drills;
   private readonly integrity: SqliteIntegrityChecks;
+  private readonly pgArchiving: PostgresArchiving;
+  readonly pointInTime: PointInTimeRestores;
   private readonly procedure: FailoverProcedure;
   private state: ClusterState = EMPTY_STATE;
   private readonly unrecordedAttempts = new Map<string, number>();
@@ -142,6 +148,9 @@ export class DisasterRecoveryService {
       },
     });
     registerBackupMetrics(this.metrics.registry, this.backups);
+    this.pgArchiving = PostgresArchiving.fromConfig(config, () => this.currentPrimary(), log);
+    registerArchiveMetrics(this.metrics.registry, this.pgArchiving);
+    this.pointInTime = new PointInTimeRestores(this.backups, destinations);
     registerOffsiteMetrics(this.metrics.registry, this.offsite);
     this.backups.onOutcome(() => this.offsite.wake());
     registerReplicationMetrics(this.metrics.registry, enabled.filter((d) => d.target.engine === 'sqlite').map((d) => d.name), this.copies.totals);
@@ -218,6 +227,7 @@ export class DisasterRecoveryService {
       engines: this.engines,
       monitor: this.monitor,
       backups: this.backups,
+      pointInTime: this.pointInTime,
       currentPrimary: async () => (await this.refreshState(), this.currentPrimary()),
       autoFailoverEnabled: () => this.autoFailoverEnabled(),
       failoverUnderWay: () => this.failoverUnderWay,
@@ -226,6 +236,18 @@ export class DisasterRecoveryService {
       leadership: () => this.ha.leadership(),
     });
     registerDrillMetrics(this.metrics.registry, this.drills);
+  }
+
+  restoreWindows(database?: string): Promise<RestoreWindow[]> {
+    return this.pointInTime.windows(database);
+  }
+
+  restoreToTime(request: Omit<PointInTimeRequest, 'database'> & { database?: string }, options: { skipSafetyBackup?: boolean } = {}): Promise<PointInTimeOutcome> {
+    return this.pointInTime.restore(request, options);
+  }
+
+  verifyArchives(): Promise<ArchiveVerification[]> {
+    return this.pointInTime.verify();
   }
 
   /** A submitter waits this long for a leader to claim its intent: a lease's TTL (a dead leader replaced) and some. */
@@ -251,6 +273,8 @@ export class DisasterRecoveryService {
     else void this.backups.stop();
     if (leading) this.drills.startSchedule();
     else void this.drills.stop();
+    if (leading) this.pgArchiving.start();
+    else void this.pgArchiving.stop();
     if (leading) this.offsite.start();
     else void this.offsite.stop();
   }
@@ -582,6 +606,7 @@ export class DisasterRecoveryService {
     await this.ha.stop();
     await this.drills.stop();
     await this.backups.stop();
+    await this.pgArchiving.stop();
     await this.offsite.stop();
     await this.alerts.drain();
     await this.monitor.stop();

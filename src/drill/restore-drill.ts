@@ -56,7 +56,7 @@ export async function runRestoreDrill(deps: RestoreDrillDeps, database: string):
 
 async function pointInTimeCheck(deps: RestoreDrillDeps, database: string): Promise<RestoreFigures['pointInTime']> {
   if (!deps.pointInTime) {
-    return { checked: false, time: null, detail: 'point-in-time restore is not available in this build (backup/point-in-time.ts offers no restore yet): only the newest backup was restored' };
+    return { checked: false, time: null, detail: 'archiving is off (backup.archive.enabled), or point-in-time restore is not available for this database: only the newest backup was restored' };
   }
   const window = await deps.pointInTime.window(database);
   const time = randomMomentIn(window, deps.random ?? Math.random);

@@ -5,6 +5,7 @@
  */
 import type { Backups } from '../backup/backups.js';
 import { inspectRestored } from '../backup/foreign-backup.js';
+import type { PointInTimeRestores } from '../backup/point-in-time-restores.js';
 import type { Config } from '../config/load.js';
 import type { Engines } from '../engines/index.js';
 import type { FailoverRequest } from '../failover/procedure.js';
@@ -24,6 +25,8 @@ export interface DrillParts {
   engines: Engines;
   monitor: Monitor;
   backups: Backups;
+  /** Point-in-time restore (backup/point-in-time-restores.ts): the restore drill's random moment of the archive window. */
+  pointInTime: PointInTimeRestores;
   /** Reads the cluster state afresh and says the primary. */
   currentPrimary(): Promise<string | undefined>;
   autoFailoverEnabled(): boolean;
@@ -69,6 +72,15 @@ export function createDrills(parts: DrillParts): Drills {
     openWriter: () => openLibraryWriter(config, log),
     newestGood: (database) => backups.newestGood(database),
     verify: (file) => backups.verify(file),
+    // Only with archiving on: without it there is no window, and the drill says so.
+    ...(config.backup.archive.enabled
+      ? {
+          pointInTime: {
+            window: async (database: string) => (await parts.pointInTime.windows(database))[0] ?? { database, engine: 'postgresql' as const, ranges: [], gaps: [] },
+            check: (database: string, time: Date) => parts.pointInTime.verifyAt(database, time),
+          },
+        }
+      : {}),
     leadership: parts.leadership,
   });
 }

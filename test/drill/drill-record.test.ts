@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { parseConfig } from '../../src/config/load.js';
 import { cronPeriodSeconds, cronProblem } from '../../src/drill/cron.js';
 import { drillKindsOf, parseDrillKinds, rowsShort } from '../../src/drill/drill-record.js';
-import { randomMomentIn } from '../../src/drill/restore-drill.js';
+import { randomMomentIn, runRestoreDrill } from '../../src/drill/restore-drill.js';
 import { switchOutage } from '../../src/drill/write-probe.js';
 
 test('switch outage: from the last commit on the old primary to the first on the new one after the switch began', () => {
@@ -63,4 +63,30 @@ disaster_recovery:
     (error: Error) => /disaster_recovery\.drill\.schedule: expected a cron expression of 5 fields/.test(error.message),
   );
   assert.equal(parseConfig(yaml('0 3 * * 0').replace(/ {2}drill.*\n/, ''), '/etc/dr/config.yaml', {}).drill.schedule, undefined);
+});
+
+test('the restore drill: the newest backup, then a random moment of the archive window when point-in-time restore is there', async () => {
+  const verified = { file: '/b/primary/x.db.gz', database: 'primary', ok: true, detail: 'sha256 ok', tables: { images: 20 } };
+  const base = { newestGood: () => ({ path: '/b/primary/x.db.gz', created_at: '2026-01-01T00:00:00Z' }), verify: async () => [verified] };
+  const window = { database: 'primary', engine: 'postgresql' as const, ranges: [{ from: new Date('2026-01-01T00:00:00Z'), to: new Date('2026-01-01T02:00:00Z') }], gaps: [] };
+  const asked: Date[] = [];
+  const pitr = (ok: boolean) => ({ window: async () => window, check: async (_db: string, time: Date) => (asked.push(time), { ok, detail: ok ? 'restored, 20 row(s)' : 'segment 0000000100000000000000A3 missing' }) });
+
+  const plain = await runRestoreDrill(base, 'primary');
+  assert.equal(plain.ok, true);
+  assert.equal(plain.figures.rowsChecked, 20);
+  assert.equal(plain.figures.pointInTime.checked, false);
+
+  const withArchive = await runRestoreDrill({ ...base, pointInTime: pitr(true), random: () => 0.25 }, 'primary');
+  assert.equal(withArchive.ok, true);
+  assert.deepEqual(withArchive.figures.pointInTime, { checked: true, time: '2026-01-01T00:30:00.000Z', detail: 'ok: restored, 20 row(s)' });
+  assert.deepEqual(asked, [new Date('2026-01-01T00:30:00Z')]);
+
+  const broken = await runRestoreDrill({ ...base, pointInTime: pitr(false), random: () => 0.5 }, 'primary');
+  assert.equal(broken.ok, false);
+  assert.match(broken.detail, /the archive did not: segment 0000000100000000000000A3 missing$/);
+
+  const bad = await runRestoreDrill({ ...base, verify: async () => [{ ...verified, ok: false, detail: 'checksum mismatch' }] }, 'primary');
+  assert.equal(bad.ok, false);
+  assert.match(bad.detail, /did not restore as recorded: checksum mismatch$/);
 });
