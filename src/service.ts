@@ -150,8 +150,8 @@ export class DisasterRecoveryService {
       },
     });
     registerBackupMetrics(this.metrics.registry, this.backups);
-    // After a hole in the archive, a base backup at once: the window resumes without waiting for the schedule.
-    this.pgArchiving = PostgresArchiving.fromConfig(config, () => this.currentPrimary(), log, (database) => void this.backups.create({ database, name: 'after-gap', trigger: 'after-gap' }).catch(() => undefined));
+    // After a hole in the archive or a failover, a base backup at once: the window resumes without waiting for the schedule.
+    this.pgArchiving = PostgresArchiving.fromConfig(config, () => this.currentPrimary(), log, (database, why) => void this.backups.create({ database, name: why, trigger: 'archive' }).catch(() => undefined));
     registerArchiveMetrics(this.metrics.registry, this.pgArchiving);
     this.pointInTime = new PointInTimeRestores(this.backups, destinations);
     this.restoreWindowCache = new RestoreWindowCache(() => this.pointInTime.windows(), log);

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { BACKUP_FORMATS, type BackupFormat } from './naming.js';
 
-export const BACKUP_TRIGGERS = ['manual', 'scheduled', 'api', 'alert', 'pre-restore', 'after-gap'] as const;
+export const BACKUP_TRIGGERS = ['manual', 'scheduled', 'api', 'alert', 'pre-restore', 'archive'] as const;
 export type BackupTrigger = (typeof BACKUP_TRIGGERS)[number];
 
 const formats = Object.keys(BACKUP_FORMATS) as [BackupFormat, ...BackupFormat[]];

@@ -13,6 +13,8 @@ export class PostgresArchiving {
   private following: Promise<void> = Promise.resolve();
   private active = false;
   private timer: NodeJS.Timeout | undefined;
+  /** The database archived last in this process, across leadership changes. */
+  private lastFollowed: string | undefined;
   /** Archivers of earlier primaries, for their last figures in the metrics. */
   private readonly reports = new Map<string, ArchiverReport>();
 
@@ -23,7 +25,7 @@ export class PostgresArchiving {
     private readonly log: Logger,
   ) {}
 
-  static fromConfig(config: Config, currentPrimary: () => string | undefined, log: Logger, onHole?: ArchiverSettings['onHole']): PostgresArchiving {
+  static fromConfig(config: Config, currentPrimary: () => string | undefined, log: Logger, needsBaseBackup?: ArchiverSettings['needsBaseBackup']): PostgresArchiving {
     const archive = config.backup.archive;
     const settings = {
       enabled: archive.enabled,
@@ -31,7 +33,7 @@ export class PostgresArchiving {
       segmentIntervalSeconds: archive.segment_interval,
       maxSlotRetainedBytes: archive.max_slot_wal_keep_mb * 1048576,
       scrub: (text: string) => scrubSecrets(text, config.secrets),
-      onHole,
+      needsBaseBackup,
     };
     return new PostgresArchiving(settings, () => config.topology.enabled(), currentPrimary, log);
   }
@@ -60,10 +62,13 @@ export class PostgresArchiving {
       if (!this.active) return;
       const primary = this.databases().find((d) => d.name === this.currentPrimary() && d.target.engine === 'postgresql');
       if (this.archiver?.db.name === primary?.name) return;
+      // A switch seen by this process (an archiver of another database ran here before): the new primary's window needs a base backup.
+      const moved = this.lastFollowed !== undefined && this.lastFollowed !== primary?.name;
       await this.archiver?.stop();
       this.archiver = undefined;
       if (!primary) return;
-      this.archiver = new WalArchiver(primary, this.settings, this.log);
+      this.lastFollowed = primary.name;
+      this.archiver = new WalArchiver(primary, this.settings, this.log, moved);
       this.reports.set(primary.name, this.archiver.report);
       this.archiver.start();
     }).catch((error: unknown) => this.log.error(`archive: ${(error as Error).message}`));

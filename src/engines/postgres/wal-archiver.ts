@@ -18,8 +18,12 @@ export interface ArchiverSettings {
   /** The slot may make the primary keep at most this much WAL; past it the slot is dropped (a gap, logged critical). */
   maxSlotRetainedBytes: number;
   scrub: (text: string) => string;
-  /** A hole was recorded and the slot created again: moments after it need a base backup taken now (the service takes one). */
-  onHole?: (database: string, reason: string) => void;
+  /**
+   * The window needs a base backup taken now (the service takes one): a hole
+   * was recorded and the slot created again (`after-gap`), or archiving moved
+   * to a new primary after a failover (`after-failover`).
+   */
+  needsBaseBackup?: (database: string, why: 'after-gap' | 'after-failover') => void;
 }
 
 /** What the metrics read of one archiver. */
@@ -61,6 +65,8 @@ export class WalArchiver {
     readonly db: DatabaseConfig,
     private readonly settings: ArchiverSettings,
     private readonly log: Logger,
+    /** Archiving moved here from a former primary: once the slot is ready, a base backup starts this database's window. */
+    private afterFailover = false,
   ) {
     this.slot = slotNameFor(db.name);
     this.paths = archivePaths(settings.backupDir, db.name);
@@ -92,6 +98,11 @@ export class WalArchiver {
     while (!this.stopped) {
       try {
         await this.prepare();
+        if (this.afterFailover) {
+          this.afterFailover = false;
+          this.log.info({ database: this.db.name }, `archive: archiving moved to the new primary ${this.db.name}; a base backup is taken now so that its window begins`);
+          this.settings.needsBaseBackup?.(this.db.name, 'after-failover');
+        }
         this.receiver = startReceiveWal(this.target, this.paths.spool, this.slot);
         this.report.running = true;
         this.log.info({ database: this.db.name, slot: this.slot }, `archive: streaming the WAL of ${this.db.name} through slot ${this.slot}`);
@@ -139,7 +150,7 @@ export class WalArchiver {
         if (hole) this.recordEvent(hole);
         this.clearSpool();
         await createSlot(client, this.slot);
-        if (hole) this.settings.onHole?.(this.db.name, hole);
+        if (hole) this.settings.needsBaseBackup?.(this.db.name, 'after-gap');
       }
     });
     this.backoffMs = 1000;
@@ -188,7 +199,7 @@ export class WalArchiver {
     this.clearSpool();
     await createSlot(client, this.slot);
     // The new slot holds the WAL from here on, so a base backup taken now starts a new range.
-    this.settings.onHole?.(this.db.name, reason);
+    this.settings.needsBaseBackup?.(this.db.name, 'after-gap');
   }
 
   private recordEvent(reason: string): void {
