@@ -11,6 +11,7 @@
 import { failoverRecordJson, type FailoverRecordJson } from '../failover/history.js';
 import type { AlertRecord, FailoverRecord } from '../state/store.js';
 import type { DatabaseStatus, StatusReport } from '../status.js';
+import type { OffsiteStatus } from '../backup/offsite-status.js';
 
 export interface StatusPageDatabase {
   name: string;
@@ -52,6 +53,19 @@ export interface StatusPageBackup {
   verified_at: string | null;
   /** What the manifest or the status says beyond these (offsite copies, restore windows...). */
   extra: Record<string, unknown>;
+}
+
+/** One `backup.offsite` destination, as `status` reports it (its name is `s3://bucket/prefix`: no endpoint, no key). */
+export interface StatusPageOffsite {
+  destination: string;
+  offsite_files: number;
+  pending_files: number;
+  /** The oldest few pending keys: what goes next. */
+  next: string[];
+  last_arrived: { key: string; at: string } | null;
+  last_success_at: string | null;
+  /** The last failed pass; null once a pass succeeds. */
+  last_error: { message: string; at: string } | null;
 }
 
 export interface StatusPageAlert {
@@ -96,6 +110,8 @@ export interface StatusPageData {
   /** History entries of trigger `drill`, newest first, with whatever figures they carry. */
   drills: FailoverRecordJson[];
   backups: StatusPageBackup[];
+  /** Per offsite destination, in config order; empty without `backup.offsite`. */
+  offsite: StatusPageOffsite[];
   alerts: StatusPageAlert[];
   cluster: StatusPageCluster;
   /** Why the history or the alert records could not be read just now (the rest of the page still is). */
@@ -117,7 +133,7 @@ export interface StatusPageJournal {
 /** How many entries of each list the page shows. */
 export const PAGE_LIMITS = { failovers: 10, drills: 10, alerts: 20, history: 100 } as const;
 
-const REPORT_KEYS = new Set(['enabled', 'config', 'state_store', 'primary', 'epoch', 'auto_failover', 'last_backup', 'databases', 'cluster']);
+const REPORT_KEYS = new Set(['enabled', 'config', 'state_store', 'primary', 'epoch', 'auto_failover', 'last_backup', 'offsite', 'databases', 'cluster']);
 const DATABASE_KEYS = new Set([
   'name', 'type', 'priority', 'engine', 'url', 'enabled', 'is_primary', 'demoted', 'demoted_note', 'status', 'response_time_seconds',
   'size_bytes', 'connections', 'in_recovery', 'read_only', 'replication_lag_seconds', 'replication_warning', 'consecutive_failures',
@@ -147,6 +163,7 @@ export function statusPageData(report: StatusReport, journal: StatusPageJournal,
     failovers: history.filter((r) => (r.trigger as string) !== 'drill').slice(0, PAGE_LIMITS.failovers),
     drills: history.filter((r) => (r.trigger as string) === 'drill').slice(0, PAGE_LIMITS.drills),
     backups: journal.backups.map((b) => pageBackup(b, report.last_backup as unknown as Record<string, unknown> | null)),
+    offsite: (report.offsite ?? []).map(pageOffsite),
     alerts: journal.alerts.slice(0, PAGE_LIMITS.alerts).map(pageAlert),
     cluster: pageCluster(report.cluster),
     journal_problem: journal.problem ?? null,
@@ -240,6 +257,19 @@ function pageCluster(c: StatusReport['cluster']): StatusPageCluster {
       for (const [name, seen] of Object.entries(view.databases ?? {})) sees[name] = typeof seen?.status === 'string' ? seen.status : 'unknown';
       return { name: m.name, leader: view.leader === true, last_heartbeat: m.last_heartbeat, sees };
     }),
+  };
+}
+
+function pageOffsite(o: OffsiteStatus): StatusPageOffsite {
+  return {
+    destination: o.destination,
+    offsite_files: o.offsite_files,
+    pending_files: o.pending_files,
+    next: o.pending,
+    last_arrived: o.last_arrived,
+    last_success_at: o.last_success_at,
+    // Credentials are never in it (the copier scrubs it); a URL's user information is masked all the same, as everywhere on this page.
+    last_error: o.last_error && { message: publicValue('message', o.last_error.message, 0) as string, at: o.last_error.at },
   };
 }
 

@@ -61,6 +61,7 @@ export function pageView(data: StatusPageData): PageView {
       viewHistory('failovers', 'Last failovers', data.failovers, now, 'No failover yet.'),
       viewHistory('drills', 'Last drills', data.drills, now, 'No drill yet.'),
       viewBackups(data, now),
+      viewOffsite(data, now),
       viewAlerts(data, now),
       viewCluster(data, now),
       ...viewExtra(data),
@@ -169,6 +170,31 @@ function viewBackups(data: StatusPageData, now: number): Section {
     wide: [7],
     rows,
     empty: 'No good backup yet.',
+  };
+}
+
+function viewOffsite(data: StatusPageData, now: number): Section {
+  const rows = data.offsite.map((o) => {
+    const failing = o.last_error !== null;
+    const next = o.next.length === 0 ? '' : ` (next: ${o.next.join(', ')}${o.pending_files > o.next.length ? ', …' : ''})`;
+    const arrived = o.last_arrived;
+    return [
+      viewCell(o.destination, failing ? 'bad' : o.pending_files === 0 ? 'good' : ''),
+      viewCell(String(o.offsite_files)),
+      viewCell(o.pending_files === 0 ? 'none' : `${o.pending_files}${next}`, o.pending_files === 0 ? 'good' : 'warn'),
+      viewCell(arrived ? `${arrived.key}, ${viewAgo(arrived.at, now)}` : 'nothing yet', arrived ? '' : 'muted', arrived ? arrived.at : ''),
+      viewCell(viewAgo(o.last_success_at, now), o.last_success_at ? '' : 'warn', o.last_success_at ?? ''),
+      viewCell(failing ? `${viewAgo(o.last_error!.at, now)}: ${o.last_error!.message}` : 'none', failing ? 'bad' : 'muted', failing ? o.last_error!.at : ''),
+    ];
+  });
+  return {
+    id: 'offsite',
+    title: 'Offsite copies (verified on each destination)',
+    notes: [],
+    columns: ['Destination', 'Files offsite', 'Pending', 'Last arrived', 'Last successful pass', 'Last error'],
+    wide: [2, 3, 5],
+    rows,
+    empty: 'No offsite destination is configured (backup.offsite).',
   };
 }
 
@@ -282,6 +308,7 @@ export const CLIENT_FUNCTIONS: ReadonlyArray<(...args: never[]) => unknown> = [
   viewDatabases,
   viewHistory,
   viewBackups,
+  viewOffsite,
   viewAlerts,
   viewCluster,
   viewExtra,

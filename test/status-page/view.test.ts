@@ -11,6 +11,7 @@ import { statusPageData, type StatusPageJournal } from '../../src/status-page/da
 import { CLIENT_FUNCTIONS, pageView, type PageView, type Section } from '../../src/status-page/view.js';
 import type { FailoverRecord } from '../../src/state/store.js';
 import type { DatabaseStatus, StatusReport } from '../../src/status.js';
+import type { OffsiteStatus } from '../../src/backup/offsite-status.js';
 
 const NOW = new Date('2026-05-01T12:00:00.000Z');
 
@@ -145,9 +146,58 @@ test('fields the page does not know yet are shown as they are: offsite copies of
   const backupMore = section(view, 'backups').rows[0]![7]!.text;
   assert.match(backupMore, /offsite: destination: s3, uploaded_at: 2026-05-01T10:00:03.000Z, note: via https:\/\/\*\*\*@proxy\.example\//);
   const more = section(view, 'more');
-  // status's per-destination offsite copies (empty here) are a section the page does not know yet either.
-  assert.deepEqual(more.rows.map((r) => r[0]!.text), ['offsite', 'restore windows']);
-  assert.match(more.rows[1]![1]!.text, /database: primary, ranges: from: 2026-05-01T00:00:00.000Z, to: 2026-05-01T11:59:00.000Z, gaps: none/);
+  assert.deepEqual(more.rows.map((r) => r[0]!.text), ['restore windows']);
+  assert.match(more.rows[0]![1]!.text, /database: primary, ranges: from: 2026-05-01T00:00:00.000Z, to: 2026-05-01T11:59:00.000Z, gaps: none/);
+});
+
+const offsite: OffsiteStatus[] = [
+  {
+    destination: 's3://crawler-backups/prod/',
+    offsite_files: 12,
+    pending_files: 0,
+    pending: [],
+    last_arrived: { key: 'primary/backup_20260501_100000.dump.gz.manifest.json', at: '2026-05-01T10:00:04.000Z' },
+    last_success_at: '2026-05-01T11:59:30.000Z',
+    last_error: null,
+  },
+  {
+    destination: 's3://dr-copy/',
+    offsite_files: 3,
+    pending_files: 7,
+    pending: ['primary/a.dump.gz', 'primary/a.dump.gz.manifest.json', 'primary/b.dump.gz', 'primary/b.dump.gz.manifest.json', 'primary/c.dump.gz'],
+    last_arrived: null,
+    last_success_at: null,
+    last_error: { message: 's3://dr-copy/ at http://admin:hunter22@10.0.0.9:9000: writing primary/a.dump.gz failed: connect ECONNREFUSED', at: '2026-05-01T11:58:00.000Z' },
+  },
+];
+
+test('offsite copies: a table per destination, after the backups, with what arrived, what is pending and the last error', () => {
+  const view = pageView(statusPageData(report({ offsite }), journal, NOW));
+  const ids = view.sections.map((s) => s.id);
+  assert.equal(ids.indexOf('offsite'), ids.indexOf('backups') + 1);
+  assert.ok(!ids.includes('more'), 'offsite is no longer a section the page does not know');
+  const table = section(view, 'offsite');
+  assert.deepEqual(table.columns, ['Destination', 'Files offsite', 'Pending', 'Last arrived', 'Last successful pass', 'Last error']);
+  const [good, failing] = table.rows.map((r) => r.map((c) => c.text));
+  assert.deepEqual(good, ['s3://crawler-backups/prod/', '12', 'none', 'primary/backup_20260501_100000.dump.gz.manifest.json, 2 h ago', '30 s ago', 'none']);
+  assert.deepEqual(table.rows[0]!.map((c) => c.tone), ['good', '', 'good', '', '', 'muted']);
+  assert.equal(table.rows[0]![3]!.title, '2026-05-01T10:00:04.000Z', 'the exact time behind "2 h ago"');
+  assert.deepEqual(failing!.slice(0, 5), [
+    's3://dr-copy/',
+    '3',
+    '7 (next: primary/a.dump.gz, primary/a.dump.gz.manifest.json, primary/b.dump.gz, primary/b.dump.gz.manifest.json, primary/c.dump.gz, …)',
+    'nothing yet',
+    'never',
+  ]);
+  assert.equal(failing![5], '2 min ago: s3://dr-copy/ at http://***@10.0.0.9:9000: writing primary/a.dump.gz failed: connect ECONNREFUSED');
+  assert.deepEqual(table.rows[1]!.map((c) => c.tone), ['bad', '', 'warn', 'muted', 'warn', 'bad']);
+  assert.ok(!JSON.stringify(statusPageData(report({ offsite }), journal, NOW)).includes('hunter22'));
+});
+
+test('offsite copies: without a destination the section says how to have one', () => {
+  const table = section(pageView(statusPageData(report(), journal, NOW)), 'offsite');
+  assert.deepEqual(table.rows, []);
+  assert.equal(table.empty, 'No offsite destination is configured (backup.offsite).');
 });
 
 test('a dead primary that is not replaced says so first, with the reason', () => {
@@ -162,7 +212,7 @@ test('a dead primary that is not replaced says so first, with the reason', () =>
 });
 
 test('the functions the browser runs are self-contained and render exactly what the server renders', () => {
-  const data = statusPageData(report({ restore_windows: [] }), journal, NOW);
+  const data = statusPageData(report({ restore_windows: [], offsite }), journal, NOW);
   const source = `${CLIENT_FUNCTIONS.map(String).join('\n')}\npageView(data);`;
   // A context with nothing of this module in it: a helper missing from CLIENT_FUNCTIONS throws a ReferenceError here.
   const inBrowser = vm.runInNewContext(source, { data: JSON.parse(JSON.stringify(data)) }) as PageView;
