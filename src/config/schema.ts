@@ -62,6 +62,16 @@ export const backupSchema = z.strictObject({
   max_backups: positiveInt().default(10),
   retention_days: positive().default(30),
   enable_compression: bool().default(true),
+  /** Addition: continuous archiving, for restores to any moment (`restore --to-time`). */
+  archive: z
+    .strictObject({
+      enabled: bool().default(false),
+      /** Seconds: a quiet PostgreSQL primary's commits reach a finished archived segment within this (pg_switch_wal). */
+      segment_interval: positive().default(60),
+      /** MB of WAL the sidecar's replication slot may make a primary keep (max_slot_wal_keep_size); past it the slot is dropped. */
+      max_slot_wal_keep_mb: positiveInt().default(1024),
+    })
+    .prefault({}),
   /** Addition: offsite destinations, each receiving everything `backup_dir` receives. */
   offsite: z.array(offsiteSchema, { error: 'expected a list of destinations' }).default([]),
 });
