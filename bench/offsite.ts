@@ -102,6 +102,7 @@ export const offsiteSection: Section = {
     report.info(`upload ${SIZE_MB} MB to s3rver (multipart 8 MiB x 2), best of ${RUNS}`, mbps(u.seconds), 'MB/s', 0);
     report.check('S3 upload throughput / local folder', mbps(u.seconds) / mbps(l.seconds), 'x', '>=', RATIO_TARGET, 2, 1);
     report.info('S3 upload throughput / s3rver raw multipart (share of what the server takes)', mbps(u.seconds) / mbps(rm.seconds), 'x', 2);
+    report.info('s3rver raw multipart / local folder (the most any multipart upload reaches here)', mbps(rm.seconds) / mbps(l.seconds), 'x', 2);
     report.info('upload + read back and sha256 (what counts as offsite)', mbps(v.seconds), 'MB/s', 0);
     report.check('peak RSS of the uploading process', Math.max(u.peakRss, v.peakRss) / MB, 'MB', '<', RSS_TARGET_MB, 0);
   },
