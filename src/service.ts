@@ -8,6 +8,9 @@ import type { ProbeResult } from './engines/engine.js';
 import { Engines } from './engines/index.js';
 import { SqliteIdentities } from './engines/sqlite-identities.js';
 import { SqliteIntegrityChecks } from './engines/sqlite-integrity.js';
+import type { DrillRequest, Drills } from './drill/drills.js';
+import { createDrills } from './drill/service-drills.js';
+import { registerDrillMetrics } from './metrics/drill-metrics.js';
 import { SqliteReplication, type CopyPlan } from './engines/sqlite/replication.js';
 import { replicationWarning } from './engines/sqlite/journal-mode.js';
 import { PostgresArchiving } from './engines/postgres/archiving.js';
@@ -65,6 +68,7 @@ export class DisasterRecoveryService {
   /** Copies of backup_dir on the offsite destinations (copied by the leader; status read by every process). */
   readonly offsite: OffsiteCopies;
   readonly sqliteIdentities: SqliteIdentities;
+  readonly drills: Drills;
   private readonly integrity: SqliteIntegrityChecks;
   private readonly pgArchiving: PostgresArchiving;
   readonly pointInTime: PointInTimeRestores;
@@ -210,10 +214,28 @@ export class DisasterRecoveryService {
           autoFailover: (enabled) => this.applyAutoFailover(enabled),
           reinstate: (name) => this.applyReinstate(name),
           backup: (options) => this.backups.create(options),
+          drill: (request, l) => this.drills.run(request, l),
         }),
       onLeadership: (leading) => this.onLeadership(leading),
     });
     this.monitor.on('probe', (health, previous) => this.ha.onProbe(health, previous));
+    this.drills = createDrills({
+      config,
+      log,
+      store,
+      notifier: this.notifier,
+      engines: this.engines,
+      monitor: this.monitor,
+      backups: this.backups,
+      pointInTime: this.pointInTime,
+      currentPrimary: async () => (await this.refreshState(), this.currentPrimary()),
+      autoFailoverEnabled: () => this.autoFailoverEnabled(),
+      failoverUnderWay: () => this.failoverUnderWay,
+      copyLagSeconds: (name) => this.copyLagSeconds(name),
+      runFailover: (request, leadership) => this.runFailover(request, leadership),
+      leadership: () => this.ha.leadership(),
+    });
+    registerDrillMetrics(this.metrics.registry, this.drills);
   }
 
   restoreWindows(database?: string): Promise<RestoreWindow[]> {
@@ -249,6 +271,8 @@ export class DisasterRecoveryService {
   private onLeadership(leading: boolean): void {
     if (leading) this.backups.startSchedule();
     else void this.backups.stop();
+    if (leading) this.drills.startSchedule();
+    else void this.drills.stop();
     if (leading) this.pgArchiving.start();
     else void this.pgArchiving.stop();
     if (leading) this.offsite.start();
@@ -488,6 +512,12 @@ export class DisasterRecoveryService {
     return actAsLeader(this.acting(), 'backup', { database, name, trigger }, () => this.backups.create(options));
   }
 
+  /** Drills on request (CLI, API): run by the leader, each a history entry of trigger drill. */
+  drill(request: DrillRequest): Promise<FailoverRecord[]> {
+    const params = { kinds: request.kinds ?? ['switchover', 'restore'], ...(request.database ? { database: request.database } : {}) };
+    return actAsLeader(this.acting(), 'drill', params, (leadership) => this.drills.run(request, leadership));
+  }
+
   async setAutoFailover(enabled: boolean): Promise<void> {
     await actAsLeader(this.acting(), 'auto_failover', { enabled }, () => this.applyAutoFailover(enabled));
     await this.refreshState();
@@ -574,6 +604,7 @@ export class DisasterRecoveryService {
     clearInterval(this.refreshTimer);
     this.watch?.stop();
     await this.ha.stop();
+    await this.drills.stop();
     await this.backups.stop();
     await this.pgArchiving.stop();
     await this.offsite.stop();
