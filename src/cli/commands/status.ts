@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import type { DatabaseStatus, StatusReport } from '../../status.js';
-import { commandLogger, loadCommandConfig, optionsOf, printJson, withService } from '../context.js';
+import { commandLogger, loadCommandConfig, optionsOf, printJson, withInspection } from '../context.js';
 import { formatBytes, formatSeconds, padColumns, printable, table } from '../format.js';
 
 export function registerStatus(program: Command): void {
@@ -10,10 +10,7 @@ export function registerStatus(program: Command): void {
     .option('--json', 'print the status as JSON')
     .action(async (_options, command: Command) => {
       const config = loadCommandConfig(command);
-      const report = await withService(config, commandLogger(config), async (service) => {
-        await Promise.all([service.test(), service.refreshCluster()]);
-        return service.status();
-      });
+      const report = await withInspection(config, commandLogger(config), (inspection) => inspection.status());
       if (optionsOf(command).json) printJson(report);
       else process.stdout.write(renderStatus(report));
     });

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import type { VerifyResult } from '../../backup/verify.js';
-import { loadCommandConfig, optionsOf, printJson, withService } from '../context.js';
+import { buildBackups } from '../../sidecar.js';
+import { loadCommandConfig, optionsOf, printJson } from '../context.js';
 import { printable } from '../format.js';
 import { backupLogger } from './backup.js';
 
@@ -13,12 +14,11 @@ export function registerVerify(program: Command): void {
     .action(async (file: string | undefined, _options, command: Command) => {
       const config = loadCommandConfig(command);
       const json = optionsOf(command).json === true;
-      const results = await withService(config, backupLogger(config), (service) =>
-        service.backups.verify(file, (r) => {
-          if (!json) process.stdout.write(renderResult(r));
-        }),
-        'if-present',
-      );
+      // The backups alone: verifying needs neither the state store nor the databases.
+      const backups = buildBackups(config, backupLogger(config), () => undefined);
+      const results = await backups.verify(file, (r) => {
+        if (!json) process.stdout.write(renderResult(r));
+      });
       const bad = results.filter((r) => !r.ok);
       if (json) printJson(results);
       else if (results.length === 0) process.stdout.write(`no backups under ${config.backup.backup_dir}\n`);
