@@ -229,6 +229,7 @@ export class Sidecar {
           store,
           state: this.state,
           running: this.started,
+          hasSqlite: enabled.some((d) => d.target.engine === 'sqlite'),
           primaryUp: (name) => this.monitor.health(name)?.status === 'up',
           failoverUnderWay: () => this.requests.failoverUnderWay(),
           isLeader: () => this.ha.isLeader(),

@@ -7,6 +7,8 @@ export interface CopyPlanDeps {
   store: StateStore;
   state: StateCopy;
   running: boolean;
+  /** Some enabled database is a SQLite file (else there is nothing to copy, ever). */
+  hasSqlite: boolean;
   primaryUp(name: string): boolean;
   failoverUnderWay(): boolean;
   isLeader(): boolean;
@@ -17,10 +19,13 @@ export interface CopyPlanDeps {
  * What the periodic copy does now, from the shared state read afresh: another
  * process (the CLI) may have switched since the last refresh, and a copy of
  * the old primary over the new one would undo the writes made there since.
+ * Only a process that may copy reads it (a store request every sync_interval):
+ * a follower, or a sidecar without SQLite databases, goes by its watched copy.
  */
 export async function copyPlan(deps: CopyPlanDeps): Promise<CopyPlan> {
   const { store, state, running } = deps;
-  const { epoch, demoted } = await state.refresh();
+  const mayCopy = deps.hasSqlite && (!running || deps.isLeader());
+  const { epoch, demoted } = mayCopy ? await state.refresh() : state.current();
   const primary = state.primary();
   const up = primary !== undefined && deps.primaryUp(primary);
   return {
