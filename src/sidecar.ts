@@ -5,7 +5,6 @@
  * lives in its own file; the CLI, the HTTP server and the library call the
  * methods below, each one line into a part.
  */
-import fs from 'node:fs';
 import os from 'node:os';
 import { AlertReceiver } from './alerting/receiver.js';
 import { Backups, type BackupRecord, type CreateOptions as CreateBackupOptions } from './backup/backups.js';
@@ -16,11 +15,11 @@ import { SqliteIdentities } from './engines/sqlite-identities.js';
 import { SqliteIntegrityChecks } from './engines/sqlite-integrity.js';
 import { SqliteReplication } from './engines/sqlite/replication.js';
 import type { SqliteWatch } from './engines/sqlite.js';
-import { ConflictError, InputError } from './errors.js';
 import { answerPrimary, type PrimaryAnswer } from './failover/primary-answer.js';
 import { FailoverProcedure, type FailoverRequest } from './failover/procedure.js';
 import { fenceResurrected } from './failover/resurrected.js';
 import { copyPlan } from './ha/copy-plan.js';
+import type { AcceptedFile } from './ha/intent-actions.js';
 import { processName, type ActingDeps } from './ha/intents.js';
 import { LeaderTasks, type LeaderTask } from './ha/leader-tasks.js';
 import { HaLoop } from './ha/loop.js';
@@ -33,7 +32,7 @@ import { Monitor } from './monitor/monitor.js';
 import { SilentNotifier, WebhookNotifier, type Notifier } from './notifications/notifier.js';
 import { openStateStore, type StoreOpening } from './state/open-store.js';
 import { StateCopy } from './state/state-copy.js';
-import type { AlertRecord, ClusterState, FailoverRecord, SqliteIdentityRecord, StateStore, StateWatch } from './state/store.js';
+import type { AlertRecord, ClusterState, FailoverRecord, StateStore, StateWatch } from './state/store.js';
 import {
   clusterStatus,
   databaseStatuses,
@@ -269,7 +268,7 @@ export class Sidecar {
         this.unrecordedAttempts.set(key, (this.unrecordedAttempts.get(key) ?? 0) + 1);
       },
     });
-    this.requests = new ClusterRequests({ config, store, log, state: this.state, procedure, backups: this.backups, acting: () => this.acting(), running });
+    this.requests = new ClusterRequests({ config, store, log, state: this.state, procedure, backups: this.backups, identities: this.sqliteIdentities, acting: () => this.acting(), running });
     this.alerts = new AlertReceiver({
       store,
       log,
@@ -467,20 +466,9 @@ export class Sidecar {
     return this.requests.reinstate(name);
   }
 
-  /**
-   * An operator's word that the SQLite file now at `name`'s path is its data (replaced on purpose):
-   * it becomes the baseline the sidecar judges the file against, here and in every running sidecar.
-   */
-  async acceptFile(name: string): Promise<{ before: SqliteIdentityRecord | undefined; after: SqliteIdentityRecord }> {
-    const db = this.config.topology.require(name);
-    if (db.target.engine !== 'sqlite') throw new InputError(`database "${name}" is ${db.target.engine}: accept-file is for SQLite files`);
-    const file = db.target.file;
-    if (!fs.existsSync(file)) throw new ConflictError(`${file} does not exist: there is no file of ${name} to accept`);
-    const before = await this.sqliteIdentities.recorded(name, file);
-    const after = await this.sqliteIdentities.rebaseline(name, file, 'accepted');
-    if (!after) throw new ConflictError(`${file} is not a SQLite database that can be read: nothing accepted`);
-    this.log.warn({ database: name, file, identity: after.identity }, `disaster-recovery identity: the file of ${name} was accepted by an operator as its data (${file})`);
-    return { before, after };
+  /** An operator's word that the SQLite file now at `name`'s path is its data: see ha/requests.ts. */
+  acceptFile(name: string): Promise<AcceptedFile> {
+    return this.requests.acceptFile(name);
   }
 
   history(limit: number): Promise<FailoverRecord[]> {

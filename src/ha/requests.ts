@@ -7,13 +7,15 @@
 import { ActionSuppressed } from '../alerting/receiver.js';
 import type { Backups, BackupRecord, CreateOptions as CreateBackupOptions } from '../backup/backups.js';
 import type { Config } from '../config/load.js';
+import fs from 'node:fs';
+import type { SqliteIdentities } from '../engines/sqlite-identities.js';
 import { ConflictError, InputError } from '../errors.js';
 import { FailoverFailed, type FailoverProcedure, type FailoverRequest } from '../failover/procedure.js';
 import type { Logger } from '../log.js';
 import type { Leadership } from '../state/leadership.js';
 import type { StateCopy } from '../state/state-copy.js';
 import type { FailoverRecord, IntentOutcome, StateStore } from '../state/store.js';
-import { carryOutIntent } from './intent-actions.js';
+import { carryOutIntent, type AcceptedFile } from './intent-actions.js';
 import type { IntentKind } from './intent-admission.js';
 import { actAsLeader, NoLeaderAnswered, type ActingDeps } from './intents.js';
 
@@ -24,6 +26,7 @@ export interface RequestsDeps {
   state: StateCopy;
   procedure: FailoverProcedure;
   backups: Backups;
+  identities: SqliteIdentities;
   /** How to act as the leader now (this process's leadership, a transient one, or an intent). */
   acting(): ActingDeps;
   /** A running sidecar keeps its copy by the watch; a command reads the state around what it does. */
@@ -77,6 +80,16 @@ export class ClusterRequests {
     await this.deps.state.refresh();
   }
 
+  /**
+   * An operator's word that the SQLite file now at `name`'s path is its data (replaced on purpose):
+   * the leader makes it the baseline every sidecar judges the file against.
+   */
+  acceptFile(name: string): Promise<AcceptedFile> {
+    const db = this.deps.config.topology.require(name);
+    if (db.target.engine !== 'sqlite') throw new InputError(`database "${name}" is ${db.target.engine}: accept-file is for SQLite files`);
+    return actAsLeader(this.deps.acting(), 'accept_file', { name }, () => this.applyAcceptFile(name));
+  }
+
   /** The leader carries out an intent another process recorded. */
   execute(kind: IntentKind, params: Record<string, unknown>, leadership: Leadership): Promise<IntentOutcome> {
     return carryOutIntent(kind, params, leadership, {
@@ -84,6 +97,7 @@ export class ClusterRequests {
       autoFailover: (enabled) => this.applyAutoFailover(enabled),
       reinstate: (name) => this.applyReinstate(name),
       backup: (options) => this.deps.backups.create(options),
+      acceptFile: (name) => this.applyAcceptFile(name),
     });
   }
 
@@ -145,6 +159,19 @@ export class ClusterRequests {
     await this.deps.store.setAutoFailover(enabled);
     await this.deps.state.refresh();
     this.deps.log.warn({ enabled }, `disaster-recovery: automatic failover ${enabled ? 'enabled' : 'disabled'} by an operator`);
+  }
+
+  private async applyAcceptFile(name: string): Promise<AcceptedFile> {
+    const { config, identities, log } = this.deps;
+    const db = config.topology.require(name);
+    if (db.target.engine !== 'sqlite') throw new InputError(`database "${name}" is ${db.target.engine}: accept-file is for SQLite files`);
+    const file = db.target.file;
+    if (!fs.existsSync(file)) throw new ConflictError(`${file} does not exist: there is no file of ${name} to accept`);
+    const before = await identities.recorded(name, file);
+    const after = await identities.rebaseline(name, file, 'accepted');
+    if (!after) throw new ConflictError(`${file} is not a SQLite database that can be read: nothing accepted`);
+    log.warn({ database: name, file, identity: after.identity }, `disaster-recovery identity: the file of ${name} was accepted by an operator as its data (${file})`);
+    return { before, after };
   }
 
   private async applyReinstate(name: string): Promise<void> {

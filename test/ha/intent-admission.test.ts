@@ -14,6 +14,8 @@ const cases: Array<{ name: string; kind: string; params: Record<string, unknown>
   { name: 'the switch without a boolean', kind: 'auto_failover', params: { enabled: 'no' }, admit: false, why: /params.enabled: expected true or false/ },
   { name: 'reinstate', kind: 'reinstate', params: { name: 'primary' }, admit: true },
   { name: 'a backup', kind: 'backup', params: {}, admit: true },
+  { name: 'accept-file', kind: 'accept_file', params: { name: 'primary' }, admit: true },
+  { name: 'accept-file without a name', kind: 'accept_file', params: {}, admit: false, why: /params\.name: expected a database name/ },
   { name: 'an unknown kind', kind: 'drop_tables', params: {}, admit: false, why: /unknown intent "drop_tables"/ },
   { name: 'older than its submitter waits', kind: 'backup', params: {}, submittedAt: now - 16_000, admit: false, why: /later than its submitter waits \(15 s\); not done/ },
 ];
