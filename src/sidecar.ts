@@ -8,6 +8,13 @@
 import os from 'node:os';
 import { AlertReceiver } from './alerting/receiver.js';
 import { Backups, type BackupRecord, type CreateOptions as CreateBackupOptions } from './backup/backups.js';
+import { OffsiteCopies } from './backup/offsite-copies.js';
+import { PointInTimeRestores } from './backup/point-in-time-restores.js';
+import type { ArchiveVerification, PointInTimeOutcome, PointInTimeRequest, RestoreWindow } from './backup/point-in-time.js';
+import { PostgresArchiving } from './engines/postgres/archiving.js';
+import { registerArchiveMetrics } from './metrics/archive-metrics.js';
+import { registerOffsiteMetrics } from './metrics/offsite-metrics.js';
+import { openOffsiteStorages } from './storage/open-storage.js';
 import type { Config } from './config/load.js';
 import { scrubSecrets } from './config/secrets.js';
 import { Engines } from './engines/index.js';
@@ -82,11 +89,26 @@ export function buildProbing(config: Config, log: Logger, store: StateStore, int
   return { engines, monitor, sqliteIdentities, integrity, sqliteWatch };
 }
 
-/** The backups of the configured databases; a restore rebaselines the SQLite file it replaces. */
-export function buildBackups(config: Config, log: Logger, currentPrimary: () => string | undefined, identities?: SqliteIdentities): Backups {
+/** The backups, their offsite copies and the point-in-time restores built on both. */
+export interface BackupParts {
+  backups: Backups;
+  offsite: OffsiteCopies;
+  pointInTime: PointInTimeRestores;
+}
+
+/** The backups of the configured databases (a restore rebaselines the SQLite file it replaces), their offsite copies, point-in-time restores. */
+export function buildBackupParts(config: Config, log: Logger, currentPrimary: () => string | undefined, identities?: SqliteIdentities): BackupParts {
+  const destinations = openOffsiteStorages(config);
+  const offsite = new OffsiteCopies(config, log, destinations);
+  const backups = buildBackups(config, log, currentPrimary, destinations, identities);
+  return { backups, offsite, pointInTime: new PointInTimeRestores(backups, destinations) };
+}
+
+function buildBackups(config: Config, log: Logger, currentPrimary: () => string | undefined, offsite: ReturnType<typeof openOffsiteStorages>, identities?: SqliteIdentities): Backups {
   return new Backups({
     config,
     log,
+    offsite,
     currentPrimary,
     scrub: (text) => scrubSecrets(text, config.secrets),
     // A restore is the sidecar's own replacement of a file: what it leaves is the new baseline.
@@ -119,7 +141,7 @@ export class Inspection {
     private readonly store: StateStore,
     private readonly state: StateCopy,
     private readonly probing: Probing,
-    private readonly backups: Backups,
+    private readonly backups: BackupParts,
   ) {}
 
   static async open(config: Config, log: Logger, opening: StoreOpening): Promise<Inspection> {
@@ -128,7 +150,7 @@ export class Inspection {
       const state = new StateCopy(config, store, log, () => false);
       await state.refresh();
       const probing = buildProbing(config, log, store);
-      return new Inspection(config, store, state, probing, buildBackups(config, log, () => state.primary()));
+      return new Inspection(config, store, state, probing, buildBackupParts(config, log, () => state.primary()));
     } catch (error) {
       await store.close();
       throw error;
@@ -147,7 +169,7 @@ export class Inspection {
     const { config, state } = this;
     const primary = state.primary();
     const held = state.problem ?? downPrimaryHold({ primary, health: primary ? this.probing.monitor.health(primary) : undefined, autoFailover: state.autoFailover(), follower: false, leader: () => null });
-    const newest = this.backups.lastBackup();
+    const newest = this.backups.backups.lastBackup();
     return statusReport(
       config,
       this.databaseStatuses(),
@@ -156,7 +178,13 @@ export class Inspection {
       newest ? lastBackupStatus(newest) : null,
       { path: this.store.location ?? config.state.path, problem: state.problem ?? null },
       clusterStatus({ backend: config.state.backend, member: null, isLeader: false, lease: leaseStatus(lease, leaseTtlMs(config) / 1000), members: memberStatuses(members), cutOff: null }),
+      this.backups.offsite.status(),
     );
+  }
+
+  /** The window of a point-in-time restore, per database. */
+  restoreWindows(database?: string): Promise<RestoreWindow[]> {
+    return this.backups.pointInTime.windows(database);
   }
 
   async close(): Promise<void> {
@@ -188,7 +216,11 @@ export class Sidecar {
   readonly copies: SqliteReplication;
   readonly alerts: AlertReceiver;
   readonly backups: Backups;
+  /** Copies of backup_dir on the offsite destinations (copied by the leader; status read by every process). */
+  readonly offsite: OffsiteCopies;
+  readonly pointInTime: PointInTimeRestores;
   readonly sqliteIdentities: SqliteIdentities;
+  private readonly pgArchiving: PostgresArchiving;
   /** What changes the cluster: run here when this process leads, else handed to the leader. */
   readonly requests: ClusterRequests;
   /** This sidecar's name among the members, and the lease's holder (unique per process and instance). */
@@ -252,8 +284,12 @@ export class Sidecar {
       failoverCounts: () => this.failoverCounts(),
       sidecar: () => ({ isLeader: this.ha.isLeader(), members: this.ha.members().length }),
     });
-    this.backups = buildBackups(config, log, () => this.currentPrimary(), this.sqliteIdentities);
+    ({ backups: this.backups, offsite: this.offsite, pointInTime: this.pointInTime } = buildBackupParts(config, log, () => this.currentPrimary(), this.sqliteIdentities));
     registerBackupMetrics(this.metrics.registry, this.backups);
+    this.pgArchiving = PostgresArchiving.fromConfig(config, () => this.currentPrimary(), log);
+    registerArchiveMetrics(this.metrics.registry, this.pgArchiving);
+    registerOffsiteMetrics(this.metrics.registry, this.offsite);
+    this.backups.onOutcome(() => this.offsite.wake());
     registerReplicationMetrics(this.metrics.registry, enabled.filter((d) => d.target.engine === 'sqlite').map((d) => d.name), this.copies.totals);
     const procedure = new FailoverProcedure({
       config,
@@ -319,7 +355,11 @@ export class Sidecar {
 
   /** The leader-only components (periodic copies check the leadership themselves). */
   private leaderOnly(): LeaderTask[] {
-    return [{ name: 'backup schedule', start: () => this.backups.startSchedule(), stop: () => this.backups.stop() }];
+    return [
+      { name: 'backup schedule', start: () => this.backups.startSchedule(), stop: () => this.backups.stop() },
+      { name: 'PostgreSQL WAL archiving', start: () => this.pgArchiving.start(), stop: () => this.pgArchiving.stop() },
+      { name: 'offsite copies', start: () => this.offsite.start(), stop: () => this.offsite.stop() },
+    ];
   }
 
   /** A sidecar on the config's state store, with the state read; only start-monitoring passes `create`. */
@@ -419,7 +459,20 @@ export class Sidecar {
       this.lastBackup(),
       { path: this.store.location ?? this.config.state.path, problem: this.state.problem ?? null },
       this.cluster(),
+      this.offsite.status(),
     );
+  }
+
+  restoreWindows(database?: string): Promise<RestoreWindow[]> {
+    return this.pointInTime.windows(database);
+  }
+
+  restoreToTime(request: Omit<PointInTimeRequest, 'database'> & { database?: string }, options: { skipSafetyBackup?: boolean } = {}): Promise<PointInTimeOutcome> {
+    return this.pointInTime.restore(request, options);
+  }
+
+  verifyArchives(): Promise<ArchiveVerification[]> {
+    return this.pointInTime.verify();
   }
 
   /** The leader, the members and the lease: the running sidecar's own knowledge, else what refreshCluster read. */

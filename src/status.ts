@@ -4,6 +4,7 @@ import { demotedNote } from './failover/former-primary.js';
 import type { DatabaseHealth } from './monitor/health.js';
 import type { HistorySummary } from './monitor/history.js';
 import type { ClusterState, Lease, MemberRecord } from './state/store.js';
+import type { OffsiteStatus } from './backup/offsite-status.js';
 
 /** One database as status, the API and the CLI show it: no secret in it. */
 export interface DatabaseStatus {
@@ -73,6 +74,8 @@ export interface StatusReport {
   databases: DatabaseStatus[];
   /** The sidecars sharing the cluster state: who leads, the lease, each member's last heartbeat and view. */
   cluster: ClusterStatus;
+  /** Per `backup.offsite` destination: what arrived last, what is pending, the last error. */
+  offsite: OffsiteStatus[];
 }
 
 export interface ClusterStatus {
@@ -185,6 +188,7 @@ export function statusReport(
   lastBackup: LastBackupStatus | null = null,
   stateStore: StateStoreStatus = { path: config.state.path, problem: null },
   cluster: ClusterStatus = clusterStatus({ backend: config.state.backend, member: null, isLeader: false, lease: null, members: [], cutOff: null }),
+  offsite: OffsiteStatus[] = [],
 ): StatusReport {
   return {
     enabled: config.enabled,
@@ -196,6 +200,7 @@ export function statusReport(
     last_backup: lastBackup,
     databases,
     cluster,
+    offsite,
   };
 }
 

@@ -1,13 +1,19 @@
+import fs from 'node:fs';
 import { inSpan } from '../telemetry/tracing.js';
 import type { Config, DatabaseConfig } from '../config/load.js';
 import { DrError, InputError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { removeLeftoversBeside } from '../engines/leftovers.js';
+import { LocalStorage } from '../storage/local-storage.js';
+import type { Storage } from '../storage/storage.js';
+import { BackupSources, type FetchedBackup } from './backup-sources.js';
 import { Catalogue, type CatalogueEntry } from './catalogue.js';
+import { keyOfBackupFile } from './offsite-plan.js';
 import type { DumpProgress } from './engine-backup.js';
 import type { BackupTrigger } from './manifest.js';
 import { validateBackupName } from './naming.js';
 import { executeRestore, planRestore, type RestoreOptions, type RestoreOutcome, type RestorePlan, type RestoreRequest } from './restore.js';
+import { pruneArchive } from './postgres-archive-prune.js';
 import { planRetention } from './retention.js';
 import { BackupSchedule } from './schedule.js';
 import { takeBackup, type BackupRecord } from './take-backup.js';
@@ -20,6 +26,8 @@ export interface BackupsDeps {
   currentPrimary: () => string | undefined;
   /** Removes secrets from text that came from outside (tool output, driver errors). */
   scrub: (text: string) => string;
+  /** Offsite destinations, in config order: where restore and verify look for a backup the local folder lacks. */
+  offsite?: Storage[];
   /** Told before and after a restore writes over a database (the SQLite identity's re-baseline). */
   restoring?: { begin(db: DatabaseConfig): Promise<void>; end(db: DatabaseConfig, restored: boolean): Promise<void> };
 }
@@ -45,6 +53,8 @@ export interface CreateOptions {
 /** Backups of the configured databases: create, prune, list, schedule; restore and verify build on these. */
 export class Backups {
   readonly catalogue: Catalogue;
+  /** The local folder, then each offsite destination: where backups are looked for. */
+  readonly sources: BackupSources;
   private readonly locks = new Map<string, Promise<void>>();
   private readonly listeners = new Set<(outcome: BackupOutcome) => void>();
   private readonly schedule: BackupSchedule;
@@ -52,6 +62,7 @@ export class Backups {
 
   constructor(readonly deps: BackupsDeps) {
     this.catalogue = new Catalogue(deps.config.backup.backup_dir);
+    this.sources = new BackupSources(new LocalStorage(deps.config.backup.backup_dir), deps.offsite ?? [], deps.log);
     this.schedule = new BackupSchedule({
       intervalSeconds: deps.config.backup.backup_interval,
       lastSuccessMs: () => this.lastSuccessMs(deps.currentPrimary()),
@@ -114,7 +125,7 @@ export class Backups {
     try {
       this.cleanLeftovers(db.name);
       const record = await takeBackup(
-        { catalogue: this.catalogue, compress: this.deps.config.backup.enable_compression, signal: this.abort.signal },
+        { catalogue: this.catalogue, compress: this.deps.config.backup.enable_compression, archived: this.deps.config.backup.archive.enabled, signal: this.abort.signal },
         { db, name, trigger, started, onProgress },
       );
       const mib = (record.size_bytes / 1048576).toFixed(1);
@@ -130,6 +141,19 @@ export class Backups {
       this.emit({ database: db.name, result: 'error', error: message });
       throw error instanceof InputError ? error : new DrError(message);
     }
+  }
+
+  /**
+   * A backup named by a file that is not in the local folder (the folder was
+   * lost), found on an offsite destination (in config order) and fetched into a
+   * private temporary folder with its checksum checked; undefined when the
+   * file is local or no destination has it. The caller releases it.
+   */
+  async fetchOffsite(file: string): Promise<FetchedBackup | undefined> {
+    if (this.sources.offsite.length === 0 || fs.existsSync(file)) return undefined;
+    const key = keyOfBackupFile(file, this.deps.config.backup.backup_dir, this.sources.offsite.map((d) => d.name));
+    const found = key === undefined ? undefined : await this.sources.find(key, { skipLocal: true });
+    return found ? this.sources.fetch(found) : undefined;
   }
 
   /** Checks a restore without touching anything (file, place, manifest, engine): what to confirm. */
@@ -153,7 +177,8 @@ export class Backups {
 
   /** Applies `max_backups` and `retention_days` to a database's backups; returns what it removed. */
   prune(database: string, now = new Date()): CatalogueEntry[] {
-    const entries = this.catalogue.list(database).filter((e) => e.manifest);
+    // Base backups follow the archive's retention (every moment of retention_days restorable), not max_backups.
+    const entries = this.catalogue.list(database).filter((e) => e.manifest && e.manifest.format !== 'postgresql-base');
     const byId = new Map(entries.map((e) => [e.path, e]));
     const plan = planRetention(
       entries.map((e) => ({ id: e.path, createdAt: new Date(e.manifest!.created_at), good: e.problem === undefined })),
@@ -162,6 +187,9 @@ export class Backups {
     );
     const removed = plan.remove.map((r) => byId.get(r.id)!);
     for (const entry of removed) this.catalogue.remove(entry);
+    const archive = pruneArchive(this.catalogue, database, this.deps.config.backup.retention_days, now);
+    removed.push(...archive.backups);
+    if (archive.segments > 0) this.deps.log.info({ database, segments: archive.segments }, `archive retention removed ${archive.segments} WAL segment(s) of ${database}`);
     if (removed.length > 0) {
       this.deps.log.info(
         { database, removed: removed.map((e) => e.path) },
@@ -201,7 +229,7 @@ export class Backups {
    * restore (or periodic copy) left beside a SQLite database's own file.
    */
   cleanLeftovers(database: string): string[] {
-    const removed = this.catalogue.cleanLeftovers(database);
+    const removed = [...this.catalogue.cleanLeftovers(database), ...this.sources.cleanLeftovers()];
     if (removed.length > 0) this.deps.log.warn({ database, removed }, `backup leftovers of an interrupted backup removed: ${removed.join(', ')}`);
     const db = this.deps.config.topology.get(database);
     const beside = db?.target.engine === 'sqlite' ? removeLeftoversBeside(db.target.file) : [];

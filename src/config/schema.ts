@@ -40,6 +40,21 @@ export const databaseSchema = z.strictObject({
   enabled: bool().default(true),
 });
 
+export const OFFSITE_TYPES = ['s3'] as const;
+
+/** An extra place every final file of `backup_dir` is copied to (see src/backup/offsite.ts). */
+export const offsiteSchema = z.strictObject({
+  type: oneOf(OFFSITE_TYPES),
+  /** Any S3-compatible service; unset: AWS S3 of `region`. */
+  endpoint: text().url({ error: 'expected an http(s) URL of the S3-compatible service' }).optional(),
+  bucket: text().min(3, { error: 'expected a bucket name (at least 3 characters)' }),
+  prefix: text().default(''),
+  region: text().min(1, { error: 'must not be empty' }).default('us-east-1'),
+  access_key_id: text().min(1, { error: 'must not be empty' }),
+  secret_access_key: text().min(1, { error: 'must not be empty' }),
+  force_path_style: bool().default(false),
+});
+
 export const backupSchema = z.strictObject({
   backup_dir: text().default('backups'),
   enable_auto_backup: bool().default(true),
@@ -47,6 +62,18 @@ export const backupSchema = z.strictObject({
   max_backups: positiveInt().default(10),
   retention_days: positive().default(30),
   enable_compression: bool().default(true),
+  /** Addition: continuous archiving, for restores to any moment (`restore --to-time`). */
+  archive: z
+    .strictObject({
+      enabled: bool().default(false),
+      /** Seconds: a quiet PostgreSQL primary's commits reach a finished archived segment within this (pg_switch_wal). */
+      segment_interval: positive().default(60),
+      /** MB of WAL the sidecar's replication slot may make a primary keep (max_slot_wal_keep_size); past it the slot is dropped. */
+      max_slot_wal_keep_mb: positiveInt().default(1024),
+    })
+    .prefault({}),
+  /** Addition: offsite destinations, each receiving everything `backup_dir` receives. */
+  offsite: z.array(offsiteSchema, { error: 'expected a list of destinations' }).default([]),
 });
 
 export const failoverSchema = z.strictObject({
@@ -171,3 +198,4 @@ export const configSchema = z
 export type RawConfig = z.infer<typeof configSchema>;
 export type DatabaseSettings = z.infer<typeof databaseSchema>;
 export type AlertRule = z.infer<typeof alertRuleSchema>;
+export type OffsiteSettings = z.infer<typeof offsiteSchema>;

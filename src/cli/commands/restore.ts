@@ -6,6 +6,7 @@ import { DrError, InputError } from '../../errors.js';
 import { loadCommandConfig, optionsOf, printJson, withService } from '../context.js';
 import { formatBytes, formatSeconds, printable } from '../format.js';
 import { backupLogger } from './backup.js';
+import { runPointInTime, type PointInTimeFlags } from './restore-to-time.js';
 
 interface RestoreFlags {
   database?: string;
@@ -20,24 +21,37 @@ export function registerRestore(program: Command): void {
   program
     .command('restore')
     .description('restore a backup over a database (default: the current primary), after saving what it holds')
-    .argument('<file>', 'the backup file (its manifest must be beside it, unless --no-manifest)')
+    .argument('[file]', 'the backup file (its manifest must be beside it, unless --no-manifest); none with --to-time or --list-times')
     .option('--database <name>', 'database to restore over (default: the current primary)')
     .option('-y, --yes', 'do not ask for confirmation')
     .option('--allow-outside-backup-dir', 'accept a backup file that is not under backup_dir')
     .option('--no-manifest', 'a backup made elsewhere, without a manifest: plain SQL (.sql, .sql.gz), a pg_dump custom archive, or a SQLite file; no checksum or row counts are checked')
     .option('--skip-safety-backup', 'do not save the current contents first (for a database that can no longer be read)')
+    .option('--to-time <time>', 'restore the state as of this ISO 8601 time (every transaction committed at or before it) from a full backup and the archive')
+    .option('--into <dir>', 'PostgreSQL, with --to-time: leave a recovered data directory in this new folder instead of replacing the database')
+    .option('--list-times', 'show the window each database can be restored into (--to-time)')
     .option('--json', 'print the outcome as JSON')
-    .action(async (file: string, flags: RestoreFlags, command: Command) => {
+    .action(async (file: string | undefined, flags: RestoreFlags & PointInTimeFlags, command: Command) => {
       const config = loadCommandConfig(command);
+      if (flags.listTimes || flags.toTime !== undefined) return runPointInTime(file, flags, command, config);
+      if (file === undefined) throw new InputError('restore needs a backup file, or --to-time TIME, or --list-times');
       const outcome = await withService(config, backupLogger(config), async (service) => {
-        const plan = service.backups.planRestore({
-          file,
-          database: flags.database,
-          allowOutsideBackupDir: flags.allowOutsideBackupDir,
-          noManifest: flags.manifest === false,
-        });
-        await confirm(plan, flags.yes === true);
-        return service.backups.restore(plan, { skipSafetyBackup: flags.skipSafetyBackup });
+        // Not in the local folder (lost with the machine?): from the first offsite destination that has it, checksum checked.
+        const fetched = flags.manifest === false ? undefined : await service.backups.fetchOffsite(file);
+        try {
+          const plan = service.backups.planRestore({
+            file: fetched?.file ?? file,
+            database: flags.database,
+            allowOutsideBackupDir: flags.allowOutsideBackupDir,
+            noManifest: flags.manifest === false,
+          });
+          const source = fetched ? `${fetched.backup.storage.name}/${fetched.backup.key}` : undefined;
+          await confirm(source ? { ...plan, file: source } : plan, flags.yes === true);
+          const done = await service.backups.restore(plan, { skipSafetyBackup: flags.skipSafetyBackup });
+          return source ? { ...done, file: source } : done;
+        } finally {
+          fetched?.release();
+        }
       });
       if (optionsOf(command).json) printJson(outcome);
       else process.stdout.write(renderRestore(outcome));

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import type { DatabaseStatus, StatusReport } from '../../status.js';
 import { commandLogger, loadCommandConfig, optionsOf, printJson, withInspection } from '../context.js';
+import { renderWindow } from './restore-to-time.js';
 import { formatBytes, formatSeconds, padColumns, printable, table } from '../format.js';
 
 export function registerStatus(program: Command): void {
@@ -10,9 +11,13 @@ export function registerStatus(program: Command): void {
     .option('--json', 'print the status as JSON')
     .action(async (_options, command: Command) => {
       const config = loadCommandConfig(command);
-      const report = await withInspection(config, commandLogger(config), (inspection) => inspection.status());
-      if (optionsOf(command).json) printJson(report);
-      else process.stdout.write(renderStatus(report));
+      const report = await withInspection(config, commandLogger(config), async (inspection) => {
+        // The window of a point-in-time restore, per database, while archiving is on.
+        const windows = config.backup.archive.enabled ? await inspection.restoreWindows() : [];
+        return { report: await inspection.status(), windows };
+      });
+      if (optionsOf(command).json) printJson(report.windows.length > 0 ? { ...report.report, restore_windows: report.windows } : report.report);
+      else process.stdout.write(renderStatus(report.report) + (report.windows.length > 0 ? `\nPoint-in-time restore (restore --to-time):\n${report.windows.map(renderWindow).join('')}` : ''));
     });
 }
 
@@ -25,6 +30,7 @@ export function renderStatus(report: StatusReport): string {
     `Auto-failover:     ${report.auto_failover.enabled ? 'enabled' : 'disabled'}${report.auto_failover.source === 'operator' ? ' (set by an operator)' : ''}`,
     ...(report.auto_failover.held ? [`Failover held:     ${printable(report.auto_failover.held)}`] : []),
     `Last backup:       ${renderLastBackup(report.last_backup)}`,
+    ...renderOffsite(report.offsite),
     ...renderCluster(report.cluster),
     '',
     table(
@@ -69,6 +75,16 @@ function renderCluster(c: StatusReport['cluster']): string[] {
     }
   }
   return lines;
+}
+
+/** One line per destination: what arrived last, what is pending, the last error (credentials are never in it). */
+function renderOffsite(offsite: StatusReport['offsite']): string[] {
+  return offsite.map((o) => {
+    const arrived = o.last_arrived ? `last arrived ${printable(o.last_arrived.key)} at ${o.last_arrived.at}` : 'nothing arrived yet';
+    const pending = o.pending_files === 0 ? 'nothing pending' : `${o.pending_files} pending (next: ${o.pending.map(printable).join(', ')})`;
+    const error = o.last_error ? `; LAST ERROR at ${o.last_error.at}: ${printable(o.last_error.message)}` : '';
+    return `Offsite:           ${printable(o.destination)}  ${o.offsite_files} offsite, ${pending}; ${arrived}${error}`;
+  });
 }
 
 function renderLastBackup(b: StatusReport['last_backup']): string {

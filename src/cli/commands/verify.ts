@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
+import type { ArchiveVerification } from '../../backup/point-in-time.js';
 import type { VerifyResult } from '../../backup/verify.js';
-import { buildBackups } from '../../sidecar.js';
+import { buildBackupParts } from '../../sidecar.js';
 import { loadCommandConfig, optionsOf, printJson } from '../context.js';
 import { printable } from '../format.js';
 import { backupLogger } from './backup.js';
@@ -14,13 +15,16 @@ export function registerVerify(program: Command): void {
     .action(async (file: string | undefined, _options, command: Command) => {
       const config = loadCommandConfig(command);
       const json = optionsOf(command).json === true;
-      // The backups alone: verifying needs neither the state store nor the databases.
-      const backups = buildBackups(config, backupLogger(config), () => undefined);
+      // The backups and archives alone: verifying needs neither the state store nor the databases.
+      const { backups, pointInTime } = buildBackupParts(config, backupLogger(config), () => undefined);
       const results = await backups.verify(file, (r) => {
         if (!json) process.stdout.write(renderResult(r));
       });
-      const bad = results.filter((r) => !r.ok);
-      if (json) printJson(results);
+      // The archive is proven by a restore to a moment inside its window, and its gaps are named.
+      const archives = file === undefined ? await pointInTime.verify() : [];
+      if (!json) for (const a of archives) process.stdout.write(renderArchive(a));
+      const bad = [...results, ...archives.map((a) => ({ ...a, file: `archive of ${a.database}` }))].filter((r) => !r.ok);
+      if (json) printJson([...results, ...archives.map((a) => ({ file: `archive of ${a.database}`, database: a.database, ok: a.ok, detail: a.detail, tables: null, gaps: a.gaps }))]);
       else if (results.length === 0) process.stdout.write(`no backups under ${config.backup.backup_dir}\n`);
       else process.stdout.write(`${results.length} backup(s) checked, ${bad.length} bad\n`);
       if (bad.length > 0) {
@@ -28,6 +32,11 @@ export function registerVerify(program: Command): void {
         process.exitCode = 1;
       }
     });
+}
+
+export function renderArchive(a: ArchiveVerification): string {
+  const gaps = a.gaps.map((g) => `  gap ${g.from.toISOString()} .. ${g.to.toISOString()}: ${printable(g.reason)}\n`).join('');
+  return `archive of ${printable(a.database)}: ${a.ok ? 'ok' : 'BAD'}  ${printable(a.detail)}\n${gaps}`;
 }
 
 export function renderResult(r: VerifyResult): string {
