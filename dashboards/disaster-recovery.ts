@@ -189,6 +189,32 @@ function backups(): Array<cog.Builder<Panel>> {
   ];
 }
 
+/** Drills (the guide's 定期测试): when each kind last succeeded, the outage writers saw, and how the runs ended. */
+function drills(): Array<cog.Builder<Panel>> {
+  const drill = (title: string, description: string, unit: string) => timeseries(title, description, unit).span(6).legend(new VizLegendOptionsBuilder().displayMode(LegendDisplayMode.List).showLegend(true));
+  return [
+    drill('Time since last successful drill', 'Age of the last successful drill of each kind (switchover there and back; restore of the newest backup).', 's')
+      .withTarget(promQuery('max by (kind) (time() - dr_drill_last_success_timestamp_seconds)', { legend: '{{kind}}' }))
+      .min(0)
+      .colorScheme(byThresholds())
+      .thresholds(thresholds('green', [8 * 86400, 'orange'], [15 * 86400, 'red'])),
+    drill('Drill write outage', 'How long the drill\'s probe writer (through withSession, as an application) could not commit in the last switchover drill: the switch there and the switch back.', 's')
+      .withTarget(promQuery('max by (kind, direction) (dr_drill_write_outage_seconds)', { legend: '{{kind}} {{direction}}' }))
+      .min(0),
+    drill('Drills', 'Drills run, by kind and result: success, failed, or skipped (a secondary lagging, a failover or backup under way, automatic failover off).', 'short')
+      .withTarget(promQuery('sum by (kind, result) (increase(dr_drills_total[$__rate_interval]))', { legend: '{{kind}} {{result}}' }))
+      .drawStyle(GraphDrawStyle.Bars)
+      .fillOpacity(80)
+      .min(0),
+    stat('Switch back failed', 'Whether the last switchover drill could not switch back: the cluster then runs on another primary than before (see the history).')
+      .withTarget(promQuery('max(dr_drill_switch_back_failed)', { instant: true }))
+      .mappings(valueText([[0, 'no', 'green'], [1, 'YES', 'red']]))
+      .colorMode(BigValueColorMode.Background)
+      .span(6)
+      .height(8),
+  ];
+}
+
 function alerts(): Array<cog.Builder<Panel>> {
   return [
     new TablePanel()
@@ -268,7 +294,7 @@ function finish(dashboard: Dashboard): Dashboard {
 export function disasterRecoveryDashboard(): Dashboard {
   const builder = new DashboardBuilder('Disaster recovery')
     .uid(DASHBOARD_UID)
-    .description('dr-sidecar: primary, health, replication, failovers, backups and alerts of the databases it watches')
+    .description('dr-sidecar: primary, health, replication, failovers, backups, drills and alerts of the databases it watches')
     .tags(['dr-sidecar', 'disaster-recovery'])
     .editable()
     .tooltip(DashboardCursorSync.Crosshair)
@@ -282,6 +308,7 @@ export function disasterRecoveryDashboard(): Dashboard {
     ['Health', health()],
     ['Replication and failover', replication()],
     ['Backups', backups()],
+    ['Drills', drills()],
     ['Alerts', alerts()],
   ];
   for (const [title, panels] of sections) {

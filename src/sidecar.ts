@@ -12,6 +12,9 @@ import { OffsiteCopies } from './backup/offsite-copies.js';
 import { PointInTimeRestores } from './backup/point-in-time-restores.js';
 import type { ArchiveVerification, PointInTimeOutcome, PointInTimeRequest, RestoreWindow } from './backup/point-in-time.js';
 import { PostgresArchiving } from './engines/postgres/archiving.js';
+import type { DrillRequest, Drills } from './drill/drills.js';
+import { createDrills } from './drill/service-drills.js';
+import { registerDrillMetrics } from './metrics/drill-metrics.js';
 import { registerArchiveMetrics } from './metrics/archive-metrics.js';
 import { registerOffsiteMetrics } from './metrics/offsite-metrics.js';
 import { openOffsiteStorages } from './storage/open-storage.js';
@@ -221,6 +224,7 @@ export class Sidecar {
   readonly pointInTime: PointInTimeRestores;
   readonly sqliteIdentities: SqliteIdentities;
   private readonly pgArchiving: PostgresArchiving;
+  readonly drills: Drills;
   /** What changes the cluster: run here when this process leads, else handed to the leader. */
   readonly requests: ClusterRequests;
   /** This sidecar's name among the members, and the lease's holder (unique per process and instance). */
@@ -304,7 +308,35 @@ export class Sidecar {
         this.unrecordedAttempts.set(key, (this.unrecordedAttempts.get(key) ?? 0) + 1);
       },
     });
-    this.requests = new ClusterRequests({ config, store, log, state: this.state, procedure, backups: this.backups, identities: this.sqliteIdentities, acting: () => this.acting(), running });
+    this.requests = new ClusterRequests({
+      config,
+      store,
+      log,
+      state: this.state,
+      procedure,
+      backups: this.backups,
+      identities: this.sqliteIdentities,
+      drill: (request, leadership) => this.drills.run(request, leadership),
+      acting: () => this.acting(),
+      running,
+    });
+    this.drills = createDrills({
+      config,
+      log,
+      store,
+      notifier: this.notifier,
+      engines: this.engines,
+      monitor: this.monitor,
+      backups: this.backups,
+      pointInTime: this.pointInTime,
+      currentPrimary: async () => (await this.refreshState(), this.currentPrimary()),
+      autoFailoverEnabled: () => this.autoFailoverEnabled(),
+      failoverUnderWay: () => this.requests.failoverUnderWay(),
+      copyLagSeconds: (name) => this.copyLagSeconds(name),
+      runFailover: (request, leadership) => this.requests.runFailover(request, leadership),
+      leadership: () => this.ha.leadership(),
+    });
+    registerDrillMetrics(this.metrics.registry, this.drills);
     this.alerts = new AlertReceiver({
       store,
       log,
@@ -359,6 +391,7 @@ export class Sidecar {
       { name: 'backup schedule', start: () => this.backups.startSchedule(), stop: () => this.backups.stop() },
       { name: 'PostgreSQL WAL archiving', start: () => this.pgArchiving.start(), stop: () => this.pgArchiving.stop() },
       { name: 'offsite copies', start: () => this.offsite.start(), stop: () => this.offsite.stop() },
+      { name: 'drill schedule', start: () => this.drills.startSchedule(), stop: () => this.drills.stop() },
     ];
   }
 
@@ -522,6 +555,11 @@ export class Sidecar {
   /** An operator's word that the SQLite file now at `name`'s path is its data: see ha/requests.ts. */
   acceptFile(name: string): Promise<AcceptedFile> {
     return this.requests.acceptFile(name);
+  }
+
+  /** Drills on request (CLI, API): run by the leader, each a history entry of trigger drill. */
+  drill(request: DrillRequest): Promise<FailoverRecord[]> {
+    return this.requests.drill(request);
   }
 
   history(limit: number): Promise<FailoverRecord[]> {

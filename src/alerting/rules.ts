@@ -1,6 +1,7 @@
 import { stringify } from 'yaml';
 import type { Config } from '../config/load.js';
 import type { AlertRule } from '../config/schema.js';
+import { cronPeriodSeconds } from '../drill/cron.js';
 
 /** One Prometheus alerting rule, as it goes into the rule file. */
 export interface PrometheusRule {
@@ -102,6 +103,16 @@ export function builtInRules(config: Config): PrometheusRule[] {
       },
     },
   ];
+  rules.push({
+    alert: 'DrDrillSwitchBackFailed',
+    expr: 'dr_drill_switch_back_failed == 1',
+    labels: { severity: 'critical', rule: 'drill_switch_back_failed', dr_action: 'none' },
+    annotations: {
+      summary: 'A switchover drill could not switch back: the cluster runs on another primary than before',
+      description: 'The last switchover drill switched away from the primary but not back; the cluster is on a healthy primary (see `disaster-recovery history`): find out why the original primary failed, then fail back by hand.',
+    },
+  });
+  if (config.drill.schedule) rules.push(drillOverdueRule(config.drill.schedule));
   // Always present: the metric exists only while a PostgreSQL primary is archived, and an idle rule costs nothing.
   const slotBytes = Math.round(backup.archive.max_slot_wal_keep_mb * 1048576 * 0.8);
   rules.push({
@@ -127,6 +138,20 @@ export function builtInRules(config: Config): PrometheusRule[] {
     });
   }
   return rules;
+}
+
+/** No successful drill of a kind in twice the schedule's longest gap between two runs (and a minute for the drill itself). */
+function drillOverdueRule(schedule: string): PrometheusRule {
+  const tooOld = cronPeriodSeconds(schedule) * 2 + 60;
+  return {
+    alert: 'DrDrillOverdue',
+    expr: `time() - dr_drill_last_success_timestamp_seconds > ${tooOld}`,
+    labels: { severity: 'warning', rule: 'drill_overdue', dr_action: 'none' },
+    annotations: {
+      summary: 'No successful {{ $labels.kind }} drill for {{ $value | humanizeDuration }}',
+      description: `drill.schedule is "${schedule}"; the last successful {{ $labels.kind }} drill is older than ${tooOld} s (twice the schedule): see the drills in \`disaster-recovery history\` and dr_drills_total.`,
+    },
+  };
 }
 
 export function prometheusRules(config: Config): { groups: Array<{ name: string; rules: PrometheusRule[] }> } {

@@ -32,6 +32,13 @@ export class PointInTimeRestores {
     return this.postgres.restore({ ...request, database: db.name }, options);
   }
 
+  /** One database's archive proven by a restore to `time` into a scratch folder (the restore drill's random moment). */
+  async verifyAt(database: string, time: Date): Promise<ArchiveVerification> {
+    const db = this.backups.database(database);
+    if (db.target.engine !== 'postgresql') return { database: db.name, ok: false, detail: 'point-in-time restore of SQLite is not available in this build', gaps: [] };
+    return this.postgres.verify(db.name, time);
+  }
+
   /** Every archived PostgreSQL database's archive proven; SQLite's answer none here. */
   async verify(): Promise<ArchiveVerification[]> {
     if (!this.backups.deps.config.backup.archive.enabled) return [];

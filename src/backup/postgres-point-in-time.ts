@@ -97,14 +97,17 @@ export class PostgresPointInTime {
     };
   }
 
-  /** Proves the archive: a restore to a moment inside the newest range into a scratch folder, read back; the gaps by time range. */
-  async verify(database: string): Promise<ArchiveVerification> {
+  /**
+   * Proves the archive: a restore to a moment inside the newest range (or to `at`, a drill's
+   * random moment of the window) into a scratch folder, read back; the gaps by time range.
+   */
+  async verify(database: string, at?: Date): Promise<ArchiveVerification> {
     const db = this.backups.database(database);
     const archive = await readPostgresArchive(this.sources[0]!, database);
     const view = viewOf(archive);
     const newest = view.ranges.at(-1);
     if (!newest) return { database, ok: false, detail: `no restorable window yet (${describeWindow({ database, engine: 'postgresql', ...view })})`, gaps: view.gaps };
-    const time = new Date(newest.from.getTime() + (newest.to.getTime() - newest.from.getTime()) / 2);
+    const time = at ?? new Date(newest.from.getTime() + (newest.to.getTime() - newest.from.getTime()) / 2);
     const pick = pickRestore(archive.segments, archive.backups, time);
     if (typeof pick === 'string') return { database, ok: false, detail: pick, gaps: view.gaps };
     const tables = await withRecovered(

@@ -5,6 +5,7 @@ import { printable } from './format.js';
 import { runShutdownHooks } from './lifecycle.js';
 import { registerAcceptFile } from './commands/accept-file.js';
 import { registerBackup } from './commands/backup.js';
+import { registerDrill } from './commands/drill.js';
 import { registerFailover } from './commands/failover.js';
 import { registerRules } from './commands/rules.js';
 import { registerRestore } from './commands/restore.js';
@@ -29,6 +30,7 @@ export function buildProgram(): Command {
   registerRestore(program);
   registerVerify(program);
   registerAcceptFile(program);
+  registerDrill(program);
   for (const command of program.commands) command.exitOverride();
   return program;
 }

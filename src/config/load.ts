@@ -69,6 +69,7 @@ export interface Config {
   /** probe_timeout: the configured value, else the default its response_time rules leave room for. */
   monitoring: Omit<RawConfig['disaster_recovery']['monitoring'], 'probe_timeout'> & { probe_timeout: number };
   notifications: RawConfig['disaster_recovery']['notifications'];
+  drill: RawConfig['disaster_recovery']['drill'];
   server: RawConfig['server'];
   state: StateConfig;
   logging: { level: PinoLevel; file: string | undefined };
@@ -132,6 +133,7 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
     failover: dr.failover,
     monitoring: { ...dr.monitoring, probe_timeout: explicitTimeout ?? defaultProbeTimeout(rules) },
     notifications: dr.notifications,
+    drill: dr.drill,
     server: { ...raw.server, auth_token: token },
     state,
     logging: {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { cronProblem } from '../drill/cron.js';
 
 /** Values that came from `${VAR}` are strings: numbers and booleans are read from them. */
 const numberFromString = (v: unknown) => (typeof v === 'string' && /^\s*-?\d+(\.\d+)?\s*$/.test(v) ? Number(v) : v);
@@ -122,6 +123,17 @@ export const notificationsSchema = z.strictObject({
   timeout: positive().default(5),
 });
 
+/** Addition: drills (the guide's 定期测试): a switchover there and back, and a restore of the newest backup. */
+export const drillSchema = z.strictObject({
+  /** A cron expression (5 fields, node-schedule); absent: drills run only on request. */
+  schedule: text()
+    .superRefine((value, ctx) => {
+      const problem = cronProblem(value);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    })
+    .optional(),
+});
+
 export const disasterRecoverySchema = z.strictObject({
   enabled: bool().default(false),
   databases: z.record(z.string(), databaseSchema, { error: 'expected a map of database name to its settings' }),
@@ -129,6 +141,7 @@ export const disasterRecoverySchema = z.strictObject({
   failover: failoverSchema.prefault({}),
   monitoring: monitoringSchema.prefault({}),
   notifications: notificationsSchema.prefault({}),
+  drill: drillSchema.prefault({}),
 });
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'warning', 'error', 'critical', 'fatal', 'silent'] as const;

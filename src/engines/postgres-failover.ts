@@ -112,8 +112,10 @@ function pgLiteral(value: string): string {
 export async function dumpRestore(source: PgTarget, target: PgTarget, timeoutMs: number): Promise<DataSyncOutcome> {
   const started = Date.now();
   const dumpEnv = pgToolEnv(source);
-  // The target may be a fenced former primary: its restore session (only that one) must be allowed to write.
-  const restoreEnv = { ...pgToolEnv(target), PGOPTIONS: '-c default_transaction_read_only=off' };
+  // The target may be a fenced former primary: its restore session (only that one) must be allowed to write,
+  // and its commit must not wait for a synchronous standby: those of a former primary follow the new one now,
+  // so the restore would wait for ever (the fence's own session commits locally too).
+  const restoreEnv = { ...pgToolEnv(target), PGOPTIONS: '-c default_transaction_read_only=off -c synchronous_commit=local' };
   const dump = spawn(pgBinary('pg_dump'), ['--format=custom', '--compress=0', '--no-owner', '--no-privileges'], { env: dumpEnv, stdio: ['ignore', 'pipe', 'pipe'] });
   const restore = spawn(pgBinary('pg_restore'), ['--clean', '--if-exists', '--single-transaction', '--no-owner', '--no-privileges', '--exit-on-error', '--dbname', target.database], {
     env: restoreEnv,

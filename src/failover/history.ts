@@ -1,4 +1,5 @@
 import { InputError } from '../errors.js';
+import { drillReportJson } from '../drill/drill-record.js';
 import type { DataSyncOutcome, FailoverRecord } from '../state/store.js';
 
 /** The most history entries one request returns (the CLI's `--limit`, the API's `?limit=`). */
@@ -35,6 +36,8 @@ export interface FailoverRecordJson {
   phases: FailoverRecord['phases'];
   /** What became of the replaced primary (successful switches): demoted or still a candidate, and what to do. */
   former_primary?: { name: string; demoted: boolean; note: string };
+  /** A drill's entry (trigger drill): its kind, result and figures (see drill/drill-record.ts). */
+  drill?: Record<string, unknown>;
 }
 
 export function failoverRecordJson(r: FailoverRecord): FailoverRecordJson {
@@ -54,5 +57,6 @@ export function failoverRecordJson(r: FailoverRecord): FailoverRecordJson {
       : null,
     phases: r.phases,
     ...(r.formerPrimary ? { former_primary: { name: r.formerPrimary.name, demoted: r.formerPrimary.demoted, note: r.formerPrimary.note } } : {}),
+    ...(r.drill ? { drill: drillReportJson(r.drill) } : {}),
   };
 }

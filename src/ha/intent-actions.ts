@@ -1,4 +1,5 @@
 import type { BackupRecord, CreateOptions } from '../backup/backups.js';
+import type { DrillRequest } from '../drill/drills.js';
 import type { FailoverRequest } from '../failover/procedure.js';
 import type { Leadership } from '../state/leadership.js';
 import type { FailoverRecord, IntentOutcome, SqliteIdentityRecord } from '../state/store.js';
@@ -11,6 +12,7 @@ export interface IntentActions {
   autoFailover(enabled: boolean): Promise<void>;
   reinstate(name: string): Promise<void>;
   backup(options: CreateOptions): Promise<BackupRecord>;
+  drill(request: DrillRequest, leadership: Leadership): Promise<FailoverRecord[]>;
   acceptFile(name: string): Promise<AcceptedFile>;
 }
 
@@ -57,6 +59,11 @@ export async function carryOutIntent(kind: IntentKind, p: Record<string, unknown
         trigger: (text('trigger') as CreateOptions['trigger']) ?? 'manual',
       });
       return successOutcome(`backup ${made.file} of ${made.database}`, made);
+    }
+    case 'drill': {
+      const database = text('database');
+      const records = await act.drill({ kinds: p.kinds as DrillRequest['kinds'], ...(database ? { database } : {}), requestedBy: 'manual' }, leadership);
+      return successOutcome(records.map((r) => `${r.drill?.kind ?? 'drill'}: ${r.drill?.result ?? r.result}`).join('; '), records);
     }
   }
 }

@@ -4,7 +4,7 @@
  * than the submitter's wait is refused, so a late leader never acts on a request
  * whose asker was already told that nobody took it.
  */
-export const INTENT_KINDS = ['failover', 'auto_failover', 'reinstate', 'backup', 'accept_file'] as const;
+export const INTENT_KINDS = ['failover', 'auto_failover', 'reinstate', 'backup', 'drill', 'accept_file'] as const;
 export type IntentKind = (typeof INTENT_KINDS)[number];
 
 export interface IntentAdmissionInput {
@@ -42,6 +42,10 @@ export function admitIntent(input: IntentAdmissionInput): IntentAdmission {
       if (typeof p.name !== 'string') return bad('name', 'a database name');
       break;
     case 'backup':
+      break;
+    case 'drill':
+      if (!Array.isArray(p.kinds) || !p.kinds.every((k) => k === 'switchover' || k === 'restore')) return bad('kinds', 'a list of "switchover", "restore"');
+      if (p.database !== undefined && typeof p.database !== 'string') return bad('database', 'a database name');
       break;
   }
   return { admit: true, kind: input.kind as IntentKind };

@@ -7,6 +7,7 @@
 import { ActionSuppressed } from '../alerting/receiver.js';
 import type { Backups, BackupRecord, CreateOptions as CreateBackupOptions } from '../backup/backups.js';
 import type { Config } from '../config/load.js';
+import type { DrillRequest } from '../drill/drills.js';
 import fs from 'node:fs';
 import type { SqliteIdentities } from '../engines/sqlite-identities.js';
 import { ConflictError, InputError } from '../errors.js';
@@ -27,6 +28,8 @@ export interface RequestsDeps {
   procedure: FailoverProcedure;
   backups: Backups;
   identities: SqliteIdentities;
+  /** Runs drills under a leadership (drill/). */
+  drill(request: DrillRequest, leadership: Leadership): Promise<FailoverRecord[]>;
   /** How to act as the leader now (this process's leadership, a transient one, or an intent). */
   acting(): ActingDeps;
   /** A running sidecar keeps its copy by the watch; a command reads the state around what it does. */
@@ -90,6 +93,12 @@ export class ClusterRequests {
     return actAsLeader(this.deps.acting(), 'accept_file', { name }, () => this.applyAcceptFile(name));
   }
 
+  /** Drills on request (CLI, API): run by the leader, each a history entry of trigger drill. */
+  drill(request: DrillRequest): Promise<FailoverRecord[]> {
+    const params = { kinds: request.kinds ?? ['switchover', 'restore'], ...(request.database ? { database: request.database } : {}) };
+    return actAsLeader(this.deps.acting(), 'drill', params, (leadership) => this.deps.drill(request, leadership));
+  }
+
   /** The leader carries out an intent another process recorded. */
   execute(kind: IntentKind, params: Record<string, unknown>, leadership: Leadership): Promise<IntentOutcome> {
     return carryOutIntent(kind, params, leadership, {
@@ -98,6 +107,7 @@ export class ClusterRequests {
       reinstate: (name) => this.applyReinstate(name),
       backup: (options) => this.deps.backups.create(options),
       acceptFile: (name) => this.applyAcceptFile(name),
+      drill: (request, l) => this.deps.drill(request, l),
     });
   }
 

@@ -1,5 +1,6 @@
 import express, { type ErrorRequestHandler, type Request } from 'express';
 import { parseWebhookPayload } from '../alerting/payload.js';
+import { parseDrillKinds } from '../drill/drill-record.js';
 import { DrError, InputError } from '../errors.js';
 import { failoverRecordJson, parseHistoryLimit } from '../failover/history.js';
 import { FailoverFailed } from '../failover/procedure.js';
@@ -69,6 +70,13 @@ export function createApp(service: DisasterRecoveryService, log: Logger): expres
     const database = optionalString(body, 'database');
     const name = optionalString(body, 'name');
     res.status(201).json(await service.backup({ database, name, trigger: 'api' }));
+  });
+  api.post('/drill', json, async (req, res) => {
+    // No body: both drills. The answer waits for the drills (a switchover drill takes seconds).
+    const body = req.body === undefined ? {} : objectBody(req);
+    const kinds = parseDrillKinds(body.kinds, 'body.kinds');
+    const records = await service.drill({ kinds, database: optionalString(body, 'database'), requestedBy: 'manual' });
+    res.json(records.map(failoverRecordJson));
   });
   app.use('/api', api);
 

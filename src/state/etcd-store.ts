@@ -260,10 +260,11 @@ export class EtcdStateStore implements StateStore {
       for (const kv of kvs) {
         const id = Number(kv.key.slice(k.history.length));
         if (id > lastId) continue;
-        const { trigger, result } = open<FailoverRecord>(kv).r;
+        const { trigger, result, drill } = open<FailoverRecord>(kv).r;
+        seen = Math.max(seen, id);
+        if (drill) continue;
         const group = `${trigger}|${result}`;
         counts.set(group, (counts.get(group) ?? 0) + 1);
-        seen = Math.max(seen, id);
       }
       this.counted = { lastId: seen, counts };
     }

@@ -232,7 +232,7 @@ export class SqliteStateStore implements StateStore {
 
   async historyCounts(): Promise<Array<{ trigger: FailoverTrigger; result: FailoverResult; count: number }>> {
     return this.db
-      .prepare("SELECT json_extract(record, '$.trigger') AS trigger, json_extract(record, '$.result') AS result, count(*) AS count FROM failover_history GROUP BY 1, 2")
+      .prepare("SELECT json_extract(record, '$.trigger') AS trigger, json_extract(record, '$.result') AS result, count(*) AS count FROM failover_history WHERE json_extract(record, '$.drill') IS NULL GROUP BY 1, 2")
       .all() as Array<{ trigger: FailoverTrigger; result: FailoverResult; count: number }>;
   }
 

@@ -4,7 +4,7 @@
  * sidecars on several hosts, one failover lease) can be another.
  */
 
-export type FailoverTrigger = 'auto' | 'manual' | 'alert';
+export type FailoverTrigger = 'auto' | 'manual' | 'alert' | 'drill';
 export type FailoverResult = 'success' | 'failed' | 'no_candidate' | 'refused';
 
 export interface ClusterState {
@@ -23,6 +23,7 @@ export interface ClusterState {
 export type { DataSyncOutcome } from '../engines/engine.js';
 import type { DataSyncOutcome } from '../engines/engine.js';
 import type { SqliteIdentity } from '../engines/sqlite-identity.js';
+import type { DrillReport } from '../drill/drill-record.js';
 
 export interface FailoverRecord {
   id?: number;
@@ -40,6 +41,8 @@ export interface FailoverRecord {
   phases: Partial<Record<'detect' | 'choose' | 'sync' | 'switch', number>>;
   /** A successful switch: what became of the replaced primary and what an operator must do (absent in older records). */
   formerPrimary?: { name: string; demoted: boolean; note: string };
+  /** A drill's own entry (trigger drill): what it did and measured; its switchovers are entries of their own. */
+  drill?: DrillReport;
 }
 
 export interface Lease {
@@ -128,7 +131,7 @@ export interface StateStore {
   appendHistory(record: FailoverRecord): Promise<number>;
   /** Newest first. */
   history(limit: number): Promise<FailoverRecord[]>;
-  /** How many history entries there are of each trigger and result (for dr_failovers_total, whichever process failed over). */
+  /** How many history entries there are of each trigger and result (for dr_failovers_total, whichever process failed over); drill entries are not failovers and not counted. */
   historyCounts(): Promise<Array<{ trigger: FailoverTrigger; result: FailoverResult; count: number }>>;
   /** Records an alert delivery once: false when its key was recorded before (a duplicate delivery). */
   recordAlert(record: AlertRecord): Promise<boolean>;

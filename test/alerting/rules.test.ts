@@ -22,7 +22,7 @@ import { requireTool } from '../support/tools.js';
 const rule = (raw: Record<string, unknown>): AlertRule => alertRuleSchema.parse(raw);
 
 /** A config with two SQLite databases and the given sections merged in. */
-function config(extra: { backup?: string; failover?: string; monitoring?: string } = {}): Config {
+function config(extra: { backup?: string; failover?: string; monitoring?: string; drill?: string } = {}): Config {
   const yaml = `
 disaster_recovery:
   enabled: true
@@ -32,6 +32,7 @@ disaster_recovery:
   backup: { ${extra.backup ?? ''} }
   failover: { ${extra.failover ?? ''} }
   monitoring: { ${extra.monitoring ?? ''} }
+  drill: { ${extra.drill ?? ''} }
 `;
   return parseConfig(yaml, '/etc/dr/config.yaml', {});
 }
@@ -190,7 +191,18 @@ describe('rules: built-in rules and the rule file', () => {
     assert.equal(on.expr, 'time() - dr_backup_last_success_timestamp_seconds > 1260');
     assert.deepEqual(on.labels, { severity: 'warning', rule: 'backup_too_old', dr_action: 'backup' });
     const off = builtInRules(config({ backup: 'enable_auto_backup: false' }));
-    assert.deepEqual(off.map((r) => r.alert), ['DrPrimaryDown', 'DrReplicationLagHigh', 'DrArchiveSlotRetainedHigh']);
+    assert.deepEqual(off.map((r) => r.alert), ['DrPrimaryDown', 'DrReplicationLagHigh', 'DrDrillSwitchBackFailed', 'DrArchiveSlotRetainedHigh']);
+  });
+
+  test('drills: a switch back that failed always alerts; "overdue" only with drill.schedule, at twice its longest gap + 60 s', () => {
+    const without = builtInRules(config());
+    assert.equal(byAlert(without, 'DrDrillSwitchBackFailed').expr, 'dr_drill_switch_back_failed == 1');
+    assert.deepEqual(byAlert(without, 'DrDrillSwitchBackFailed').labels, { severity: 'critical', rule: 'drill_switch_back_failed', dr_action: 'none' });
+    assert.equal(without.find((r) => r.alert === 'DrDrillOverdue'), undefined);
+    // Weekdays at 02:00: the weekend makes the longest gap three days.
+    const weekdays = byAlert(builtInRules(config({ drill: 'schedule: "0 2 * * 1-5"' })), 'DrDrillOverdue');
+    assert.equal(weekdays.expr, `time() - dr_drill_last_success_timestamp_seconds > ${3 * 86400 * 2 + 60}`);
+    assert.deepEqual(weekdays.labels, { severity: 'warning', rule: 'drill_overdue', dr_action: 'none' });
   });
 
   test('archive slot: warns at 80% of max_slot_wal_keep_mb held for 5 minutes, asks for nothing', () => {
@@ -240,7 +252,7 @@ describe('rules: built-in rules and the rule file', () => {
       writeFileSync(file, renderRuleFile(c));
       const check = spawnSync(promtool, ['check', 'rules', file], { encoding: 'utf8' });
       assert.equal(check.status, 0, check.stdout + check.stderr);
-      assert.match(check.stdout, new RegExp(`SUCCESS: ${rules.length + 4} rules found`));
+      assert.match(check.stdout, new RegExp(`SUCCESS: ${rules.length + 5} rules found`));
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -259,17 +271,19 @@ describe('rules: the shipped Prometheus and Alertmanager files', () => {
     const promtool = requireTool('promtool', 'apt-get install -y prometheus');
     const r = spawnSync(promtool, ['check', 'rules', fromRoot('prometheus/rules/dr.rules.yml')], { encoding: 'utf8' });
     assert.equal(r.status, 0, r.stdout + r.stderr);
-    assert.match(r.stdout, /SUCCESS: 8 rules found/);
+    assert.match(r.stdout, /SUCCESS: 10 rules found/);
   });
 
-  test('promtool test rules prometheus/rules/dr.rules.test.yml: each rule fires, and stays quiet, where it should', () => {
+  test('promtool test rules prometheus/rules/dr.rules.test.yml (and dr.drill-rules.test.yml): each rule fires, and stays quiet, where it should', () => {
     const promtool = requireTool('promtool', 'apt-get install -y prometheus');
-    const file = fromRoot('prometheus/rules/dr.rules.test.yml');
-    const r = spawnSync(promtool, ['test', 'rules', file], { encoding: 'utf8' });
+    // The rules about weeks are tested apart, at an evaluation interval of an hour.
+    const files = [fromRoot('prometheus/rules/dr.rules.test.yml'), fromRoot('prometheus/rules/dr.drill-rules.test.yml')];
+    const r = spawnSync(promtool, ['test', 'rules', ...files], { encoding: 'utf8' });
     assert.equal(r.status, 0, r.stdout + r.stderr);
     assert.match(r.stdout, /SUCCESS/);
     // Every rule of the file has at least one test that expects it to fire.
-    const tests = parse(readFileSync(file, 'utf8')) as { tests: Array<{ alert_rule_test: Array<{ alertname: string; exp_alerts: unknown[] }> }> };
+    type TestFile = { tests: Array<{ alert_rule_test: Array<{ alertname: string; exp_alerts: unknown[] }> }> };
+    const tests = { tests: files.flatMap((file) => (parse(readFileSync(file, 'utf8')) as TestFile).tests) };
     const firing = new Set(tests.tests.flatMap((t) => t.alert_rule_test.filter((a) => a.exp_alerts.length > 0).map((a) => a.alertname)));
     const quiet = new Set(tests.tests.flatMap((t) => t.alert_rule_test.map((a) => a.alertname)));
     const rules = (parse(readFileSync(fromRoot('prometheus/rules/dr.rules.yml'), 'utf8')) as { groups: Array<{ rules: PrometheusRule[] }> }).groups.flatMap((g) => g.rules);

@@ -35,10 +35,22 @@ const KNOWN_METRICS = new Set([
   'dr_backup_size_bytes',
   'dr_backup_duration_seconds',
   'dr_alert_notifications_total',
+  'dr_drills_total',
+  'dr_drill_last_success_timestamp_seconds',
+  'dr_drill_write_outage_seconds',
+  'dr_drill_switch_back_failed',
   'ALERTS',
 ]);
 /** Metrics without a `database` label: their queries cannot be filtered by it. */
-const CLUSTER_METRICS = new Set(['dr_auto_failover_enabled', 'dr_failovers_total', 'dr_alert_notifications_total']);
+const CLUSTER_METRICS = new Set([
+  'dr_auto_failover_enabled',
+  'dr_failovers_total',
+  'dr_alert_notifications_total',
+  'dr_drills_total',
+  'dr_drill_last_success_timestamp_seconds',
+  'dr_drill_write_outage_seconds',
+  'dr_drill_switch_back_failed',
+]);
 /** Panels that show a per-database metric unfiltered on purpose. */
 const UNFILTERED_PANELS = new Set(['Current primary']);
 

@@ -114,6 +114,12 @@ describe('dashboard queries against a real Prometheus scraping the sidecar', { t
     assert.equal(backup.code, 0, `disaster-recovery backup failed (does the backup command exist yet?):\n${backup.stdout}${backup.stderr}`);
     await waitForSeries(prometheus, 'dr_backup_last_success_timestamp_seconds', 1);
 
+    // Both drills, carried out by the sidecar (the CLI hands them over): the Drills panels have data.
+    const drill = await sandbox.run(['drill', '--config', config], { timeoutMs: 120_000 });
+    assert.equal(drill.code, 0, `disaster-recovery drill failed:\n${drill.stdout}${drill.stderr}`);
+    await waitForSeries(prometheus, 'dr_drill_write_outage_seconds', 2);
+    await waitForSeries(prometheus, 'dr_drill_last_success_timestamp_seconds', 2);
+
     await waitForSeries(prometheus, 'dr_alert_notifications_total{action="none", result="recorded"}', 1);
     // A few more scrapes, so the rate windows after the changes hold several samples.
     await new Promise((r) => setTimeout(r, (RATE_INTERVAL_SECONDS + 2) * 1000));

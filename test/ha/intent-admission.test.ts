@@ -16,6 +16,8 @@ const cases: Array<{ name: string; kind: string; params: Record<string, unknown>
   { name: 'a backup', kind: 'backup', params: {}, admit: true },
   { name: 'accept-file', kind: 'accept_file', params: { name: 'primary' }, admit: true },
   { name: 'accept-file without a name', kind: 'accept_file', params: {}, admit: false, why: /params\.name: expected a database name/ },
+  { name: 'a drill', kind: 'drill', params: { kinds: ['switchover', 'restore'] }, admit: true },
+  { name: 'a drill of an unknown kind', kind: 'drill', params: { kinds: ['chaos'] }, admit: false, why: /params.kinds/ },
   { name: 'an unknown kind', kind: 'drop_tables', params: {}, admit: false, why: /unknown intent "drop_tables"/ },
   { name: 'older than its submitter waits', kind: 'backup', params: {}, submittedAt: now - 16_000, admit: false, why: /later than its submitter waits \(15 s\); not done/ },
 ];

@@ -189,6 +189,11 @@ export function storeContract(factory: StoreFactory): void {
     assert.deepEqual(counts, ['alert/failed=1', 'auto/success=2', 'manual/refused=1']);
     await b.appendHistory(historyRecord('auto', 'success', 5));
     assert.ok((await a.historyCounts()).some((c) => c.trigger === 'auto' && c.result === 'success' && c.count === 3), 'counts follow appends of the other process');
+    // A drill's own entry keeps its report, and is no failover: dr_failovers_total does not count it (its switches are entries of their own).
+    const report = { kind: 'restore' as const, result: 'success' as const, detail: 'restored', requestedBy: 'manual' as const, durationSeconds: 1.5 };
+    const drillId = await b.appendHistory({ ...historyRecord('drill', 'success', 6), drill: report });
+    assert.deepEqual((await a.history(1))[0], { ...historyRecord('drill', 'success', 6), drill: report, id: drillId });
+    assert.equal((await a.historyCounts()).find((c) => c.trigger === 'drill'), undefined);
   });
 
   test('history: concurrent appends from two processes get distinct ids, all kept', async (t) => {

@@ -31,6 +31,8 @@ export interface ClusterOptions {
   failover?: Record<string, unknown>;
   monitoring?: Record<string, unknown>;
   notifications?: Record<string, unknown>;
+  /** The drill section (e.g. `{ schedule: '* * * * * *' }`). */
+  drill?: Record<string, unknown>;
   /** Merged over the state section (e.g. `{ backend: 'etcd', etcd: {...} }`). */
   state?: Record<string, unknown>;
 }
@@ -94,6 +96,7 @@ export function sqliteCluster(t: { after(fn: () => Promise<void>): void }, optio
   // No alert rules: the shipped 5 s / 10 s response_time rules would refuse a probe_timeout of 1 s (no room above them).
   doc.disaster_recovery.monitoring = { ...doc.disaster_recovery.monitoring, check_interval: 0.5, probe_timeout: 1, alert_rules: {}, ...options.monitoring };
   if (options.notifications) (doc.disaster_recovery as Record<string, unknown>).notifications = options.notifications;
+  if (options.drill) (doc.disaster_recovery as Record<string, unknown>).drill = options.drill;
   if (options.state) doc.state = { ...doc.state, ...options.state };
   const configPath = sandbox.writeConfig(doc);
   // The store a sidecar run in the sandbox would have created: CLI commands and the library refuse a missing one.

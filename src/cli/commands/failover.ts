@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { drillSummary } from '../../drill/drill-record.js';
 import { failoverRecordJson, MAX_HISTORY_LIMIT, parseHistoryLimit } from '../../failover/history.js';
 import type { FailoverRecord } from '../../state/store.js';
 import { commandLogger, loadCommandConfig, optionsOf, printJson, withService, withStore } from '../context.js';
@@ -71,5 +72,6 @@ export function renderFailover(r: FailoverRecord): string {
   }
   if (phases) lines.push(`   phases: ${phases}`);
   if (r.formerPrimary) lines.push(`   former primary: ${r.formerPrimary.note}`);
+  if (r.drill) lines.push(`   drill: ${printable(drillSummary(r.drill))}`);
   return `${lines.join('\n')}\n`;
 }
