@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import type { DatabaseStatus, StatusReport } from '../../status.js';
-import { commandLogger, loadCommandConfig, optionsOf, printJson, withService } from '../context.js';
+import { commandLogger, loadCommandConfig, optionsOf, printJson, withInspection } from '../context.js';
 import { renderWindow } from './restore-to-time.js';
 import { formatBytes, formatSeconds, padColumns, printable, table } from '../format.js';
 
@@ -11,11 +11,10 @@ export function registerStatus(program: Command): void {
     .option('--json', 'print the status as JSON')
     .action(async (_options, command: Command) => {
       const config = loadCommandConfig(command);
-      const report = await withService(config, commandLogger(config), async (service) => {
-        await Promise.all([service.test(), service.refreshCluster()]);
+      const report = await withInspection(config, commandLogger(config), async (inspection) => {
         // The window of a point-in-time restore, per database, while archiving is on.
-        const windows = config.backup.archive.enabled ? await service.restoreWindows() : [];
-        return { report: service.status(), windows };
+        const windows = config.backup.archive.enabled ? await inspection.restoreWindows() : [];
+        return { report: await inspection.status(), windows };
       });
       if (optionsOf(command).json) printJson(report.windows.length > 0 ? { ...report.report, restore_windows: report.windows } : report.report);
       else process.stdout.write(renderStatus(report.report) + (report.windows.length > 0 ? `\nPoint-in-time restore (restore --to-time):\n${report.windows.map(renderWindow).join('')}` : ''));
