@@ -59,7 +59,7 @@ export function pageView(data: StatusPageData): PageView {
     sections: [
       viewDatabases(data, now),
       viewHistory('failovers', 'Last failovers', data.failovers, now, 'No failover yet.'),
-      viewHistory('drills', 'Last drills', data.drills, now, 'No drill yet.'),
+      viewDrills(data, now),
       viewBackups(data, now),
       viewOffsite(data, now),
       viewAlerts(data, now),
@@ -146,6 +146,22 @@ function viewHistory(id: string, title: string, records: FailoverRecordJson[], n
     ];
   });
   return { id, title, notes: [], columns: ['When', 'Trigger', 'From → to', 'Result', 'Took', 'Figures', 'Reason'], wide: [5, 6], rows, empty };
+}
+
+function viewDrills(data: StatusPageData, now: number): Section {
+  const rows = data.drills.map((d) => {
+    const took = (Date.parse(d.finished_at) - Date.parse(d.started_at)) / 1000;
+    return [
+      viewCell(viewAgo(d.started_at, now), '', d.started_at),
+      viewCell(d.kind + (d.requested_by === 'scheduled' ? ' (scheduled)' : '')),
+      viewCell(d.result, d.result === 'success' ? 'good' : d.result === 'skipped' ? 'warn' : 'bad'),
+      viewCell(Number.isFinite(took) ? viewSeconds(took) : '-'),
+      viewCell(d.outage_there_seconds === null && d.outage_back_seconds === null ? '-' : `${viewSeconds(d.outage_there_seconds)} / ${viewSeconds(d.outage_back_seconds)}`),
+      viewCell(d.rows_checked === null ? '-' : String(d.rows_checked)),
+      viewCell(d.detail + (d.ended_on ? ` (ended on ${d.ended_on})` : ''), d.result === 'failed' ? 'bad' : 'muted'),
+    ];
+  });
+  return { id: 'drills', title: 'Last drills', notes: [], columns: ['When', 'Drill', 'Result', 'Took', 'Write outage there / back', 'Rows checked', 'What it proved'], wide: [6], rows, empty: 'No drill yet.' };
 }
 
 function viewBackups(data: StatusPageData, now: number): Section {
@@ -307,6 +323,7 @@ export const CLIENT_FUNCTIONS: ReadonlyArray<(...args: never[]) => unknown> = [
   viewFacts,
   viewDatabases,
   viewHistory,
+  viewDrills,
   viewBackups,
   viewOffsite,
   viewAlerts,
