@@ -7,12 +7,14 @@
 import fs from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { LocalStorage } from '../src/storage/local-storage.js';
-import { S3Storage } from '../src/storage/s3-storage.js';
+import { PART_BYTES, PARTS_IN_FLIGHT, S3Storage } from '../src/storage/s3-storage.js';
 import type { Storage } from '../src/storage/storage.js';
 import { digestOf } from '../src/backup/offsite.js';
+import { rawMultipart, rawPut } from './s3rver-ceiling.js';
 
 interface Job {
-  mode: 'local' | 's3' | 's3+verify';
+  /** raw-put, raw-multipart: the server's ceiling, plain HTTP without the SDK (s3rver-ceiling.ts). */
+  mode: 'local' | 's3' | 's3+verify' | 'raw-put' | 'raw-multipart';
   file: string;
   key: string;
   local?: string;
@@ -26,6 +28,12 @@ function peakRss(): number {
 
 async function main(): Promise<void> {
   const job = JSON.parse(process.argv[2]!) as Job;
+  if (job.mode === 'raw-put' || job.mode === 'raw-multipart') {
+    const url = `${job.s3!.endpoint}/${job.s3!.bucket}/bench/${job.key}`;
+    const measured = job.mode === 'raw-put' ? await rawPut(url, job.file) : await rawMultipart(url, job.file, PART_BYTES, PARTS_IN_FLIGHT);
+    process.stdout.write(JSON.stringify({ ...measured, peakRss: peakRss() }));
+    return;
+  }
   const storage: Storage =
     job.mode === 'local'
       ? new LocalStorage(job.local!)

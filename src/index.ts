@@ -1,7 +1,7 @@
 /** The library API for applications: `import { DisasterRecoveryManager } from 'dr-sidecar'`. */
 export { DisasterRecoveryManager, type ManagerOptions } from './manager.js';
 export type { Session } from './session.js';
-export { DisasterRecoveryService } from './service.js';
+export { DisasterRecoveryService } from './sidecar.js';
 export { loadConfig, parseConfig, type Config, type DatabaseConfig } from './config/load.js';
 export { ConfigError, ConflictError, DrError, InputError } from './errors.js';
 export { StateStoreMissing, StateStoreUnusable } from './state/location.js';

@@ -3,7 +3,7 @@ import { maskDatabaseUrl } from './config/database-url.js';
 import { loadConfig, resolveConfigPath, type Config } from './config/load.js';
 import { primaryOf } from './failover/primary.js';
 import { createLogger, type Logger } from './log.js';
-import { DisasterRecoveryService } from './service.js';
+import { DisasterRecoveryService } from './sidecar.js';
 import { isPrimaryLost, PostgresSessions, SqliteSessions, type Session, type SessionTarget } from './session.js';
 import { ConfirmedState, SQLITE_STATE_TTL_MS } from './state/confirmed-state.js';
 import type { ClusterState, FailoverRecord } from './state/store.js';

@@ -1,8 +1,10 @@
 import type { RestoreWindowStatus } from './backup/restore-window-cache.js';
 import type { Config, DatabaseConfig } from './config/load.js';
+import { replicationWarning } from './engines/sqlite/journal-mode.js';
+import { demotedNote } from './failover/former-primary.js';
 import type { DatabaseHealth } from './monitor/health.js';
 import type { HistorySummary } from './monitor/history.js';
-import type { ClusterState } from './state/store.js';
+import type { ClusterState, Lease, MemberRecord } from './state/store.js';
 import type { OffsiteStatus } from './backup/offsite-status.js';
 
 /** One database as status, the API and the CLI show it: no secret in it. */
@@ -203,4 +205,41 @@ export function statusReport(
     cluster,
     offsite,
   };
+}
+
+/** What a process knows of each database: its probes' health and history, and its copies' lag. */
+export interface ProbeSources {
+  health(name: string): DatabaseHealth | undefined;
+  history(name: string): { summary(): HistorySummary } | undefined;
+  copyLagSeconds(name: string): number | undefined;
+}
+
+/** Every configured database as status shows it, the current primary marked. */
+export function databaseStatuses(config: Config, state: ClusterState, primary: string | undefined, probes: ProbeSources): DatabaseStatus[] {
+  return config.topology.all().map((db) =>
+    databaseStatus(db, probes.health(db.name), probes.history(db.name)?.summary(), primary, {
+      demoted: state.demoted.includes(db.name),
+      demotedNote: demotedNote(db.name, db.target.engine, primary),
+      copyLagSeconds: probes.copyLagSeconds(db.name),
+      replicationWarning: db.name === primary ? replicationWarning(db, config.databases) : undefined,
+    }),
+  );
+}
+
+/** Why a primary that is down right now is not being replaced (for a process that does not decide it). */
+export function downPrimaryHold(c: { primary: string | undefined; health: DatabaseHealth | undefined; autoFailover: boolean; follower: boolean; leader: () => string | null }): string | null {
+  if (!c.primary || c.health?.status !== 'down') return null;
+  if (!c.autoFailover) return `primary ${c.primary} is down and automatic failover is disabled`;
+  if (c.follower) return `primary ${c.primary} is down; this sidecar follows: the leader (${c.leader() ?? 'none yet'}) decides`;
+  return null;
+}
+
+/** The lease as status shows it. */
+export function leaseStatus(lease: Lease | undefined, ttlSeconds: number): ClusterStatus['lease'] {
+  return lease ? { holder: lease.holder, expires_at: new Date(lease.expiresAt).toISOString(), ttl_seconds: ttlSeconds } : null;
+}
+
+/** The members as status shows them (a stopped sidecar's last word is no member). */
+export function memberStatuses(members: readonly MemberRecord[]): ClusterStatus['members'] {
+  return members.filter((m) => m.view.stopped !== true).map((m) => ({ name: m.name, last_heartbeat: new Date(m.publishedAt).toISOString(), view: m.view }));
 }

@@ -137,6 +137,45 @@ export function builtInRules(config: Config): PrometheusRule[] {
       },
     });
   }
+  return [...rules, ...offsiteRules(config)];
+}
+
+/** A destination down keeps failing at least every 30 s (the copier's longest backoff): 10 minutes of it is no blip. */
+const OFFSITE_FAILING_FOR = '10m';
+
+/**
+ * Offsite copies: a destination whose passes keep failing, and a database
+ * whose newest files have not been verified on a destination for longer than
+ * two backup intervals (only with scheduled backups: without them nothing new
+ * need arrive). Without `backup.offsite` the metrics do not exist and the
+ * rules stay silent, so the rule file need not change when a destination is added.
+ */
+function offsiteRules(config: Config): PrometheusRule[] {
+  const { backup } = config;
+  const rules: PrometheusRule[] = [
+    {
+      alert: 'DrOffsiteFailing',
+      expr: 'increase(dr_backup_offsite_failures_total[5m]) > 0',
+      for: OFFSITE_FAILING_FOR,
+      labels: { severity: 'warning', rule: 'offsite_failing', dr_action: 'none' },
+      annotations: {
+        summary: 'Offsite copies to {{ $labels.destination }} keep failing',
+        description: `Passes of the offsite copy to {{ $labels.destination }} have failed for ${OFFSITE_FAILING_FOR} ({{ $value | humanize }} failures in the last 5 minutes); local backups are unaffected and the copier retries. The last error is in \`disaster-recovery status\`.`,
+      },
+    },
+  ];
+  if (backup.enable_auto_backup) {
+    const stale = backup.backup_interval * 2 + 60;
+    rules.push({
+      alert: 'DrOffsiteBackupStale',
+      expr: `time() - dr_backup_offsite_last_success_timestamp_seconds > ${stale}`,
+      labels: { severity: 'warning', rule: 'offsite_backup_stale', dr_action: 'none' },
+      annotations: {
+        summary: 'Nothing new of {{ $labels.database }} verified on {{ $labels.destination }} for {{ $value | humanizeDuration }}',
+        description: `backup_interval is ${backup.backup_interval} s; the newest file of {{ $labels.database }} verified on {{ $labels.destination }} arrived more than ${stale} s ago.`,
+      },
+    });
+  }
   return rules;
 }
 

@@ -1,8 +1,9 @@
 import type { Command } from 'commander';
 import { loadConfig, resolveConfigPath, type Config } from '../config/load.js';
 import { createLogger, type Logger } from '../log.js';
-import { DisasterRecoveryService } from '../service.js';
-import type { StoreOpening } from '../state/open-store.js';
+import { DisasterRecoveryService, Inspection } from '../sidecar.js';
+import { openStateStore, type StoreOpening } from '../state/open-store.js';
+import type { StateStore } from '../state/store.js';
 
 export interface GlobalOptions {
   config?: string;
@@ -29,7 +30,7 @@ export function commandLogger(config: Config): Logger {
 }
 
 /**
- * Runs `fn` with a service and always releases it. The state store must exist
+ * Runs `fn` with a whole sidecar (not started) and always releases it: for commands that change the cluster. The state store must exist
  * (only start-monitoring creates it); commands that only look pass `if-present`.
  */
 export async function withService<T>(
@@ -43,6 +44,26 @@ export async function withService<T>(
     return await fn(service);
   } finally {
     await service.stop();
+  }
+}
+
+/** For a command that only looks (status, test): the state, probes and catalogue, without the sidecar's machinery. */
+export async function withInspection<T>(config: Config, log: Logger, fn: (inspection: Inspection) => Promise<T>, opening: StoreOpening = 'require'): Promise<T> {
+  const inspection = await Inspection.open(config, log, opening);
+  try {
+    return await fn(inspection);
+  } finally {
+    await inspection.close();
+  }
+}
+
+/** For a command that reads one table of the state store (history). */
+export async function withStore<T>(config: Config, fn: (store: StateStore) => Promise<T>): Promise<T> {
+  const store = openStateStore(config.state, 'require');
+  try {
+    return await fn(store);
+  } finally {
+    await store.close();
   }
 }
 

@@ -2,7 +2,7 @@ import type { BackupRecord, CreateOptions } from '../backup/backups.js';
 import type { DrillRequest } from '../drill/drills.js';
 import type { FailoverRequest } from '../failover/procedure.js';
 import type { Leadership } from '../state/leadership.js';
-import type { FailoverRecord, IntentOutcome } from '../state/store.js';
+import type { FailoverRecord, IntentOutcome, SqliteIdentityRecord } from '../state/store.js';
 import type { IntentKind } from './intent-admission.js';
 import { successOutcome } from './intents.js';
 
@@ -13,6 +13,13 @@ export interface IntentActions {
   reinstate(name: string): Promise<void>;
   backup(options: CreateOptions): Promise<BackupRecord>;
   drill(request: DrillRequest, leadership: Leadership): Promise<FailoverRecord[]>;
+  acceptFile(name: string): Promise<AcceptedFile>;
+}
+
+/** The identities of a SQLite file before and after an operator accepted it as its database's data. */
+export interface AcceptedFile {
+  before: SqliteIdentityRecord | undefined;
+  after: SqliteIdentityRecord;
 }
 
 /** Carries out one admitted intent (its params checked by admitIntent) and says what it gave. */
@@ -39,6 +46,10 @@ export async function carryOutIntent(kind: IntentKind, p: Record<string, unknown
     case 'reinstate':
       await act.reinstate(String(p.name));
       return successOutcome(`${String(p.name)} reinstated`, null);
+    case 'accept_file': {
+      const accepted = await act.acceptFile(String(p.name));
+      return successOutcome(`${String(p.name)}: ${accepted.after.file} accepted`, accepted);
+    }
     case 'backup': {
       const database = text('database');
       const name = text('name');

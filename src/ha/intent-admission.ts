@@ -4,7 +4,7 @@
  * than the submitter's wait is refused, so a late leader never acts on a request
  * whose asker was already told that nobody took it.
  */
-export const INTENT_KINDS = ['failover', 'auto_failover', 'reinstate', 'backup', 'drill'] as const;
+export const INTENT_KINDS = ['failover', 'auto_failover', 'reinstate', 'backup', 'drill', 'accept_file'] as const;
 export type IntentKind = (typeof INTENT_KINDS)[number];
 
 export interface IntentAdmissionInput {
@@ -38,6 +38,7 @@ export function admitIntent(input: IntentAdmissionInput): IntentAdmission {
       if (typeof p.enabled !== 'boolean') return bad('enabled', 'true or false');
       break;
     case 'reinstate':
+    case 'accept_file':
       if (typeof p.name !== 'string') return bad('name', 'a database name');
       break;
     case 'backup':

@@ -12,7 +12,7 @@ import type { FailoverRequest } from '../failover/procedure.js';
 import type { Logger } from '../log.js';
 import type { DatabaseHealth } from '../monitor/health.js';
 import type { Leadership } from '../state/leadership.js';
-import type { ClusterState, FailoverRecord, Intent, IntentOutcome, Lease, MemberRecord, StateStore } from '../state/store.js';
+import type { ClusterState, FailoverRecord, Intent, IntentOutcome, Lease, MemberRecord, MembershipChange, StateStore } from '../state/store.js';
 import { Campaign } from './campaign.js';
 import { admitIntent, type IntentKind } from './intent-admission.js';
 import { failureOutcome } from './intents.js';
@@ -45,6 +45,9 @@ export interface HaDeps {
   onLeadership(leading: boolean): void;
 }
 
+/** With members kept by the store's stream, a whole read of them this often (in TTLs) catches what a stuck stream missed. */
+const MEMBERS_READ_EVERY_TTLS = 3;
+
 type Hold = { primary: string; because: HoldReason | 'no_quorum'; why: string };
 
 export class HaLoop {
@@ -61,6 +64,9 @@ export class HaLoop {
   private lastCampaignAt = 0;
   private lastHeartbeatAt = 0;
   private lastPublishAt = 0;
+  /** When a change (not a heartbeat) was last published: changes go out at most once a second. */
+  private lastChangeAt = 0;
+  private publishTimer: NodeJS.Timeout | undefined;
   private lastSignature = '';
   private cachedMembers: MemberRecord[] = [];
   private cachedLease: Lease | undefined;
@@ -71,6 +77,12 @@ export class HaLoop {
   /** The store told of an intent during a tick: tick again right after it. */
   private retick = false;
   private unsubscribeIntents: (() => void) | undefined;
+  private unsubscribeMembership: (() => void) | undefined;
+  /** The leader key may be free: at the start, and when the store's stream says it changed. */
+  private leaderMayBeFree = true;
+  /** The members as the store's stream keeps them (etcd), by name; undefined without a stream. */
+  private watchedMembers: Map<string, MemberRecord> | undefined;
+  private lastMembersReadAt = 0;
 
   constructor(private readonly deps: HaDeps) {
     this.campaign = new Campaign(deps.store, deps.holder, deps.ttlMs, deps.log, (leading) => {
@@ -141,6 +153,8 @@ export class HaLoop {
   async start(): Promise<void> {
     this.started = true;
     this.unsubscribeIntents = this.deps.store.onIntentChange?.(() => this.intentChanged());
+    this.unsubscribeMembership = this.deps.store.onMembership?.((change) => this.membershipChanged(change));
+    if (this.unsubscribeMembership) this.watchedMembers = new Map();
     await this.tick();
     const every = Math.min(this.deps.claimEveryMs, this.campaignEveryMs());
     this.timer = setInterval(() => void this.tick(), every);
@@ -149,7 +163,9 @@ export class HaLoop {
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.timer);
+    clearTimeout(this.publishTimer);
     this.unsubscribeIntents?.();
+    this.unsubscribeMembership?.();
     await Promise.all([...this.running]);
     // Said before the record expires, so the others stop counting this sidecar at once.
     if (this.started) await this.deps.store.publishMember(this.deps.member, { leader: false, stopped: true, databases: {} }, this.deps.ttlMs).catch(() => undefined);
@@ -166,9 +182,11 @@ export class HaLoop {
     this.ticking = true;
     try {
       const now = Date.now();
-      if (!this.isLeader() && now - this.lastCampaignAt >= this.campaignEveryMs() - 5) {
+      if (!this.isLeader() && (this.leaderMayBeFree || now - this.lastCampaignAt >= this.campaignPollMs() - 5)) {
         this.lastCampaignAt = now;
-        await this.call(() => this.campaign.attempt());
+        this.leaderMayBeFree = false;
+        // Tried again at the next tick when the store did not answer.
+        if ((await this.call(async () => this.campaign.attempt().then(() => true))) === undefined) this.leaderMayBeFree = true;
       }
       const leadership = this.leadership();
       if (leadership && !this.deps.storeProblem() && (this.intentsMayWait || now - this.lastClaimAt >= this.claimPollMs())) await this.claimIntents(leadership);
@@ -188,6 +206,36 @@ export class HaLoop {
    */
   private claimPollMs(): number {
     return this.deps.store.onIntentChange ? Math.max(this.deps.claimEveryMs, this.deps.ttlMs) : this.deps.claimEveryMs;
+  }
+
+  /**
+   * A store that streams the leader key (etcd) tells a follower when it may be free: the
+   * follower campaigns then, and otherwise once a TTL in case the stream is stuck (a stream
+   * is restarted within a third of a TTL once it misses a state change). Cut off, it tries
+   * every second, so it knows at once when the store answers again.
+   */
+  private campaignPollMs(): number {
+    if (!this.deps.store.onMembership || this.cutOffWhy) return this.campaignEveryMs();
+    return this.deps.ttlMs;
+  }
+
+  /** The store's stream: the leader key or a member changed, or the stream restarted. */
+  private membershipChanged(change: MembershipChange): void {
+    if (this.stopped) return;
+    if (change.kind === 'member' && this.watchedMembers) {
+      if (change.record) this.watchedMembers.set(change.name, change.record);
+      else this.watchedMembers.delete(change.name);
+      this.cachedMembers = liveMembers([...this.watchedMembers.values()]);
+      if (change.record) this.reconsider(change.record);
+      return;
+    }
+    if (change.kind === 'resync') this.lastMembersReadAt = 0;
+    // Who holds the lease is read again at the next publication.
+    this.lastHeartbeatAt = 0;
+    if (this.isLeader()) return;
+    this.leaderMayBeFree = true;
+    if (this.ticking) this.retick = true;
+    else void this.tick();
   }
 
   private intentChanged(): void {
@@ -244,7 +292,17 @@ export class HaLoop {
     const signature = viewSignature(view);
     const now = Date.now();
     const heartbeat = now - this.lastPublishAt >= this.deps.ttlMs / 2;
-    if (!heartbeat && (signature === this.lastSignature || now - this.lastPublishAt < 1000)) return;
+    const changed = signature !== this.lastSignature;
+    if (!heartbeat && !changed) return;
+    if (!heartbeat && now - this.lastChangeAt < 1000) {
+      // The leader's failover waits for this view (the majority): sent as soon as the rate allows, not at the next tick.
+      this.publishTimer ??= setTimeout(() => {
+        this.publishTimer = undefined;
+        if (!this.stopped) void this.publish();
+      }, 1000 - (now - this.lastChangeAt));
+      return;
+    }
+    if (changed) this.lastChangeAt = now;
     this.lastPublishAt = now;
     this.lastSignature = signature;
     await this.call(() => this.deps.store.publishMember(this.deps.member, view as unknown as Record<string, unknown>, this.deps.ttlMs));
@@ -253,13 +311,29 @@ export class HaLoop {
     await this.readMembers();
   }
 
-  /** The live members and the lease, for status, the metrics and the partition check. */
+  /**
+   * The live members and the lease, for status, the metrics and the partition check.
+   * Members the store's stream keeps are read whole only after the stream restarted, and
+   * every few TTLs besides.
+   */
   private async readMembers(): Promise<void> {
     // The leader knows its own lease (see lease()): no read of it, two requests, per TTL.
     const leading = this.ownLease() !== undefined;
-    const [members, lease] = await Promise.all([this.call(() => this.deps.store.members()), leading ? undefined : this.call(() => this.deps.store.leaseHolder())]);
-    if (members) this.cachedMembers = liveMembers(members);
+    const now = Date.now();
+    const readMembers = !this.watchedMembers || now - this.lastMembersReadAt >= MEMBERS_READ_EVERY_TTLS * this.deps.ttlMs;
+    if (readMembers) this.lastMembersReadAt = now;
+    const [members, lease] = await Promise.all([
+      readMembers ? this.call(() => this.deps.store.members()) : undefined,
+      leading ? undefined : this.call(() => this.deps.store.leaseHolder()),
+    ]);
+    if (members) this.setMembers(members);
+    else if (readMembers) this.lastMembersReadAt = 0;
     this.cachedLease = lease;
+  }
+
+  private setMembers(members: MemberRecord[]): void {
+    if (this.watchedMembers) this.watchedMembers = new Map(members.map((m) => [m.name, m]));
+    this.cachedMembers = liveMembers(members);
   }
 
   /**
@@ -276,6 +350,11 @@ export class HaLoop {
       if (cameBackWritable(health, previous, state)) void this.deps.fenceResurrected(health.name);
       return;
     }
+    this.decide(health, leadership, state);
+  }
+
+  /** Detection for the primary's latest probe, then (if it says so) the majority and the failover. */
+  private decide(health: DatabaseHealth, leadership: Leadership, state: ClusterState): void {
     if (this.deps.failoverUnderWay() || this.deciding) return;
     const decision = detectFailure({
       primary: health.name,
@@ -298,6 +377,19 @@ export class HaLoop {
     void this.agreeThenFailOver(health, leadership).finally(() => (this.deciding = false));
   }
 
+  /**
+   * A failover held for want of a majority is decided again as soon as another member
+   * publishes that it sees the primary down, not at the leader's next probe of it.
+   */
+  private reconsider(record: MemberRecord): void {
+    const held = this.held;
+    const leadership = this.leadership();
+    if (held?.because !== 'no_quorum' || !leadership || this.deps.storeProblem() || this.cutOffWhy) return;
+    if (record.name === this.deps.member || sightingOf(record.view, held.primary) !== 'down' || held.primary !== this.deps.currentPrimary()) return;
+    const health = this.deps.healths().find((h) => h.name === held.primary);
+    if (health?.status === 'down') this.decide(health, leadership, this.deps.state());
+  }
+
   private hold(hold: Hold): void {
     if (this.held?.primary !== hold.primary || this.held.because !== hold.because) {
       this.deps.log.error({ database: hold.primary }, `disaster-recovery failover held: ${hold.why}`);
@@ -309,7 +401,7 @@ export class HaLoop {
   private async agreeThenFailOver(health: DatabaseHealth, leadership: Leadership): Promise<void> {
     const members = await this.call(() => this.deps.store.members());
     if (!members) return;
-    this.cachedMembers = liveMembers(members);
+    this.setMembers(members);
     const others = this.cachedMembers.filter((m) => m.name !== this.deps.member).map((m) => ({ member: m.name, sees: sightingOf(m.view, health.name) }));
     const quorum = primaryDownByMajority({ self: { member: this.deps.member, sees: 'down' }, others });
     if (!quorum.agreed) {

@@ -5,7 +5,7 @@ import { DrError, InputError } from '../errors.js';
 import { failoverRecordJson, parseHistoryLimit } from '../failover/history.js';
 import { FailoverFailed } from '../failover/procedure.js';
 import type { Logger } from '../log.js';
-import type { DisasterRecoveryService } from '../service.js';
+import type { DisasterRecoveryService } from '../sidecar.js';
 import { admission } from './admission.js';
 import { requireBearer } from './auth.js';
 import { statusPageRoutes } from './status-page.js';

@@ -24,6 +24,12 @@ export class EtcdRequestError extends DrError {
   }
 }
 
+/** One change a watch reports: the key as it is after it (a deleted key's value is empty). */
+export interface WatchEvent {
+  kv: EtcdKv;
+  deleted: boolean;
+}
+
 export interface EtcdKv {
   key: string;
   value: string;
@@ -233,7 +239,7 @@ export class EtcdClient {
    * caller starts again from a fresh read. One member at a time; a broken stream moves
    * the next call to the next member.
    */
-  async watchPrefix(prefix: string, startRevision: number, onEvents: (keys: string[], revision: number) => void, signal: AbortSignal): Promise<never> {
+  async watchPrefix(prefix: string, startRevision: number, onEvents: (events: WatchEvent[], revision: number) => void, signal: AbortSignal): Promise<never> {
     if (this.closed) throw new EtcdUnavailable('etcd state store is closed');
     const index = this.preferred;
     const endpoint = this.endpoints[index]!;
@@ -269,9 +275,9 @@ export class EtcdClient {
     }
   }
 
-  private watchLine(line: string, onEvents: (keys: string[], revision: number) => void): void {
+  private watchLine(line: string, onEvents: (events: WatchEvent[], revision: number) => void): void {
     const msg = JSON.parse(line) as {
-      result?: { header?: { revision?: string }; events?: Array<{ kv?: RawKv }>; canceled?: boolean; compact_revision?: string; cancel_reason?: string };
+      result?: { header?: { revision?: string }; events?: Array<{ type?: string; kv?: RawKv }>; canceled?: boolean; compact_revision?: string; cancel_reason?: string };
       error?: { message?: string };
     };
     if (msg.error) throw new Error(msg.error.message ?? 'watch error');
@@ -279,7 +285,7 @@ export class EtcdClient {
     if (result.canceled || (result.compact_revision && result.compact_revision !== '0')) {
       throw new Error(`watch cancelled: ${result.cancel_reason ?? `compacted at ${result.compact_revision}`}`);
     }
-    if (result.events?.length) onEvents(result.events.map((e) => decodeKv(e.kv ?? {}).key), Number(result.header?.revision ?? 0));
+    if (result.events?.length) onEvents(result.events.map((e) => ({ kv: decodeKv(e.kv ?? {}), deleted: e.type === 'DELETE' })), Number(result.header?.revision ?? 0));
   }
 
   /**

@@ -24,7 +24,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { EtcdClient, EtcdRequestError, type Compare, type EtcdKv, type TxnOp } from './etcd-client.js';
+import { EtcdClient, EtcdRequestError, type Compare, type EtcdKv, type TxnOp, type WatchEvent } from './etcd-client.js';
 import type {
   AlertRecord,
   ClusterState,
@@ -38,6 +38,7 @@ import type {
   Lease,
   MemberRecord,
   MemberView,
+  MembershipChange,
   SqliteIdentityRecord,
   StateStore,
   StateWatch,
@@ -91,6 +92,8 @@ interface Envelope<T> {
   r: T;
 }
 
+const memberRecordOf = (name: string, value: string): MemberRecord => ({ name, ...(JSON.parse(value) as { view: MemberView; publishedAt: number }) });
+
 const seal = <T>(w: string, r: T): string => JSON.stringify({ w, r } satisfies Envelope<T>);
 const open = <T>(kv: EtcdKv): Envelope<T> => JSON.parse(kv.value) as Envelope<T>;
 
@@ -103,6 +106,7 @@ export class EtcdStateStore implements StateStore {
   private readonly memberLeases = new Map<string, string>();
   private readonly watches = new Set<StateWatch>();
   private readonly intentListeners = new Set<() => void>();
+  private readonly membershipListeners = new Set<(change: MembershipChange) => void>();
   private counted: { lastId: number; counts: Map<string, number> } = { lastId: 0, counts: new Map() };
 
   constructor(readonly options: EtcdStoreOptions) {
@@ -381,9 +385,13 @@ export class EtcdStateStore implements StateStore {
           deliver(read);
           stream = new AbortController();
           streaming = true;
-          await this.client.watchPrefix(this.options.prefix, read.revision + 1, (keys) => {
+          // The leader key and the members are not in the read: whatever the stream missed, listeners read again.
+          this.tellMembership({ kind: 'resync' });
+          await this.client.watchPrefix(this.options.prefix, read.revision + 1, (events) => {
+            const keys = events.map((e) => e.kv.key);
             if (keys.some((key) => isStateKey(this.keys, key))) readState().then(deliver, fail);
             if (keys.some((key) => key.startsWith(this.keys.intents))) for (const listener of [...this.intentListeners]) listener();
+            for (const change of this.membershipChanges(events)) this.tellMembership(change);
           }, AbortSignal.any([stop.signal, stream.signal]));
         } catch (error) {
           if (stop.signal.aborted) return;
@@ -456,7 +464,7 @@ export class EtcdStateStore implements StateStore {
 
   async members(): Promise<MemberRecord[]> {
     const { kvs } = await this.client.range(this.keys.members, { prefix: true });
-    return kvs.map((kv) => ({ name: kv.key.slice(this.keys.members.length), ...(JSON.parse(kv.value) as { view: MemberView; publishedAt: number }) }));
+    return kvs.map((kv) => memberRecordOf(kv.key.slice(this.keys.members.length), kv.value));
   }
 
   async submitIntent(request: IntentRequest): Promise<string> {
@@ -471,6 +479,28 @@ export class EtcdStateStore implements StateStore {
   onIntentChange(listener: () => void): () => void {
     this.intentListeners.add(listener);
     return () => this.intentListeners.delete(listener);
+  }
+
+  /** Heard from the watch's stream, as intents are: the leader key and the members' records. */
+  onMembership(listener: (change: MembershipChange) => void): () => void {
+    this.membershipListeners.add(listener);
+    return () => this.membershipListeners.delete(listener);
+  }
+
+  private tellMembership(change: MembershipChange): void {
+    for (const listener of [...this.membershipListeners]) listener(change);
+  }
+
+  private membershipChanges(events: WatchEvent[]): MembershipChange[] {
+    const changes: MembershipChange[] = [];
+    for (const { kv, deleted } of events) {
+      if (kv.key === this.keys.leader) changes.push({ kind: 'leader' });
+      else if (kv.key.startsWith(this.keys.members)) {
+        const name = kv.key.slice(this.keys.members.length);
+        changes.push({ kind: 'member', name, record: deleted ? undefined : memberRecordOf(name, kv.value) });
+      }
+    }
+    return changes;
   }
 
   async claimIntent(holder: string): Promise<Intent | undefined> {

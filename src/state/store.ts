@@ -172,11 +172,20 @@ export interface StateStore {
    * returns the unsubscribe. Absent: the leader polls.
    */
   onIntentChange?(listener: () => void): () => void;
+  /**
+   * Stores that stream changes (etcd) tell `listener`, from the stream a `watch` of theirs
+   * runs, that the leader key changed (taken, given up, expired), that a member published
+   * or went, and `resync` when the stream (re)started and may have missed some; no request
+   * of their own. Absent: the HA loop reads the leader key and the members on its clock.
+   */
+  onMembership?(listener: (change: MembershipChange) => void): () => void;
   /** Records what carrying out a claimed intent gave (once: a second finish is ignored). */
   finishIntent(id: string, outcome: IntentOutcome): Promise<void>;
   /** The intent as it stands (pending, claimed or finished); undefined when unknown or expired. */
   intent(id: string): Promise<Intent | undefined>;
 }
+
+export type MembershipChange = { kind: 'leader' } | { kind: 'member'; name: string; record: MemberRecord | undefined } | { kind: 'resync' };
 
 export interface StateWatch {
   stop(): void;

@@ -8,10 +8,12 @@
  * holder's process and the members' raw views. Passwords are masked in the
  * report already; nothing here depends on that.
  */
+import { drillReportJson, type DrillReport } from '../drill/drill-record.js';
 import { failoverRecordJson, type FailoverRecordJson } from '../failover/history.js';
 import type { AlertRecord, FailoverRecord } from '../state/store.js';
 import type { RestoreWindowStatus } from '../backup/restore-window-cache.js';
 import type { DatabaseStatus, StatusReport } from '../status.js';
+import type { OffsiteStatus } from '../backup/offsite-status.js';
 
 export interface StatusPageDatabase {
   name: string;
@@ -55,6 +57,19 @@ export interface StatusPageBackup {
   extra: Record<string, unknown>;
 }
 
+/** One `backup.offsite` destination, as `status` reports it (its name is `s3://bucket/prefix`: no endpoint, no key). */
+export interface StatusPageOffsite {
+  destination: string;
+  offsite_files: number;
+  pending_files: number;
+  /** The oldest few pending keys: what goes next. */
+  next: string[];
+  last_arrived: { key: string; at: string } | null;
+  last_success_at: string | null;
+  /** The last failed pass; null once a pass succeeds. */
+  last_error: { message: string; at: string } | null;
+}
+
 export interface StatusPageAlert {
   received_at: string;
   alertname: string;
@@ -94,9 +109,11 @@ export interface StatusPageData {
   databases: StatusPageDatabase[];
   /** Failovers and switchovers, newest first. */
   failovers: FailoverRecordJson[];
-  /** History entries of trigger `drill`, newest first, with whatever figures they carry. */
-  drills: FailoverRecordJson[];
+  /** Drills (history entries carrying a drill report), newest first; their own switchovers are among the failovers. */
+  drills: StatusPageDrill[];
   backups: StatusPageBackup[];
+  /** Per offsite destination, in config order; empty without `backup.offsite`. */
+  offsite: StatusPageOffsite[];
   alerts: StatusPageAlert[];
   cluster: StatusPageCluster;
   /** Per database, the moments `restore --to-time` can restore into (as last computed); null while archiving is off. */
@@ -105,6 +122,24 @@ export interface StatusPageData {
   journal_problem: string | null;
   /** Top-level status fields this page does not know by name (shown as they are, secret-shaped keys left out). */
   extra: Record<string, unknown>;
+}
+
+/** One drill as the page shows it: what it proved and its figures, no paths. */
+export interface StatusPageDrill {
+  id: number;
+  started_at: string;
+  finished_at: string;
+  kind: string;
+  result: string;
+  detail: string;
+  requested_by: string;
+  /** Seconds the drill's probe writer could not commit, each way (switchover drills). */
+  outage_there_seconds: number | null;
+  outage_back_seconds: number | null;
+  /** Rows compared: before and after the switchover, or in the restored backup. */
+  rows_checked: number | null;
+  /** The primary the cluster ended on (switchover drills). */
+  ended_on: string | null;
 }
 
 /** What the page reads besides the status report. */
@@ -120,7 +155,7 @@ export interface StatusPageJournal {
 /** How many entries of each list the page shows. */
 export const PAGE_LIMITS = { failovers: 10, drills: 10, alerts: 20, history: 100 } as const;
 
-const REPORT_KEYS = new Set(['enabled', 'config', 'state_store', 'primary', 'epoch', 'auto_failover', 'last_backup', 'databases', 'cluster', 'restore_windows']);
+const REPORT_KEYS = new Set(['enabled', 'config', 'state_store', 'primary', 'epoch', 'auto_failover', 'last_backup', 'offsite', 'databases', 'cluster', 'restore_windows']);
 const DATABASE_KEYS = new Set([
   'name', 'type', 'priority', 'engine', 'url', 'enabled', 'is_primary', 'demoted', 'demoted_note', 'status', 'response_time_seconds',
   'size_bytes', 'connections', 'in_recovery', 'read_only', 'replication_lag_seconds', 'replication_warning', 'consecutive_failures',
@@ -138,7 +173,6 @@ const BACKUP_KEYS = new Set([
 const PRIVATE_KEY = /pass(word)?|secret|token|credential|authori[sz]ation|private|access_key|key_id|(^|_)(url|uri|endpoint|path|file|dir|config|view|holder)s?$/i;
 
 export function statusPageData(report: StatusReport, journal: StatusPageJournal, now: Date): StatusPageData {
-  const history = journal.history.map(pageHistoryEntry);
   return {
     generated_at: now.toISOString(),
     enabled: report.enabled,
@@ -147,9 +181,10 @@ export function statusPageData(report: StatusReport, journal: StatusPageJournal,
     auto_failover: { enabled: report.auto_failover.enabled, source: report.auto_failover.source, held: report.auto_failover.held },
     state_problem: report.state_store.problem,
     databases: report.databases.map(pageDatabase),
-    failovers: history.filter((r) => (r.trigger as string) !== 'drill').slice(0, PAGE_LIMITS.failovers),
-    drills: history.filter((r) => (r.trigger as string) === 'drill').slice(0, PAGE_LIMITS.drills),
+    failovers: journal.history.filter((r) => !r.drill).map(pageHistoryEntry).slice(0, PAGE_LIMITS.failovers),
+    drills: journal.history.filter((r) => r.drill).map(pageDrill).slice(0, PAGE_LIMITS.drills),
     backups: journal.backups.map((b) => pageBackup(b, report.last_backup as unknown as Record<string, unknown> | null)),
+    offsite: (report.offsite ?? []).map(pageOffsite),
     alerts: journal.alerts.slice(0, PAGE_LIMITS.alerts).map(pageAlert),
     cluster: pageCluster(report.cluster),
     restore_windows: report.restore_windows?.map(pageWindow) ?? null,
@@ -171,6 +206,26 @@ function pageHistoryEntry(record: FailoverRecord): FailoverRecordJson {
     ...extraOf(json, HISTORY_KEYS),
     ...known,
   } as unknown as FailoverRecordJson;
+}
+
+function pageDrill(record: FailoverRecord): StatusPageDrill {
+  const report = drillReportJson(record.drill as DrillReport);
+  const switchover = report.switchover as Record<string, unknown> | undefined;
+  const restore = report.restore as Record<string, unknown> | undefined;
+  const num = (v: unknown): number | null => (typeof v === 'number' ? v : null);
+  return {
+    id: record.id ?? 0,
+    started_at: record.startedAt,
+    finished_at: record.finishedAt,
+    kind: String(report.kind),
+    result: String(report.result),
+    detail: String(report.detail),
+    requested_by: String(report.requested_by),
+    outage_there_seconds: num(switchover?.outage_there_seconds),
+    outage_back_seconds: num(switchover?.outage_back_seconds),
+    rows_checked: num(switchover?.rows_checked ?? restore?.rows_checked),
+    ended_on: typeof switchover?.ended_on === 'string' ? switchover.ended_on : null,
+  };
 }
 
 function pageDatabase(d: DatabaseStatus): StatusPageDatabase {
@@ -254,6 +309,19 @@ function pageCluster(c: StatusReport['cluster']): StatusPageCluster {
       for (const [name, seen] of Object.entries(view.databases ?? {})) sees[name] = typeof seen?.status === 'string' ? seen.status : 'unknown';
       return { name: m.name, leader: view.leader === true, last_heartbeat: m.last_heartbeat, sees };
     }),
+  };
+}
+
+function pageOffsite(o: OffsiteStatus): StatusPageOffsite {
+  return {
+    destination: o.destination,
+    offsite_files: o.offsite_files,
+    pending_files: o.pending_files,
+    next: o.pending,
+    last_arrived: o.last_arrived,
+    last_success_at: o.last_success_at,
+    // Credentials are never in it (the copier scrubs it); a URL's user information is masked all the same, as everywhere on this page.
+    last_error: o.last_error && { message: publicValue('message', o.last_error.message, 0) as string, at: o.last_error.at },
   };
 }
 

@@ -59,8 +59,9 @@ export function pageView(data: StatusPageData): PageView {
     sections: [
       viewDatabases(data, now),
       viewHistory('failovers', 'Last failovers', data.failovers, now, 'No failover yet.'),
-      viewHistory('drills', 'Last drills', data.drills, now, 'No drill yet.'),
+      viewDrills(data, now),
       viewBackups(data, now),
+      viewOffsite(data, now),
       ...viewRestoreWindows(data, now),
       viewAlerts(data, now),
       viewCluster(data, now),
@@ -148,6 +149,22 @@ function viewHistory(id: string, title: string, records: FailoverRecordJson[], n
   return { id, title, notes: [], columns: ['When', 'Trigger', 'From → to', 'Result', 'Took', 'Figures', 'Reason'], wide: [5, 6], rows, empty };
 }
 
+function viewDrills(data: StatusPageData, now: number): Section {
+  const rows = data.drills.map((d) => {
+    const took = (Date.parse(d.finished_at) - Date.parse(d.started_at)) / 1000;
+    return [
+      viewCell(viewAgo(d.started_at, now), '', d.started_at),
+      viewCell(d.kind + (d.requested_by === 'scheduled' ? ' (scheduled)' : '')),
+      viewCell(d.result, d.result === 'success' ? 'good' : d.result === 'skipped' ? 'warn' : 'bad'),
+      viewCell(Number.isFinite(took) ? viewSeconds(took) : '-'),
+      viewCell(d.outage_there_seconds === null && d.outage_back_seconds === null ? '-' : `${viewSeconds(d.outage_there_seconds)} / ${viewSeconds(d.outage_back_seconds)}`),
+      viewCell(d.rows_checked === null ? '-' : String(d.rows_checked)),
+      viewCell(d.detail + (d.ended_on ? ` (ended on ${d.ended_on})` : ''), d.result === 'failed' ? 'bad' : 'muted'),
+    ];
+  });
+  return { id: 'drills', title: 'Last drills', notes: [], columns: ['When', 'Drill', 'Result', 'Took', 'Write outage there / back', 'Rows checked', 'What it proved'], wide: [6], rows, empty: 'No drill yet.' };
+}
+
 function viewBackups(data: StatusPageData, now: number): Section {
   const rows = data.backups.map((b) => {
     const verified = b.verified === null ? 'not yet' : b.verified ? 'yes' : 'FAILED';
@@ -170,6 +187,31 @@ function viewBackups(data: StatusPageData, now: number): Section {
     wide: [7],
     rows,
     empty: 'No good backup yet.',
+  };
+}
+
+function viewOffsite(data: StatusPageData, now: number): Section {
+  const rows = data.offsite.map((o) => {
+    const failing = o.last_error !== null;
+    const next = o.next.length === 0 ? '' : ` (next: ${o.next.join(', ')}${o.pending_files > o.next.length ? ', …' : ''})`;
+    const arrived = o.last_arrived;
+    return [
+      viewCell(o.destination, failing ? 'bad' : o.pending_files === 0 ? 'good' : ''),
+      viewCell(String(o.offsite_files)),
+      viewCell(o.pending_files === 0 ? 'none' : `${o.pending_files}${next}`, o.pending_files === 0 ? 'good' : 'warn'),
+      viewCell(arrived ? `${arrived.key}, ${viewAgo(arrived.at, now)}` : 'nothing yet', arrived ? '' : 'muted', arrived ? arrived.at : ''),
+      viewCell(viewAgo(o.last_success_at, now), o.last_success_at ? '' : 'warn', o.last_success_at ?? ''),
+      viewCell(failing ? `${viewAgo(o.last_error!.at, now)}: ${o.last_error!.message}` : 'none', failing ? 'bad' : 'muted', failing ? o.last_error!.at : ''),
+    ];
+  });
+  return {
+    id: 'offsite',
+    title: 'Offsite copies (verified on each destination)',
+    notes: [],
+    columns: ['Destination', 'Files offsite', 'Pending', 'Last arrived', 'Last successful pass', 'Last error'],
+    wide: [2, 3, 5],
+    rows,
+    empty: 'No offsite destination is configured (backup.offsite).',
   };
 }
 
@@ -311,7 +353,9 @@ export const CLIENT_FUNCTIONS: ReadonlyArray<(...args: never[]) => unknown> = [
   viewFacts,
   viewDatabases,
   viewHistory,
+  viewDrills,
   viewBackups,
+  viewOffsite,
   viewRestoreWindows,
   viewAlerts,
   viewCluster,

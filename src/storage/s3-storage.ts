@@ -18,9 +18,14 @@ export interface S3StorageOptions {
   forcePathStyle: boolean;
 }
 
-/** Multipart parts of 8 MiB, two in flight: at most ~16 MiB of a backup in memory, whatever its size. */
-const PART_BYTES = 8 * 1024 * 1024;
-const PARTS_IN_FLIGHT = 2;
+/**
+ * Multipart parts of 8 MiB, two in flight: at most ~16 MiB of a backup in memory, whatever its size.
+ * Measured against s3rver (bench/offsite.ts): 16 or 32 MiB parts or 4 in flight were no faster there
+ * (its CompleteMultipartUpload rewrites the object, half the time of an upload), 32 MiB x 2 took the
+ * uploader's peak RSS past 250 MB.
+ */
+export const PART_BYTES = 8 * 1024 * 1024;
+export const PARTS_IN_FLIGHT = 2;
 
 /**
  * An S3-compatible bucket as a Storage (`@aws-sdk/client-s3`, multipart
@@ -53,6 +58,13 @@ export class S3Storage implements Storage {
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
     });
+    this.client.middlewareStack.add(
+      (next) => (args) => {
+        markUnsignedPayload(args.request);
+        return next(args);
+      },
+      { step: 'build', name: 'drUnsignedPayload' },
+    );
   }
 
   async list(prefix: string): Promise<StoredObject[]> {
@@ -152,6 +164,21 @@ export class S3StorageError extends Error {
   }
 }
 
+
+/**
+ * Signs a part's or an object's body as `UNSIGNED-PAYLOAD` instead of its
+ * SHA-256 (set before the signer runs, which then takes the header as the
+ * payload hash; the request itself stays signed). The hash would be a second
+ * SHA-256 pass over every byte uploaded, beside the one Storage.write takes
+ * anyway, and the largest CPU cost of an upload after it (bench/offsite.ts):
+ * what it would protect, the bytes in transit, the copier proves end to end by
+ * reading the object back and comparing its SHA-256 with the manifest's. HTTPS
+ * protects them in transit as well; botocore signs S3 uploads over HTTPS this way.
+ */
+function markUnsignedPayload(request: unknown): void {
+  const r = request as { headers?: Record<string, string>; body?: unknown } | undefined;
+  if (r?.headers && r.body instanceof Uint8Array) r.headers['x-amz-content-sha256'] = 'UNSIGNED-PAYLOAD';
+}
 
 function isNotFound(error: unknown): boolean {
   const e = error as { name?: string; $metadata?: { httpStatusCode?: number } };

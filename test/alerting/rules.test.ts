@@ -191,7 +191,21 @@ describe('rules: built-in rules and the rule file', () => {
     assert.equal(on.expr, 'time() - dr_backup_last_success_timestamp_seconds > 1260');
     assert.deepEqual(on.labels, { severity: 'warning', rule: 'backup_too_old', dr_action: 'backup' });
     const off = builtInRules(config({ backup: 'enable_auto_backup: false' }));
-    assert.deepEqual(off.map((r) => r.alert), ['DrPrimaryDown', 'DrReplicationLagHigh', 'DrDrillSwitchBackFailed', 'DrArchiveSlotRetainedHigh']);
+    assert.deepEqual(off.map((r) => r.alert), ['DrPrimaryDown', 'DrReplicationLagHigh', 'DrDrillSwitchBackFailed', 'DrArchiveSlotRetainedHigh', 'DrOffsiteFailing']);
+  });
+
+  test('offsite: failing passes for 10 minutes; a database stale on a destination past 2 x backup_interval + 60 s, only with scheduled backups', () => {
+    const rules = builtInRules(config({ backup: 'enable_auto_backup: true, backup_interval: 600' }));
+    const failing = byAlert(rules, 'DrOffsiteFailing');
+    assert.equal(failing.expr, 'increase(dr_backup_offsite_failures_total[5m]) > 0');
+    assert.equal(failing.for, '10m');
+    assert.deepEqual(failing.labels, { severity: 'warning', rule: 'offsite_failing', dr_action: 'none' });
+    const stale = byAlert(rules, 'DrOffsiteBackupStale');
+    assert.equal(stale.expr, 'time() - dr_backup_offsite_last_success_timestamp_seconds > 1260');
+    assert.deepEqual(stale.labels, { severity: 'warning', rule: 'offsite_backup_stale', dr_action: 'none' });
+    assert.match(stale.annotations.summary!, /\{\{ \$labels\.destination \}\}/);
+    // Without scheduled backups nothing new need arrive offsite: no staleness to judge.
+    assert.ok(!builtInRules(config({ backup: 'enable_auto_backup: false' })).some((r) => r.alert === 'DrOffsiteBackupStale'));
   });
 
   test('drills: a switch back that failed always alerts; "overdue" only with drill.schedule, at twice its longest gap + 60 s', () => {
@@ -252,7 +266,7 @@ describe('rules: built-in rules and the rule file', () => {
       writeFileSync(file, renderRuleFile(c));
       const check = spawnSync(promtool, ['check', 'rules', file], { encoding: 'utf8' });
       assert.equal(check.status, 0, check.stdout + check.stderr);
-      assert.match(check.stdout, new RegExp(`SUCCESS: ${rules.length + 5} rules found`));
+      assert.match(check.stdout, new RegExp(`SUCCESS: ${rules.length + 7} rules found`));
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -271,7 +285,7 @@ describe('rules: the shipped Prometheus and Alertmanager files', () => {
     const promtool = requireTool('promtool', 'apt-get install -y prometheus');
     const r = spawnSync(promtool, ['check', 'rules', fromRoot('prometheus/rules/dr.rules.yml')], { encoding: 'utf8' });
     assert.equal(r.status, 0, r.stdout + r.stderr);
-    assert.match(r.stdout, /SUCCESS: 10 rules found/);
+    assert.match(r.stdout, /SUCCESS: 12 rules found/);
   });
 
   test('promtool test rules prometheus/rules/dr.rules.test.yml (and dr.drill-rules.test.yml): each rule fires, and stays quiet, where it should', () => {

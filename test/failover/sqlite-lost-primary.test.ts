@@ -3,7 +3,7 @@
  * recreated by the application, emptied, truncated, replaced) is a lost primary:
  * down with the reason, never copied over a secondary, failed over when automatic
  * failover is on; and `accept-file` (the real CLI) makes a file replaced on
- * purpose the database again, in the running sidecar too.
+ * purpose the database again: an intent the running sidecar (the leader) carries out.
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -138,10 +138,12 @@ test('SQLite: accept-file makes a primary replaced on purpose the database again
   assert.equal(accepted.code, 0, show(accepted));
   assert.match(accepted.stdout, /^primary: .*primary\.db accepted as its data \(device:inode \d+:\d+, \d+ pages, change counter \d+, 1 tables\)$/m);
   assert.match(accepted.stdout, /^ {3}before: device:inode /m);
+  // An intent like the other cluster-changing commands: the running sidecar (the leader) accepted it.
+  assert.ok(sidecar.logs.lines.some((l) => /carrying out accept_file asked by command@/.test(String(l.msg))), sidecar.logs.tail());
 
   await until('the primary up again', () => sidecar.service.monitor.health('primary')?.status === 'up', sidecar);
   await until('secondary1 copied from the accepted file', () => imageIds(cluster.file('secondary1')).size === 70, sidecar);
-  assert.ok(sidecar.logs.lines.some((l) => /primary's file is accepted again/.test(l.msg)), sidecar.logs.tail());
+  assert.ok(sidecar.logs.lines.some((l) => /the file of primary was accepted by an operator as its data/.test(l.msg)), sidecar.logs.tail());
 });
 
 test('SQLite: a restore by the CLI over an unreadable primary replaces its file, and that is no loss', async (t) => {

@@ -14,6 +14,8 @@ const cases: Array<{ name: string; kind: string; params: Record<string, unknown>
   { name: 'the switch without a boolean', kind: 'auto_failover', params: { enabled: 'no' }, admit: false, why: /params.enabled: expected true or false/ },
   { name: 'reinstate', kind: 'reinstate', params: { name: 'primary' }, admit: true },
   { name: 'a backup', kind: 'backup', params: {}, admit: true },
+  { name: 'accept-file', kind: 'accept_file', params: { name: 'primary' }, admit: true },
+  { name: 'accept-file without a name', kind: 'accept_file', params: {}, admit: false, why: /params\.name: expected a database name/ },
   { name: 'a drill', kind: 'drill', params: { kinds: ['switchover', 'restore'] }, admit: true },
   { name: 'a drill of an unknown kind', kind: 'drill', params: { kinds: ['chaos'] }, admit: false, why: /params.kinds/ },
   { name: 'an unknown kind', kind: 'drop_tables', params: {}, admit: false, why: /unknown intent "drop_tables"/ },

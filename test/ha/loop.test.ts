@@ -1,7 +1,9 @@
 /**
  * The HA loop's requests when idle, on a real etcd cluster: the leader learns of
  * new intents from the store's watch instead of asking for them on every tick,
- * and still carries one out at once.
+ * and still carries one out at once; a follower learns of the leader key and the
+ * members from it instead of reading them on its clock, and still leads at once
+ * when the leader goes.
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
@@ -10,12 +12,52 @@ import type { Config } from '../../src/config/load.js';
 import { HaLoop } from '../../src/ha/loop.js';
 import { silentLogger } from '../../src/log.js';
 import { EtcdStateStore } from '../../src/state/etcd-store.js';
-import type { ClusterState } from '../../src/state/store.js';
+import type { DatabaseHealth } from '../../src/monitor/health.js';
+import type { ClusterState, FailoverRecord, StateStore } from '../../src/state/store.js';
 import { startEtcdCluster, type EtcdCluster } from '../support/etcd.js';
 import { waitFor } from '../support/failover.js';
 
 /** Longer than the test: intents are not found by the loop's once-a-TTL safety poll. */
 const TTL_MS = 60_000;
+
+/** A loop on its own store and watch, as a sidecar runs one; `ttlMs` its lease. */
+function loopOn(
+  store: StateStore,
+  member: string,
+  ttlMs: number,
+  more: { healths?: () => DatabaseHealth[]; runFailover?: () => Promise<FailoverRecord>; primary?: string } = {},
+): { loop: HaLoop; stop(): Promise<void> } {
+  let state: ClusterState = { primary: undefined, epoch: 0, demoted: [], autoFailover: undefined, lastAutoFailoverAt: undefined };
+  const watch = store.watch((s) => (state = s));
+  const loop = new HaLoop({
+    config: { failover: { detection_threshold: 3, cooldown: 0, retry_delay: 0 } } as unknown as Config,
+    store,
+    log: silentLogger(),
+    member,
+    holder: `${member}/1.1`,
+    ttlMs,
+    claimEveryMs: 1000,
+    claimWaitMs: 30_000,
+    state: () => state,
+    currentPrimary: () => more.primary ?? state.primary,
+    autoFailoverEnabled: () => true,
+    storeProblem: () => undefined,
+    healths: more.healths ?? (() => []),
+    lagSeconds: () => undefined,
+    failoverUnderWay: () => false,
+    runFailover: more.runFailover ?? (() => Promise.reject(new Error('not in this test'))),
+    fenceResurrected: () => Promise.resolve(),
+    execute: () => Promise.resolve({ ok: true, message: 'done' }),
+    onLeadership: () => undefined,
+  });
+  return {
+    loop,
+    stop: async () => {
+      await loop.stop();
+      watch.stop();
+    },
+  };
+}
 
 describe('the HA loop on etcd, idle', () => {
   let cluster: EtcdCluster;
@@ -74,5 +116,105 @@ describe('the HA loop on etcd, idle', () => {
     });
     assert.deepEqual(executed, ['auto_failover']);
     assert.equal(done.outcome?.ok, true);
+  });
+});
+
+describe('a follower on etcd, idle', () => {
+  let cluster: EtcdCluster;
+  before(async () => {
+    cluster = await startEtcdCluster({ members: 1 });
+  });
+  after(() => cluster?.destroy());
+
+  test('follows the leader key and the members through the watch, and leads as soon as the leader gives up', async (t) => {
+    const prefix = `/dr-loop/${randomUUID()}/`;
+    const stores = [0, 1].map(() => new EtcdStateStore({ endpoints: cluster.endpoints, prefix, timeoutMs: 5_000 }));
+    t.after(() => Promise.all(stores.map((s) => s.close())));
+    const [leaderStore, followerStore] = stores as [EtcdStateStore, EtcdStateStore];
+    let campaigns = 0;
+    let memberReads = 0;
+    const acquire = followerStore.acquireLease.bind(followerStore);
+    followerStore.acquireLease = (holder, ttlMs) => (campaigns++, acquire(holder, ttlMs));
+    const members = followerStore.members.bind(followerStore);
+    followerStore.members = () => (memberReads++, members());
+
+    // A TTL of 3 s: the loop used to read the leader key every second and the members every TTL.
+    const a = loopOn(leaderStore, 'a', 3_000);
+    await a.loop.start();
+    assert.ok(a.loop.isLeader());
+    const b = loopOn(followerStore, 'b', 3_000);
+    t.after(() => Promise.all([a.stop(), b.stop()]));
+    await b.loop.start();
+    assert.ok(!b.loop.isLeader());
+    await waitFor('the follower sees both members', 10_000, () => b.loop.members().length === 2);
+
+    const before = { campaigns, memberReads };
+    await new Promise((resolve) => setTimeout(resolve, 6_000)); // an observation window: two TTLs
+    const tried = campaigns - before.campaigns;
+    const read = memberReads - before.memberReads;
+    assert.ok(tried <= 2, `the idle follower tried for the lease ${tried} times in 6 s (once a TTL at most, as a safety net)`);
+    assert.ok(read <= 1, `the idle follower read the members ${read} times in 6 s`);
+    assert.equal(b.loop.members().length, 2, 'the members as the watch keeps them');
+
+    // The leader gives up its lease: the key's deletion reaches the follower on the stream.
+    await a.stop();
+    await waitFor('the follower leads', 10_000, () => b.loop.isLeader());
+    await waitFor('the stopped leader is no member any more', 10_000, () => b.loop.members().length === 1);
+  });
+});
+
+/** The primary `pg` as a probe leaves it: up, or down after `failures` failed probes in a row. */
+function healthOf(status: 'up' | 'down', failures: number): DatabaseHealth {
+  const now = Date.now();
+  return {
+    name: 'pg',
+    status,
+    last: status === 'up' ? { up: true, checkedAt: now, responseTimeSeconds: 0.001 } : { up: false, checkedAt: now, responseTimeSeconds: 0.001, error: 'connection refused' },
+    consecutiveFailures: failures,
+    errorCount: failures,
+    probes: 10,
+    lastUpAt: now,
+    lastDownAt: status === 'down' ? now : undefined,
+    lastError: status === 'down' ? 'connection refused' : undefined,
+    failingSince: status === 'down' ? now - 3000 : undefined,
+  };
+}
+
+describe('a failover held for want of a majority, on etcd', () => {
+  let cluster: EtcdCluster;
+  before(async () => {
+    cluster = await startEtcdCluster({ members: 1 });
+  });
+  after(() => cluster?.destroy());
+
+  test('goes ahead as soon as another member publishes that it sees the primary down, not at the next probe', async (t) => {
+    const prefix = `/dr-loop/${randomUUID()}/`;
+    const stores = [0, 1].map(() => new EtcdStateStore({ endpoints: cluster.endpoints, prefix, timeoutMs: 5_000 }));
+    t.after(() => Promise.all(stores.map((s) => s.close())));
+    let leaderSees = healthOf('down', 3);
+    let followerSees = healthOf('up', 0);
+    const failovers: string[] = [];
+    const a = loopOn(stores[0]!, 'a', 10_000, {
+      primary: 'pg',
+      healths: () => [leaderSees],
+      runFailover: () => (failovers.push('a'), Promise.reject(new Error('recorded, not run'))),
+    });
+    await a.loop.start();
+    assert.ok(a.loop.isLeader());
+    const b = loopOn(stores[1]!, 'b', 10_000, { primary: 'pg', healths: () => [followerSees] });
+    t.after(() => Promise.all([a.stop(), b.stop()]));
+    await b.loop.start();
+    await waitFor('the leader sees both members', 10_000, () => a.loop.members().length === 2 && a.loop.members().every((m) => Object.keys(m.view.databases ?? {}).length > 0));
+
+    // The leader's third failed probe: the follower still reaches the primary, so it holds.
+    a.loop.onProbe(leaderSees, leaderSees);
+    await waitFor('the leader holds', 10_000, () => /only 1 of 2 live members/.test(a.loop.heldWhy('pg') ?? ''));
+    assert.deepEqual(failovers, []);
+
+    // The follower's probe fails now; the leader probes nothing more in this test.
+    followerSees = healthOf('down', 1);
+    leaderSees = { ...leaderSees };
+    b.loop.onProbe(followerSees, healthOf('up', 0));
+    await waitFor('the leader fails over on the follower\'s published view', 10_000, () => failovers.length === 1);
   });
 });

@@ -80,6 +80,9 @@ describe('status page in a headless browser', () => {
     assert.equal(backups.length, 1, JSON.stringify(backups));
     assert.equal(backups[0]![0], 'primary');
     assert.match(backups[0]![3]!, /\d+(\.\d)? (B|KiB|MiB)/);
+    // No backup.offsite in this cluster: its own section says so (the table is covered with data in test/status-page/view.test.ts).
+    assert.equal(await page.textContent('#section-offsite h2'), 'Offsite copies (verified on each destination)');
+    assert.equal(await page.textContent('#section-offsite .empty'), 'No offsite destination is configured (backup.offsite).');
     assert.deepEqual(consoleErrors, [], 'no script error and no Content-Security-Policy violation');
     await page.context().close();
   });

@@ -11,6 +11,7 @@ import { statusPageData, type StatusPageJournal } from '../../src/status-page/da
 import { CLIENT_FUNCTIONS, pageView, type PageView, type Section } from '../../src/status-page/view.js';
 import type { FailoverRecord } from '../../src/state/store.js';
 import type { DatabaseStatus, StatusReport } from '../../src/status.js';
+import type { OffsiteStatus } from '../../src/backup/offsite-status.js';
 
 const NOW = new Date('2026-05-01T12:00:00.000Z');
 
@@ -124,18 +125,30 @@ test('the data leaves out what /api/status keeps behind its token: URLs, paths, 
   assert.equal(data.backups[0]!.verified, true);
 });
 
-test('drills are history entries of trigger drill, shown apart with whatever figures they carry', () => {
-  const figures = { drill: { kind: 'switchover', write_outage_seconds: 0.042, rows_lost: 0, scratch_dir: '/tmp/x' } };
-  const data = statusPageData(report(), { ...journal, history: [historyEntry(3, 'drill', figures), historyEntry(2, 'manual')] }, NOW);
-  assert.deepEqual(data.drills.map((d) => d.id), [3]);
-  assert.deepEqual(data.failovers.map((d) => d.id), [2]);
+test('drills are the entries carrying a drill report: what each proved, its outage each way, rows checked; its own switchovers stay among the failovers', () => {
+  const drill = {
+    kind: 'switchover',
+    result: 'success',
+    detail: 'switched there and back, no row lost',
+    requestedBy: 'scheduled',
+    durationSeconds: 1.5,
+    switchover: {
+      original: 'primary', target: 'standby', endedOn: 'primary', outageThereSeconds: 0.042, outageBackSeconds: 0.051,
+      probeCommits: 40, probeFailures: 2, rowsBefore: { orders: 7 }, rowsAfter: { orders: 9 }, rowsShort: {}, switchIds: [2, 3],
+    },
+  };
+  const data = statusPageData(report(), { ...journal, history: [historyEntry(4, 'drill', { drill }), historyEntry(3, 'drill'), historyEntry(2, 'manual')] }, NOW);
+  assert.deepEqual(data.drills.map((d) => d.id), [4]);
+  assert.deepEqual(data.failovers.map((d) => d.id), [3, 2], "the drill's own switchover is a failover entry of trigger drill");
   const drills = section(pageView(data), 'drills');
   assert.equal(drills.rows.length, 1);
   const shown = drills.rows[0]!.map((c) => c.text);
-  assert.equal(shown[3], 'success');
-  assert.equal(shown[4], '1.50 s');
-  assert.match(shown[5]!, /drill\.kind: switchover; drill\.write_outage: 42 ms; drill\.rows_lost: 0; sync 120 ms/);
-  assert.doesNotMatch(shown[5]!, /tmp/, 'a path-shaped field is left out');
+  assert.equal(shown[1], 'switchover (scheduled)');
+  assert.equal(shown[2], 'success');
+  assert.equal(shown[3], '1.50 s');
+  assert.equal(shown[4], '42 ms / 51 ms');
+  assert.equal(shown[5], '7');
+  assert.match(shown[6]!, /no row lost \(ended on primary\)/);
 });
 
 test('fields the page does not know yet are shown as they are: offsite copies of a backup, new top-level sections', () => {
@@ -145,9 +158,8 @@ test('fields the page does not know yet are shown as they are: offsite copies of
   const backupMore = section(view, 'backups').rows[0]![7]!.text;
   assert.match(backupMore, /offsite: destination: s3, uploaded_at: 2026-05-01T10:00:03.000Z, note: via https:\/\/\*\*\*@proxy\.example\//);
   const more = section(view, 'more');
-  // status's per-destination offsite copies (empty here) are a section the page does not know yet either.
-  assert.deepEqual(more.rows.map((r) => r[0]!.text), ['offsite', 'read replicas']);
-  assert.match(more.rows[1]![1]!.text, /database: primary, lag\.from: 2026-05-01T00:00:00.000Z, lag\.to: 2026-05-01T11:59:00.000Z, notes: none/);
+  assert.deepEqual(more.rows.map((r) => r[0]!.text), ['read replicas']);
+  assert.match(more.rows[0]![1]!.text, /database: primary, lag\.from: 2026-05-01T00:00:00.000Z, lag\.to: 2026-05-01T11:59:00.000Z, notes: none/);
 });
 
 const WINDOWS = [
@@ -183,6 +195,56 @@ test('the restore windows have their own section, labelled, newest range first; 
   assert.equal(pageView(statusPageData(report(), journal, NOW)).sections.some((s) => s.id === 'restore-windows'), false);
 });
 
+const offsite: OffsiteStatus[] = [
+  {
+    destination: 's3://crawler-backups/prod/',
+    offsite_files: 12,
+    pending_files: 0,
+    pending: [],
+    last_arrived: { key: 'primary/backup_20260501_100000.dump.gz.manifest.json', at: '2026-05-01T10:00:04.000Z' },
+    last_success_at: '2026-05-01T11:59:30.000Z',
+    last_error: null,
+  },
+  {
+    destination: 's3://dr-copy/',
+    offsite_files: 3,
+    pending_files: 7,
+    pending: ['primary/a.dump.gz', 'primary/a.dump.gz.manifest.json', 'primary/b.dump.gz', 'primary/b.dump.gz.manifest.json', 'primary/c.dump.gz'],
+    last_arrived: null,
+    last_success_at: null,
+    last_error: { message: 's3://dr-copy/ at http://admin:hunter22@10.0.0.9:9000: writing primary/a.dump.gz failed: connect ECONNREFUSED', at: '2026-05-01T11:58:00.000Z' },
+  },
+];
+
+test('offsite copies: a table per destination, after the backups, with what arrived, what is pending and the last error', () => {
+  const view = pageView(statusPageData(report({ offsite }), journal, NOW));
+  const ids = view.sections.map((s) => s.id);
+  assert.equal(ids.indexOf('offsite'), ids.indexOf('backups') + 1);
+  assert.ok(!ids.includes('more'), 'offsite is no longer a section the page does not know');
+  const table = section(view, 'offsite');
+  assert.deepEqual(table.columns, ['Destination', 'Files offsite', 'Pending', 'Last arrived', 'Last successful pass', 'Last error']);
+  const [good, failing] = table.rows.map((r) => r.map((c) => c.text));
+  assert.deepEqual(good, ['s3://crawler-backups/prod/', '12', 'none', 'primary/backup_20260501_100000.dump.gz.manifest.json, 2 h ago', '30 s ago', 'none']);
+  assert.deepEqual(table.rows[0]!.map((c) => c.tone), ['good', '', 'good', '', '', 'muted']);
+  assert.equal(table.rows[0]![3]!.title, '2026-05-01T10:00:04.000Z', 'the exact time behind "2 h ago"');
+  assert.deepEqual(failing!.slice(0, 5), [
+    's3://dr-copy/',
+    '3',
+    '7 (next: primary/a.dump.gz, primary/a.dump.gz.manifest.json, primary/b.dump.gz, primary/b.dump.gz.manifest.json, primary/c.dump.gz, …)',
+    'nothing yet',
+    'never',
+  ]);
+  assert.equal(failing![5], '2 min ago: s3://dr-copy/ at http://***@10.0.0.9:9000: writing primary/a.dump.gz failed: connect ECONNREFUSED');
+  assert.deepEqual(table.rows[1]!.map((c) => c.tone), ['bad', '', 'warn', 'muted', 'warn', 'bad']);
+  assert.ok(!JSON.stringify(statusPageData(report({ offsite }), journal, NOW)).includes('hunter22'));
+});
+
+test('offsite copies: without a destination the section says how to have one', () => {
+  const table = section(pageView(statusPageData(report(), journal, NOW)), 'offsite');
+  assert.deepEqual(table.rows, []);
+  assert.equal(table.empty, 'No offsite destination is configured (backup.offsite).');
+});
+
 test('a dead primary that is not replaced says so first, with the reason', () => {
   const view = pageView(statusPageData(report(), journal, NOW));
   assert.deepEqual(view.banners.map((b) => b.text), [
@@ -195,7 +257,7 @@ test('a dead primary that is not replaced says so first, with the reason', () =>
 });
 
 test('the functions the browser runs are self-contained and render exactly what the server renders', () => {
-  const data = statusPageData(report({ restore_windows: WINDOWS }), journal, NOW);
+  const data = statusPageData(report({ restore_windows: WINDOWS, offsite }), journal, NOW);
   const source = `${CLIENT_FUNCTIONS.map(String).join('\n')}\npageView(data);`;
   // A context with nothing of this module in it: a helper missing from CLIENT_FUNCTIONS throws a ReferenceError here.
   const inBrowser = vm.runInNewContext(source, { data: JSON.parse(JSON.stringify(data)) }) as PageView;

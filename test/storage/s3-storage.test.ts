@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { after, before, test } from 'node:test';
 import { S3Storage } from '../../src/storage/s3-storage.js';
 import { S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY, startS3, type S3Server } from '../support/s3.js';
+import { signatureHolds, startS3Recorder } from '../support/s3-recorder.js';
 import { storageContract } from './storage-contract.js';
 
 let server: S3Server;
@@ -74,5 +76,29 @@ test('s3: errors name the destination and what failed, never the keys', async ()
     await server.start();
     wrongBucket.close();
     unknownKey.close();
+  }
+});
+
+test('s3: uploads sign their bodies as UNSIGNED-PAYLOAD (one SHA-256 pass less), and the signature holds for what is sent', async () => {
+  const recorder = await startS3Recorder();
+  const recorded = s3Storage('signed/', { endpoint: recorder.endpoint });
+  try {
+    // 20 MiB: a multipart upload of three parts; 1 KiB: a single PutObject.
+    const big = Buffer.alloc(20 * 1024 * 1024, 7);
+    const written = await recorded.write('primary/big.db.gz', Readable.from([big]));
+    assert.equal(written.sha256, createHash('sha256').update(big).digest('hex'), 'the object\'s own SHA-256 is still taken while it streams');
+    await recorded.write('primary/small.db.gz', Readable.from([Buffer.alloc(1024, 1)]));
+    const withBody = recorder.requests.filter((r) => r.bodyBytes > 0 && r.method === 'PUT');
+    assert.deepEqual(withBody.map((r) => r.bodyBytes), [8 * 1024 * 1024, 8 * 1024 * 1024, 4 * 1024 * 1024, 1024]);
+    for (const r of recorder.requests) {
+      assert.ok(signatureHolds(r, S3_SECRET_ACCESS_KEY), `the signature of ${r.method} ${r.url} holds`);
+    }
+    for (const r of withBody) assert.equal(r.headers['x-amz-content-sha256'], 'UNSIGNED-PAYLOAD', `${r.method} ${r.url}`);
+    // The check is a real one: the same request with its payload hash changed does not verify.
+    const part = withBody[0]!;
+    assert.ok(!signatureHolds({ ...part, headers: { ...part.headers, 'x-amz-content-sha256': createHash('sha256').update(big.subarray(0, 8 * 1024 * 1024)).digest('hex') } }, S3_SECRET_ACCESS_KEY));
+  } finally {
+    recorded.close();
+    await recorder.close();
   }
 });

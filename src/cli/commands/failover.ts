@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { drillSummary } from '../../drill/drill-record.js';
 import { failoverRecordJson, MAX_HISTORY_LIMIT, parseHistoryLimit } from '../../failover/history.js';
 import type { FailoverRecord } from '../../state/store.js';
-import { commandLogger, loadCommandConfig, optionsOf, printJson, withService } from '../context.js';
+import { commandLogger, loadCommandConfig, optionsOf, printJson, withService, withStore } from '../context.js';
 import { printable } from '../format.js';
 
 export function registerFailover(program: Command): void {
@@ -29,7 +29,7 @@ export function registerFailover(program: Command): void {
     .action(async (options: { limit: string }, command: Command) => {
       const limit = parseHistoryLimit(options.limit, '--limit');
       const config = loadCommandConfig(command);
-      const records = await withService(config, commandLogger(config), (service) => service.history(limit));
+      const records = await withStore(config, (store) => store.history(limit));
       if (optionsOf(command).json) printJson(records.map(failoverRecordJson));
       else process.stdout.write(records.length === 0 ? 'no failover yet\n' : records.map(renderFailover).join('\n'));
     });

@@ -3,7 +3,7 @@ import { ConfigError } from '../../errors.js';
 import { createApp } from '../../http/app.js';
 import { listen, type RunningServer } from '../../http/server.js';
 import { createLogger } from '../../log.js';
-import { DisasterRecoveryService } from '../../service.js';
+import { DisasterRecoveryService } from '../../sidecar.js';
 import { loadCommandConfig } from '../context.js';
 
 export function registerStartMonitoring(program: Command): void {

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import type { DatabaseStatus, StatusReport } from '../../status.js';
-import { commandLogger, loadCommandConfig, optionsOf, printJson, withService } from '../context.js';
+import { commandLogger, loadCommandConfig, optionsOf, printJson, withInspection } from '../context.js';
 import { renderWindow } from './restore-to-time.js';
 import { formatBytes, formatSeconds, padColumns, printable, table } from '../format.js';
 
@@ -11,12 +11,8 @@ export function registerStatus(program: Command): void {
     .option('--json', 'print the status as JSON')
     .action(async (_options, command: Command) => {
       const config = loadCommandConfig(command);
-      const report = await withService(config, commandLogger(config), async (service) => {
-        await Promise.all([service.test(), service.refreshCluster()]);
-        // The window of a point-in-time restore, per database, while archiving is on: computed now, not the cache's.
-        if (config.backup.archive.enabled) await service.refreshRestoreWindows();
-        return service.status();
-      });
+      // While archiving is on, the report carries the window of a point-in-time restore per database (computed now).
+      const report = await withInspection(config, commandLogger(config), (inspection) => inspection.status());
       const windows = report.restore_windows ?? [];
       if (optionsOf(command).json) printJson(report);
       else process.stdout.write(renderStatus(report) + (windows.length > 0 ? `\nPoint-in-time restore (restore --to-time):\n${windows.map(renderWindow).join('')}` : ''));

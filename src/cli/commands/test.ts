@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { commandLogger, loadCommandConfig, optionsOf, printJson, withService } from '../context.js';
+import { commandLogger, loadCommandConfig, optionsOf, printJson, withInspection } from '../context.js';
 import { displayWidth, printable } from '../format.js';
 import { renderProbeLine } from './status.js';
 
@@ -10,7 +10,7 @@ export function registerTest(program: Command): void {
     .option('--json', 'print the results as JSON')
     .action(async (_options, command: Command) => {
       const config = loadCommandConfig(command);
-      const results = await withService(config, commandLogger(config), (service) => service.test(), 'if-present');
+      const results = await withInspection(config, commandLogger(config), (inspection) => inspection.test(), 'if-present');
       if (optionsOf(command).json) printJson(results);
       else {
         const width = Math.max(...results.map((d) => displayWidth(printable(d.name))));

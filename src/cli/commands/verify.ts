@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import type { ArchiveVerification } from '../../backup/point-in-time.js';
 import type { VerifyResult } from '../../backup/verify.js';
-import { loadCommandConfig, optionsOf, printJson, withService } from '../context.js';
+import { buildBackupParts } from '../../sidecar.js';
+import { loadCommandConfig, optionsOf, printJson } from '../context.js';
 import { printable } from '../format.js';
 import { backupLogger } from './backup.js';
 
@@ -14,15 +15,14 @@ export function registerVerify(program: Command): void {
     .action(async (file: string | undefined, _options, command: Command) => {
       const config = loadCommandConfig(command);
       const json = optionsOf(command).json === true;
-      const [results, archives] = await withService(config, backupLogger(config), async (service) => {
-        const checked = await service.backups.verify(file, (r) => {
-          if (!json) process.stdout.write(renderResult(r));
-        });
-        // The archive is proven by a restore to a moment inside its window, and its gaps are named.
-        const proven = file === undefined ? await service.verifyArchives() : [];
-        if (!json) for (const a of proven) process.stdout.write(renderArchive(a));
-        return [checked, proven] as const;
-      }, 'if-present');
+      // The backups and archives alone: verifying needs neither the state store nor the databases.
+      const { backups, pointInTime } = buildBackupParts(config, backupLogger(config), () => undefined);
+      const results = await backups.verify(file, (r) => {
+        if (!json) process.stdout.write(renderResult(r));
+      });
+      // The archive is proven by a restore to a moment inside its window, and its gaps are named.
+      const archives = file === undefined ? await pointInTime.verify() : [];
+      if (!json) for (const a of archives) process.stdout.write(renderArchive(a));
       const bad = [...results, ...archives.map((a) => ({ ...a, file: `archive of ${a.database}` }))].filter((r) => !r.ok);
       if (json) printJson([...results, ...archives.map((a) => ({ file: `archive of ${a.database}`, database: a.database, ok: a.ok, detail: a.detail, tables: null, gaps: a.gaps }))]);
       else if (results.length === 0) process.stdout.write(`no backups under ${config.backup.backup_dir}\n`);
