@@ -9,6 +9,10 @@ import { Engines } from './engines/index.js';
 import { SqliteIdentities } from './engines/sqlite-identities.js';
 import { SqliteIntegrityChecks } from './engines/sqlite-integrity.js';
 import { SqliteReplication, type CopyPlan } from './engines/sqlite/replication.js';
+import { SqliteArchive } from './engines/sqlite/archive.js';
+import { PointInTimeRestores } from './backup/point-in-time-restore.js';
+import { LocalStorage } from './storage/local-storage.js';
+import { registerArchiveMetrics } from './metrics/archive-metrics.js';
 import { replicationWarning } from './engines/sqlite/journal-mode.js';
 import type { SqliteWatch } from './engines/sqlite.js';
 import { ConflictError, InputError } from './errors.js';
@@ -27,7 +31,7 @@ import { SilentNotifier, WebhookNotifier, type Notifier } from './notifications/
 import { openStateStore, type StoreOpening } from './state/open-store.js';
 import type { Leadership } from './state/leadership.js';
 import type { ClusterState, FailoverRecord, SqliteIdentityRecord, StateStore, StateWatch } from './state/store.js';
-import { clusterStatus, databaseStatus, lastBackupStatus, statusReport, type ClusterStatus, type DatabaseStatus, type LastBackupStatus, type StatusReport } from './status.js';
+import { clusterStatus, databaseStatus, restoreWindowStatus, lastBackupStatus, statusReport, type ClusterStatus, type DatabaseStatus, type LastBackupStatus, type StatusReport } from './status.js';
 
 /** A database that answers but turns writes away: fenced (read-only by default), or a standby. */
 function refusesWrites(probe: ProbeResult | undefined): boolean {
@@ -53,6 +57,10 @@ export class DisasterRecoveryService {
   readonly notifier: Notifier;
   /** SQLite secondaries following their primary (WAL shipping; whole copies for a primary not in WAL mode). */
   readonly copies: SqliteReplication;
+  /** Continuous archiving of SQLite primaries (backup.archive), leader only. */
+  readonly archive: SqliteArchive;
+  /** restore --to-time, --list-times, and the archive's part of verify and status. */
+  readonly pointInTime: PointInTimeRestores;
   readonly alerts: AlertReceiver;
   readonly backups: Backups;
   readonly sqliteIdentities: SqliteIdentities;
@@ -97,7 +105,19 @@ export class DisasterRecoveryService {
       config.failover.notification_enabled && webhooks.length > 0
         ? new WebhookNotifier({ urls: webhooks, timeoutMs: config.notifications.timeout * 1000, attempts: 3, backoffMs: 1000 }, log)
         : new SilentNotifier();
-    this.copies = new SqliteReplication(this.engines, { intervalSeconds: config.failover.sync_interval }, () => this.copyPlan(), log);
+    const backupStorage = new LocalStorage(config.backup.backup_dir);
+    this.archive = new SqliteArchive(
+      {
+        enabled: config.backup.archive.enabled,
+        root: config.backup.backup_dir,
+        snapshotIntervalSeconds: config.backup.archive.snapshot_interval,
+        retentionDays: config.backup.retention_days,
+        databases: enabled.filter((d) => d.target.engine === 'sqlite').map((d) => d.name),
+      },
+      backupStorage,
+      log,
+    );
+    this.copies = new SqliteReplication(this.engines, { intervalSeconds: config.failover.sync_interval }, () => this.copyPlan(), log, this.archive);
     sqliteWatch.replication = this.copies;
     this.metrics = new Metrics({
       databases: () =>
@@ -130,6 +150,8 @@ export class DisasterRecoveryService {
       },
     });
     registerBackupMetrics(this.metrics.registry, this.backups);
+    registerArchiveMetrics(this.metrics.registry, this.archive);
+    this.pointInTime = new PointInTimeRestores(this.backups, backupStorage);
     registerReplicationMetrics(this.metrics.registry, enabled.filter((d) => d.target.engine === 'sqlite').map((d) => d.name), this.copies.totals);
     this.procedure = new FailoverProcedure({
       config,
@@ -218,6 +240,8 @@ export class DisasterRecoveryService {
   private onLeadership(leading: boolean): void {
     if (leading) this.backups.startSchedule();
     else void this.backups.stop();
+    if (leading) this.archive.start();
+    else void this.archive.stop();
   }
 
   /**
@@ -342,7 +366,7 @@ export class DisasterRecoveryService {
   }
 
   status(): StatusReport {
-    return statusReport(
+    const report = statusReport(
       this.config,
       this.databaseStatuses(),
       this.state,
@@ -355,6 +379,7 @@ export class DisasterRecoveryService {
       { path: this.store.location ?? this.config.state.path, problem: this.storeProblem ?? null },
       this.cluster(),
     );
+    return { ...report, restore_windows: this.archive.cachedWindows().map(restoreWindowStatus) };
   }
 
   /** The leader, the members and the lease: the running sidecar's own knowledge, else what refreshCluster read. */
@@ -526,6 +551,7 @@ export class DisasterRecoveryService {
     await this.alerts.drain();
     await this.monitor.stop();
     await this.copies.stop();
+    await this.archive.stop();
     // A hung webhook must not hold the shutdown: deliveries get a short grace.
     await this.notifier.drain(2000);
     await this.engines.close();

@@ -1,3 +1,4 @@
+import type { RestoreWindow } from './backup/point-in-time.js';
 import type { Config, DatabaseConfig } from './config/load.js';
 import type { DatabaseHealth } from './monitor/health.js';
 import type { HistorySummary } from './monitor/history.js';
@@ -71,6 +72,24 @@ export interface StatusReport {
   databases: DatabaseStatus[];
   /** The sidecars sharing the cluster state: who leads, the lease, each member's last heartbeat and view. */
   cluster: ClusterStatus;
+  /** What `restore --to-time` can restore into, per archived database (backup.archive). */
+  restore_windows?: RestoreWindowStatus[];
+}
+
+export interface RestoreWindowStatus {
+  database: string;
+  engine: 'sqlite' | 'postgresql';
+  ranges: Array<{ from: string; to: string }>;
+  gaps: Array<{ from: string; to: string; reason: string }>;
+}
+
+export function restoreWindowStatus(w: RestoreWindow): RestoreWindowStatus {
+  return {
+    database: w.database,
+    engine: w.engine,
+    ranges: w.ranges.map((r) => ({ from: r.from.toISOString(), to: r.to.toISOString() })),
+    gaps: w.gaps.map((g) => ({ from: g.from.toISOString(), to: g.to.toISOString(), reason: g.reason })),
+  };
 }
 
 export interface ClusterStatus {

@@ -40,6 +40,13 @@ export const databaseSchema = z.strictObject({
   enabled: bool().default(true),
 });
 
+/** Addition: continuous archiving (SQLite: committed WAL frames kept as segments between snapshots). */
+export const archiveSchema = z.strictObject({
+  enabled: bool().default(false),
+  /** Seconds between two SQLite snapshots (each starts a generation; retention removes whole generations). */
+  snapshot_interval: positive().default(86400),
+});
+
 export const backupSchema = z.strictObject({
   backup_dir: text().default('backups'),
   enable_auto_backup: bool().default(true),
@@ -47,6 +54,7 @@ export const backupSchema = z.strictObject({
   max_backups: positiveInt().default(10),
   retention_days: positive().default(30),
   enable_compression: bool().default(true),
+  archive: archiveSchema.prefault({}),
 });
 
 export const failoverSchema = z.strictObject({

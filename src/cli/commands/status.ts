@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import type { DatabaseStatus, StatusReport } from '../../status.js';
 import { commandLogger, loadCommandConfig, optionsOf, printJson, withService } from '../context.js';
+import { renderWindow } from './restore-to-time.js';
 import { formatBytes, formatSeconds, padColumns, printable, table } from '../format.js';
 
 export function registerStatus(program: Command): void {
@@ -11,7 +12,7 @@ export function registerStatus(program: Command): void {
     .action(async (_options, command: Command) => {
       const config = loadCommandConfig(command);
       const report = await withService(config, commandLogger(config), async (service) => {
-        await Promise.all([service.test(), service.refreshCluster()]);
+        await Promise.all([service.test(), service.refreshCluster(), service.archive.refreshWindows()]);
         return service.status();
       });
       if (optionsOf(command).json) printJson(report);
@@ -46,6 +47,8 @@ export function renderStatus(report: StatusReport): string {
       ]),
     ),
   ];
+  const windows = (report.restore_windows ?? []).filter((w) => w.ranges.length > 0 || w.gaps.length > 0);
+  if (windows.length > 0) lines.push('', 'Restore window (restore --to-time):', ...windows.map((w) => `  ${renderWindow(w).trimEnd().replaceAll('\n', '\n  ')}`));
   const demoted = report.databases.filter((d) => d.demoted_note);
   if (demoted.length > 0) lines.push('', ...demoted.map((d) => `${d.name} (demoted): ${d.demoted_note}`));
   const warned = report.databases.filter((d) => d.replication_warning);
