@@ -30,7 +30,7 @@ export function registerVerify(program: Command): void {
       );
       const bad = [...results.filter((r) => !r.ok), ...archives.filter((a) => !a.ok).map((a) => ({ file: `archive of ${a.database}`, detail: a.detail }))];
       if (json) printJson(archives.length === 0 ? results : { backups: results, archives: archives.map(archiveJson) });
-      else if (results.length === 0) process.stdout.write(`no backups under ${config.backup.backup_dir}\n`);
+      else if (results.length === 0 && archives.length === 0) process.stdout.write(`no backups under ${config.backup.backup_dir}\n`);
       else process.stdout.write(`${results.length} backup(s) checked, ${results.filter((r) => !r.ok).length} bad${archives.length > 0 ? `; ${archives.length} archive(s) checked, ${archives.filter((a) => !a.ok).length} bad` : ''}\n`);
       if (bad.length > 0) {
         process.stderr.write(`error: ${bad.length} backup(s) failed verification:\n${bad.map((r) => `  - ${printable(r.file)}: ${printable(r.detail)}`).join('\n')}\n`);
