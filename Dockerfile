@@ -36,6 +36,8 @@ COPY --from=build /app/package.json ./package.json
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist/src ./dist/src
 COPY bin ./bin
+# The status page's templates, found beside dist/ whatever the working directory.
+COPY templates ./templates
 # State store and backups live in a volume; the `node` user (uid 1000) owns it.
 RUN mkdir -p /var/lib/dr-sidecar/backups /etc/dr-sidecar \
  && chown -R node:node /var/lib/dr-sidecar

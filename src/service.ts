@@ -30,7 +30,7 @@ import { Monitor } from './monitor/monitor.js';
 import { SilentNotifier, WebhookNotifier, type Notifier } from './notifications/notifier.js';
 import { openStateStore, type StoreOpening } from './state/open-store.js';
 import type { Leadership } from './state/leadership.js';
-import type { ClusterState, FailoverRecord, SqliteIdentityRecord, StateStore, StateWatch } from './state/store.js';
+import type { AlertRecord, ClusterState, FailoverRecord, SqliteIdentityRecord, StateStore, StateWatch } from './state/store.js';
 import { clusterStatus, databaseStatus, restoreWindowStatus, lastBackupStatus, statusReport, type ClusterStatus, type DatabaseStatus, type LastBackupStatus, type StatusReport } from './status.js';
 
 /** A database that answers but turns writes away: fenced (read-only by default), or a standby. */
@@ -524,6 +524,22 @@ export class DisasterRecoveryService {
 
   history(limit: number): Promise<FailoverRecord[]> {
     return this.store.history(limit);
+  }
+
+  /** Alert deliveries as the webhook recorded them, newest first (the status page). */
+  alertRecords(limit: number): Promise<AlertRecord[]> {
+    return this.store.alerts(limit);
+  }
+
+  /** The newest good backup of each enabled database that has one (the status page); an unreadable folder has none. */
+  newestBackups(): BackupRecord[] {
+    return this.backups.databases().flatMap((d) => {
+      try {
+        return this.backups.newestGood(d.name) ?? [];
+      } catch {
+        return [];
+      }
+    });
   }
 
   /** Runs the sidecar: probes, the HA loop, periodic copies, state refresh. */

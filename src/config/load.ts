@@ -274,7 +274,7 @@ function describeIssue(issue: z.core.$ZodIssue, input: unknown): string {
  * usually the application's: an application with a `server:` of its own collides.
  */
 function sidecarSectionHint(at: string): string {
-  const keys: Record<string, string> = { server: 'host, port, auth_token', state: 'path' };
+  const keys: Record<string, string> = { server: 'host, port, auth_token, status_page', state: 'path' };
   if (!(at in keys)) return '';
   return (
     ` (${at}: is the sidecar's own section and holds only ${keys[at]}; if this is your application's ${at}: section, ` +

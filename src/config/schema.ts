@@ -122,6 +122,8 @@ export const serverSchema = z.strictObject({
   ).default(9898),
   /** Bearer token for POST and /api/* routes; when empty those routes are refused. */
   auth_token: text().optional(),
+  /** `GET /` (the status page) and `GET /status.json` (its data), served without a token; false: 404. */
+  status_page: bool().default(true),
 });
 
 export const STATE_BACKENDS = ['sqlite', 'etcd'] as const;

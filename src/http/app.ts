@@ -7,6 +7,7 @@ import type { Logger } from '../log.js';
 import type { DisasterRecoveryService } from '../service.js';
 import { admission } from './admission.js';
 import { requireBearer } from './auth.js';
+import { statusPageRoutes } from './status-page.js';
 
 /** Webhook deliveries worked on at the same time (Alertmanager sends a few at once; a storm, many). */
 export const WEBHOOK_CONCURRENCY = 2;
@@ -81,6 +82,8 @@ export function createApp(service: DisasterRecoveryService, log: Logger): expres
     const receipt = await service.alerts.receive(parsed.payload);
     res.json(receipt);
   });
+
+  if (service.config.server.status_page) app.use(statusPageRoutes(service));
 
   app.use((_req, res) => {
     res.status(404).json({ error: 'not found' });

@@ -45,7 +45,7 @@ describe('the image holds no secret', () => {
     const ignore = text('.dockerignore').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
     assert.equal(ignore[0], '*', '.dockerignore starts by excluding everything');
     const allowed = ignore.slice(1).map((l) => l.replace(/^!/, '').replace(/\/$/, ''));
-    assert.deepEqual(allowed.sort(), ['bin', 'package-lock.json', 'package.json', 'src', 'tsconfig.json']);
+    assert.deepEqual(allowed.sort(), ['bin', 'package-lock.json', 'package.json', 'src', 'templates', 'tsconfig.json']);
     const dockerfile = text('Dockerfile');
     const copied = dockerfile
       .split('\n')

@@ -68,7 +68,7 @@ test('an application\'s own server: section is refused with a pointer to the col
   const r = await sandbox.run(['status', '--config', 'config.yaml']);
   assert.equal(r.code, 2, show(r));
   assert.deepEqual(configProblems(r.stderr), [
-    'server: unknown key "workers" (server: is the sidecar\'s own section and holds only host, port, auth_token; if this is your ' +
+    'server: unknown key "workers" (server: is the sidecar\'s own section and holds only host, port, auth_token, status_page; if this is your ' +
       "application's server: section, give the sidecar a config file of its own with the disaster_recovery: block and its own server: and state:)",
   ]);
 });
