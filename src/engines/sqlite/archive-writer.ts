@@ -75,7 +75,8 @@ export class ArchiveWriter {
       const current = this.open;
       if (!current) {
         // What this read found is in the snapshot taken after it.
-        return { generation: undefined, opened: await this.start(request, source(), request.reason, null) };
+        const opened = await this.start(request, source(), request.reason, null);
+        return { generation: opened.generation, opened };
       }
       const report: ArchiveReport = { generation: current.generation };
       if (range.transactions > 0) report.segment = this.writeSegment(current, range, images, seenAt, source().pageSize);

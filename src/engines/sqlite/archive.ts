@@ -41,8 +41,8 @@ export interface ArchiveProgress {
   bytes: number;
 }
 
-/** The window is re-read from the folder at most this often while segments arrive. */
-const WINDOW_REFRESH_MS = 10_000;
+/** The window is re-read from the folder (a listing of every segment) at most this often while segments arrive. */
+const WINDOW_REFRESH_MS = 60_000;
 
 export class SqliteArchive implements ShipArchive {
   private active = false;
