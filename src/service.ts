@@ -24,6 +24,9 @@ import { actAsLeader, NoLeaderAnswered, processName, type ActingDeps } from './h
 import { HaLoop } from './ha/loop.js';
 import type { Logger } from './log.js';
 import { registerBackupMetrics } from './metrics/backup-metrics.js';
+import { registerOffsiteMetrics } from './metrics/offsite-metrics.js';
+import { OffsiteCopies } from './backup/offsite-copies.js';
+import { openOffsiteStorages } from './storage/open-storage.js';
 import { registerReplicationMetrics } from './metrics/replication-metrics.js';
 import { Metrics } from './metrics/registry.js';
 import { Monitor } from './monitor/monitor.js';
@@ -63,6 +66,8 @@ export class DisasterRecoveryService {
   readonly pointInTime: PointInTimeRestores;
   readonly alerts: AlertReceiver;
   readonly backups: Backups;
+  /** Copies of backup_dir on the offsite destinations (copied by the leader; status read by every process). */
+  readonly offsite: OffsiteCopies;
   readonly sqliteIdentities: SqliteIdentities;
   private readonly integrity: SqliteIntegrityChecks;
   private readonly procedure: FailoverProcedure;
@@ -134,9 +139,12 @@ export class DisasterRecoveryService {
       failoverCounts: () => this.failoverCounts(),
       sidecar: () => ({ isLeader: this.ha.isLeader(), members: this.ha.members().length }),
     });
+    const destinations = openOffsiteStorages(config);
+    this.offsite = new OffsiteCopies(config, log, destinations);
     this.backups = new Backups({
       config,
       log,
+      offsite: destinations,
       currentPrimary: () => this.currentPrimary(),
       scrub: (text) => scrubSecrets(text, config.secrets),
       // A restore is the sidecar's own replacement of a file: what it leaves is the new baseline.
@@ -150,8 +158,10 @@ export class DisasterRecoveryService {
       },
     });
     registerBackupMetrics(this.metrics.registry, this.backups);
+    registerOffsiteMetrics(this.metrics.registry, this.offsite);
+    this.backups.onOutcome(() => this.offsite.wake());
     registerArchiveMetrics(this.metrics.registry, this.archive);
-    this.pointInTime = new PointInTimeRestores(this.backups, backupStorage);
+    this.pointInTime = new PointInTimeRestores(this.backups);
     registerReplicationMetrics(this.metrics.registry, enabled.filter((d) => d.target.engine === 'sqlite').map((d) => d.name), this.copies.totals);
     this.procedure = new FailoverProcedure({
       config,
@@ -240,6 +250,8 @@ export class DisasterRecoveryService {
   private onLeadership(leading: boolean): void {
     if (leading) this.backups.startSchedule();
     else void this.backups.stop();
+    if (leading) this.offsite.start();
+    else void this.offsite.stop();
     if (leading) this.archive.start();
     else void this.archive.stop();
   }
@@ -378,6 +390,7 @@ export class DisasterRecoveryService {
       this.lastBackup(),
       { path: this.store.location ?? this.config.state.path, problem: this.storeProblem ?? null },
       this.cluster(),
+      this.offsite.status(),
     );
     return { ...report, restore_windows: this.archive.cachedWindows().map(restoreWindowStatus) };
   }
@@ -564,6 +577,7 @@ export class DisasterRecoveryService {
     this.watch?.stop();
     await this.ha.stop();
     await this.backups.stop();
+    await this.offsite.stop();
     await this.alerts.drain();
     await this.monitor.stop();
     await this.copies.stop();

@@ -3,6 +3,7 @@ import type { Config, DatabaseConfig } from './config/load.js';
 import type { DatabaseHealth } from './monitor/health.js';
 import type { HistorySummary } from './monitor/history.js';
 import type { ClusterState } from './state/store.js';
+import type { OffsiteStatus } from './backup/offsite-status.js';
 
 /** One database as status, the API and the CLI show it: no secret in it. */
 export interface DatabaseStatus {
@@ -72,6 +73,8 @@ export interface StatusReport {
   databases: DatabaseStatus[];
   /** The sidecars sharing the cluster state: who leads, the lease, each member's last heartbeat and view. */
   cluster: ClusterStatus;
+  /** Per `backup.offsite` destination: what arrived last, what is pending, the last error. */
+  offsite: OffsiteStatus[];
   /** What `restore --to-time` can restore into, per archived database (backup.archive). */
   restore_windows?: RestoreWindowStatus[];
 }
@@ -202,6 +205,7 @@ export function statusReport(
   lastBackup: LastBackupStatus | null = null,
   stateStore: StateStoreStatus = { path: config.state.path, problem: null },
   cluster: ClusterStatus = clusterStatus({ backend: config.state.backend, member: null, isLeader: false, lease: null, members: [], cutOff: null }),
+  offsite: OffsiteStatus[] = [],
 ): StatusReport {
   return {
     enabled: config.enabled,
@@ -213,5 +217,6 @@ export function statusReport(
     last_backup: lastBackup,
     databases,
     cluster,
+    offsite,
   };
 }

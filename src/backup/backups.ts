@@ -1,9 +1,14 @@
+import fs from 'node:fs';
 import { inSpan } from '../telemetry/tracing.js';
 import type { Config, DatabaseConfig } from '../config/load.js';
 import { DrError, InputError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { removeLeftoversBeside } from '../engines/leftovers.js';
+import { LocalStorage } from '../storage/local-storage.js';
+import type { Storage } from '../storage/storage.js';
+import { BackupSources, type FetchedBackup } from './backup-sources.js';
 import { Catalogue, type CatalogueEntry } from './catalogue.js';
+import { keyOfBackupFile } from './offsite-plan.js';
 import type { DumpProgress } from './engine-backup.js';
 import type { BackupTrigger } from './manifest.js';
 import { validateBackupName } from './naming.js';
@@ -20,6 +25,8 @@ export interface BackupsDeps {
   currentPrimary: () => string | undefined;
   /** Removes secrets from text that came from outside (tool output, driver errors). */
   scrub: (text: string) => string;
+  /** Offsite destinations, in config order: where restore and verify look for a backup the local folder lacks. */
+  offsite?: Storage[];
   /** Told before and after a restore writes over a database (the SQLite identity's re-baseline). */
   restoring?: { begin(db: DatabaseConfig): Promise<void>; end(db: DatabaseConfig, restored: boolean): Promise<void> };
 }
@@ -45,6 +52,8 @@ export interface CreateOptions {
 /** Backups of the configured databases: create, prune, list, schedule; restore and verify build on these. */
 export class Backups {
   readonly catalogue: Catalogue;
+  /** The local folder, then each offsite destination: where backups are looked for. */
+  readonly sources: BackupSources;
   private readonly locks = new Map<string, Promise<void>>();
   private readonly listeners = new Set<(outcome: BackupOutcome) => void>();
   private readonly schedule: BackupSchedule;
@@ -52,6 +61,7 @@ export class Backups {
 
   constructor(readonly deps: BackupsDeps) {
     this.catalogue = new Catalogue(deps.config.backup.backup_dir);
+    this.sources = new BackupSources(new LocalStorage(deps.config.backup.backup_dir), deps.offsite ?? [], deps.log);
     this.schedule = new BackupSchedule({
       intervalSeconds: deps.config.backup.backup_interval,
       lastSuccessMs: () => this.lastSuccessMs(deps.currentPrimary()),
@@ -132,6 +142,19 @@ export class Backups {
     }
   }
 
+  /**
+   * A backup named by a file that is not in the local folder (the folder was
+   * lost), found on an offsite destination (in config order) and fetched into a
+   * private temporary folder with its checksum checked; undefined when the
+   * file is local or no destination has it. The caller releases it.
+   */
+  async fetchOffsite(file: string): Promise<FetchedBackup | undefined> {
+    if (this.sources.offsite.length === 0 || fs.existsSync(file)) return undefined;
+    const key = keyOfBackupFile(file, this.deps.config.backup.backup_dir, this.sources.offsite.map((d) => d.name));
+    const found = key === undefined ? undefined : await this.sources.find(key, { skipLocal: true });
+    return found ? this.sources.fetch(found) : undefined;
+  }
+
   /** Checks a restore without touching anything (file, place, manifest, engine): what to confirm. */
   planRestore(request: RestoreRequest): RestorePlan {
     return planRestore(this, request);
@@ -201,7 +224,7 @@ export class Backups {
    * restore (or periodic copy) left beside a SQLite database's own file.
    */
   cleanLeftovers(database: string): string[] {
-    const removed = this.catalogue.cleanLeftovers(database);
+    const removed = [...this.catalogue.cleanLeftovers(database), ...this.sources.cleanLeftovers()];
     if (removed.length > 0) this.deps.log.warn({ database, removed }, `backup leftovers of an interrupted backup removed: ${removed.join(', ')}`);
     const db = this.deps.config.topology.get(database);
     const beside = db?.target.engine === 'sqlite' ? removeLeftoversBeside(db.target.file) : [];

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { InputError } from '../errors.js';
 import { fileDigest, readBackupContent } from './backup-file.js';
+import type { FetchedBackup, SourcedBackup } from './backup-sources.js';
 import type { Backups } from './backups.js';
 import type { CatalogueEntry } from './catalogue.js';
 import { ScratchUnavailableError, type TableCounts } from './engine-backup.js';
@@ -20,14 +21,48 @@ export interface VerifyResult {
 
 /** One backup file (catalogued or not), or every backup of every database when `file` is undefined. */
 export async function verifyBackups(backups: Backups, file?: string, onResult?: (result: VerifyResult) => void): Promise<VerifyResult[]> {
-  const entries = file === undefined ? backups.list() : [entryOfFile(backups, file)];
   const results: VerifyResult[] = [];
-  for (const entry of entries) {
-    const result = await verifyEntry(backups, entry);
+  const report = (result: VerifyResult) => {
     results.push(result);
     onResult?.(result);
+  };
+  if (file !== undefined) {
+    const fetched = await backups.fetchOffsite(file);
+    if (fetched) report(await verifyFetched(backups, fetched));
+    else report(await verifyEntry(backups, entryOfFile(backups, file)));
+    return results;
+  }
+  for (const entry of backups.list()) report(await verifyEntry(backups, entry));
+  // Backups only a destination still has (the local folder lost, or pruned there first) are proven too.
+  const local = new Set(backups.list().map((e) => e.path));
+  for (const backup of await offsiteOnly(backups, local)) {
+    let fetched: FetchedBackup;
+    try {
+      fetched = await backups.sources.fetch(backup);
+    } catch (error) {
+      report({ file: `${backup.storage.name}/${backup.key}`, database: backup.database, ok: false, detail: backups.deps.scrub((error as Error).message), tables: null });
+      continue;
+    }
+    report(await verifyFetched(backups, fetched));
   }
   return results;
+}
+
+async function offsiteOnly(backups: Backups, local: Set<string>): Promise<SourcedBackup[]> {
+  if (backups.sources.offsite.length === 0) return [];
+  const all = await backups.sources.list();
+  const root = backups.deps.config.backup.backup_dir;
+  return all.filter((b) => b.storage !== backups.sources.local && !local.has(path.join(root, ...b.key.split('/'))));
+}
+
+/** A backup fetched from a destination, verified as a local one, reported under its offsite name. */
+async function verifyFetched(backups: Backups, fetched: FetchedBackup): Promise<VerifyResult> {
+  try {
+    const result = await verifyEntry(backups, backups.catalogue.entryAt(fetched.file));
+    return { ...result, file: `${fetched.backup.storage.name}/${fetched.backup.key}` };
+  } finally {
+    fetched.release();
+  }
 }
 
 function entryOfFile(backups: Backups, file: string): CatalogueEntry {

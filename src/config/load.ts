@@ -10,7 +10,8 @@ import { nameProblem } from '../names.js';
 import { expandEnvDeep } from './env.js';
 import { defaultProbeTimeout, probeTimeoutProblems } from './probe-timeout.js';
 import { authTokenProblem, safetyNetSecrets, webhookTarget } from './secrets.js';
-import { configSchema, type RawConfig } from './schema.js';
+import { configSchema, type OffsiteSettings, type RawConfig } from './schema.js';
+import { s3StorageName } from '../storage/s3-name.js';
 import { Topology } from '../topology.js';
 
 export { scrubSecrets } from './secrets.js';
@@ -119,6 +120,7 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
   const { probe_timeout: explicitTimeout, alert_rules: rules } = dr.monitoring;
   if (explicitTimeout !== undefined) problems.push(...probeTimeoutProblems(explicitTimeout, rules));
   const state = buildState(raw, cwd, problems);
+  problems.push(...offsiteProblems(dr.backup.offsite));
   if (problems.length > 0) throw new ConfigError(file, problems);
 
   return {
@@ -136,7 +138,7 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
       level: raw.debug ? 'debug' : pinoLevel(raw.logging.level),
       file: raw.logging.file ? path.resolve(cwd, raw.logging.file) : undefined,
     },
-    secrets: collectSecrets(databases, token, dr.notifications.webhooks, state.etcd?.endpoints ?? []),
+    secrets: collectSecrets(databases, token, dr.notifications.webhooks, state.etcd?.endpoints ?? [], dr.backup.offsite),
   };
 }
 
@@ -297,8 +299,29 @@ function pinoLevel(level: string): PinoLevel {
   return level as PinoLevel;
 }
 
-function collectSecrets(databases: DatabaseConfig[], token: string | undefined, webhooks: readonly string[], etcdEndpoints: readonly string[]): string[] {
+function collectSecrets(
+  databases: DatabaseConfig[],
+  token: string | undefined,
+  webhooks: readonly string[],
+  etcdEndpoints: readonly string[],
+  offsite: readonly OffsiteSettings[],
+): string[] {
   const passwords = databases.map((db) => (db.target.engine === 'postgresql' ? db.target.password : undefined));
   const etcdPasswords = etcdEndpoints.map((url) => (URL.canParse(url) ? decodeURIComponent(new URL(url).password) : undefined));
-  return safetyNetSecrets([...passwords, token, ...webhooks.flatMap((url) => webhookTarget(url).secrets), ...etcdPasswords]);
+  // S3 keys are like passwords: never formatted (a destination is named s3://bucket/prefix), and in the safety net.
+  const s3Keys = offsite.flatMap((d) => [d.secret_access_key, d.access_key_id]);
+  return safetyNetSecrets([...passwords, token, ...webhooks.flatMap((url) => webhookTarget(url).secrets), ...etcdPasswords, ...s3Keys]);
+}
+
+/** Two destinations of one bucket and prefix would share (and fight over) one set of objects and one index. */
+function offsiteProblems(offsite: readonly OffsiteSettings[]): string[] {
+  const problems: string[] = [];
+  const seen = new Map<string, number>();
+  offsite.forEach((d, i) => {
+    const name = s3StorageName(d.bucket, d.prefix);
+    const same = seen.get(name);
+    if (same !== undefined) problems.push(`disaster_recovery.backup.offsite.${i}: is the same destination as disaster_recovery.backup.offsite.${same} (${name})`);
+    seen.set(name, i);
+  });
+  return problems;
 }

@@ -40,6 +40,21 @@ export const databaseSchema = z.strictObject({
   enabled: bool().default(true),
 });
 
+export const OFFSITE_TYPES = ['s3'] as const;
+
+/** An extra place every final file of `backup_dir` is copied to (see src/backup/offsite.ts). */
+export const offsiteSchema = z.strictObject({
+  type: oneOf(OFFSITE_TYPES),
+  /** Any S3-compatible service; unset: AWS S3 of `region`. */
+  endpoint: text().url({ error: 'expected an http(s) URL of the S3-compatible service' }).optional(),
+  bucket: text().min(3, { error: 'expected a bucket name (at least 3 characters)' }),
+  prefix: text().default(''),
+  region: text().min(1, { error: 'must not be empty' }).default('us-east-1'),
+  access_key_id: text().min(1, { error: 'must not be empty' }),
+  secret_access_key: text().min(1, { error: 'must not be empty' }),
+  force_path_style: bool().default(false),
+});
+
 /** Addition: continuous archiving (SQLite: committed WAL frames kept as segments between snapshots). */
 export const archiveSchema = z.strictObject({
   enabled: bool().default(false),
@@ -54,6 +69,8 @@ export const backupSchema = z.strictObject({
   max_backups: positiveInt().default(10),
   retention_days: positive().default(30),
   enable_compression: bool().default(true),
+  /** Addition: offsite destinations, each receiving everything `backup_dir` receives. */
+  offsite: z.array(offsiteSchema, { error: 'expected a list of destinations' }).default([]),
   archive: archiveSchema.prefault({}),
 });
 
@@ -179,3 +196,4 @@ export const configSchema = z
 export type RawConfig = z.infer<typeof configSchema>;
 export type DatabaseSettings = z.infer<typeof databaseSchema>;
 export type AlertRule = z.infer<typeof alertRuleSchema>;
+export type OffsiteSettings = z.infer<typeof offsiteSchema>;

@@ -11,6 +11,7 @@ import { test } from 'node:test';
 import Database from 'better-sqlite3';
 import { parseArchiveKey } from '../../src/engines/sqlite/archive-layout.js';
 import { createDemoSandbox, eventually, freePort, httpGet, type Sandbox } from '../support/cli.js';
+import { startS3, S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY } from '../support/s3.js';
 import { countImages, insertImages } from '../support/sqlite.js';
 
 const AUTH = 'archive-test-token-0123456789';
@@ -191,4 +192,34 @@ test('a primary file replaced under the sidecar (no secondary) starts a new gene
   const latest = await sandbox.run(['restore', '--to-time', new Date(newestSegment(sandbox, 'primary')).toISOString(), '--into', sandbox.path('latest.db'), '--config', 'config.yaml']);
   assert.equal(latest.code, 0, latest.stderr);
   assert.equal(countImages(sandbox.path('latest.db')), 8);
+});
+
+test('restore --to-time from the S3 destination alone, with the local archive deleted', async (t) => {
+  const s3 = await startS3();
+  t.after(() => s3.close());
+  const env = { S3_KEY: S3_ACCESS_KEY_ID, S3_SECRET: S3_SECRET_ACCESS_KEY };
+  const port = await freePort();
+  const { sandbox, doc } = createDemoSandbox(t, port, 5);
+  doc.disaster_recovery.backup.offsite = [{ ...s3.offsite('prod/'), access_key_id: '${S3_KEY}', secret_access_key: '${S3_SECRET}' }];
+  archiveConfig(sandbox, doc, false);
+  const run = (args: string[]) => sandbox.run([...args, '--config', 'config.yaml'], { env, timeoutMs: 60_000 });
+  const sidecar = await sandbox.startMonitoring({ port, args: ['--config', 'config.yaml'], env });
+  t.after(() => sidecar.stop('SIGKILL').catch(() => undefined));
+  const primary = sandbox.path('data/images_primary.db');
+  await eventually('the first generation', 30_000, async () => segmentTimes(sandbox, 'primary').size === 1);
+  const commits = await commitSpacedApart(sandbox, primary, [1, 2, 3]);
+  await eventually('the archive to arrive offsite', 120_000, async () => {
+    const status = JSON.parse((await run(['status', '--json'])).stdout) as { offsite: Array<{ pending_files: number }> };
+    return status.offsite[0]?.pending_files === 0;
+  });
+  await sidecar.stop();
+  fs.rmSync(sandbox.path('backups/primary/archive'), { recursive: true });
+
+  const listed = await run(['restore', '--list-times', '--json']);
+  assert.equal(Date.parse((JSON.parse(listed.stdout) as Array<{ ranges: Array<{ to: string }> }>)[0]!.ranges[0]!.to), commits.at(-1)!.archivedMs);
+  const at = new Date(Math.floor((commits[1]!.archivedMs + commits[2]!.committedMs) / 2));
+  const restored = await run(['restore', '--to-time', at.toISOString(), '--into', sandbox.path('from-s3.db'), '--json']);
+  assert.equal(restored.code, 0, restored.stderr);
+  assert.equal((JSON.parse(restored.stdout) as { source: string }).source, `s3://${s3.bucket}/prod`);
+  assert.equal(countImages(sandbox.path('from-s3.db')), commits[1]!.rows);
 });

@@ -44,14 +44,22 @@ export function registerRestore(program: Command): void {
       if (flags.into !== undefined) throw new InputError('--into goes with --to-time');
       const config = loadCommandConfig(command);
       const outcome = await withService(config, backupLogger(config), async (service) => {
-        const plan = service.backups.planRestore({
-          file,
-          database: flags.database,
-          allowOutsideBackupDir: flags.allowOutsideBackupDir,
-          noManifest: flags.manifest === false,
-        });
-        await confirm(plan, flags.yes === true);
-        return service.backups.restore(plan, { skipSafetyBackup: flags.skipSafetyBackup });
+        // Not in the local folder (lost with the machine?): from the first offsite destination that has it, checksum checked.
+        const fetched = flags.manifest === false ? undefined : await service.backups.fetchOffsite(file);
+        try {
+          const plan = service.backups.planRestore({
+            file: fetched?.file ?? file,
+            database: flags.database,
+            allowOutsideBackupDir: flags.allowOutsideBackupDir,
+            noManifest: flags.manifest === false,
+          });
+          const source = fetched ? `${fetched.backup.storage.name}/${fetched.backup.key}` : undefined;
+          await confirm(source ? { ...plan, file: source } : plan, flags.yes === true);
+          const done = await service.backups.restore(plan, { skipSafetyBackup: flags.skipSafetyBackup });
+          return source ? { ...done, file: source } : done;
+        } finally {
+          fetched?.release();
+        }
       });
       if (optionsOf(command).json) printJson(outcome);
       else process.stdout.write(renderRestore(outcome));

@@ -29,6 +29,7 @@ export function renderStatus(report: StatusReport): string {
     `Auto-failover:     ${report.auto_failover.enabled ? 'enabled' : 'disabled'}${report.auto_failover.source === 'operator' ? ' (set by an operator)' : ''}`,
     ...(report.auto_failover.held ? [`Failover held:     ${printable(report.auto_failover.held)}`] : []),
     `Last backup:       ${renderLastBackup(report.last_backup)}`,
+    ...renderOffsite(report.offsite),
     ...renderCluster(report.cluster),
     '',
     table(
@@ -75,6 +76,16 @@ function renderCluster(c: StatusReport['cluster']): string[] {
     }
   }
   return lines;
+}
+
+/** One line per destination: what arrived last, what is pending, the last error (credentials are never in it). */
+function renderOffsite(offsite: StatusReport['offsite']): string[] {
+  return offsite.map((o) => {
+    const arrived = o.last_arrived ? `last arrived ${printable(o.last_arrived.key)} at ${o.last_arrived.at}` : 'nothing arrived yet';
+    const pending = o.pending_files === 0 ? 'nothing pending' : `${o.pending_files} pending (next: ${o.pending.map(printable).join(', ')})`;
+    const error = o.last_error ? `; LAST ERROR at ${o.last_error.at}: ${printable(o.last_error.message)}` : '';
+    return `Offsite:           ${printable(o.destination)}  ${o.offsite_files} offsite, ${pending}; ${arrived}${error}`;
+  });
 }
 
 function renderLastBackup(b: StatusReport['last_backup']): string {
