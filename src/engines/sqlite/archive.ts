@@ -50,6 +50,7 @@ export class SqliteArchive implements ShipArchive {
   private readonly progressOf = new Map<string, ArchiveProgress>();
   private readonly windows = new Map<string, RestoreWindow>();
   private windowsReadAt = 0;
+  private refreshing = false;
   private lastError: string | undefined;
   private retention: Promise<void> = Promise.resolve();
 
@@ -134,8 +135,16 @@ export class SqliteArchive implements ShipArchive {
     }));
   }
 
-  /** The windows as last read (status answers synchronously); refreshWindows() reads them again. */
+  /**
+   * The windows as last read (status answers synchronously). Read again in the
+   * background when older than a minute: a sidecar that does not lead (and
+   * does not archive) still shows them in /api/status from its second call on.
+   */
   cachedWindows(): RestoreWindow[] {
+    if (this.settings.enabled && !this.refreshing && Date.now() - this.windowsReadAt > WINDOW_REFRESH_MS) {
+      this.refreshing = true;
+      void this.refreshWindows().finally(() => (this.refreshing = false));
+    }
     return this.settings.databases.map((database) => this.windows.get(database) ?? { database, engine: 'sqlite', ranges: [], gaps: [] });
   }
 
