@@ -10,10 +10,12 @@ import { SqliteIdentities } from './engines/sqlite-identities.js';
 import { SqliteIntegrityChecks } from './engines/sqlite-integrity.js';
 import { SqliteReplication, type CopyPlan } from './engines/sqlite/replication.js';
 import { SqliteArchive } from './engines/sqlite/archive.js';
-import { PointInTimeRestores } from './backup/point-in-time-restore.js';
 import { LocalStorage } from './storage/local-storage.js';
-import { registerArchiveMetrics } from './metrics/archive-metrics.js';
 import { replicationWarning } from './engines/sqlite/journal-mode.js';
+import { PostgresArchiving } from './engines/postgres/archiving.js';
+import { PointInTimeRestores } from './backup/point-in-time-restores.js';
+import type { ArchiveVerification, PointInTimeOutcome, PointInTimeRequest, RestoreWindow } from './backup/point-in-time.js';
+import { registerArchiveMetrics } from './metrics/archive-metrics.js';
 import type { SqliteWatch } from './engines/sqlite.js';
 import { ConflictError, InputError } from './errors.js';
 import { demotedNote } from './failover/former-primary.js';
@@ -62,14 +64,14 @@ export class DisasterRecoveryService {
   readonly copies: SqliteReplication;
   /** Continuous archiving of SQLite primaries (backup.archive), leader only. */
   readonly archive: SqliteArchive;
-  /** restore --to-time, --list-times, and the archive's part of verify and status. */
-  readonly pointInTime: PointInTimeRestores;
   readonly alerts: AlertReceiver;
   readonly backups: Backups;
   /** Copies of backup_dir on the offsite destinations (copied by the leader; status read by every process). */
   readonly offsite: OffsiteCopies;
   readonly sqliteIdentities: SqliteIdentities;
   private readonly integrity: SqliteIntegrityChecks;
+  private readonly pgArchiving: PostgresArchiving;
+  readonly pointInTime: PointInTimeRestores;
   private readonly procedure: FailoverProcedure;
   private state: ClusterState = EMPTY_STATE;
   private readonly unrecordedAttempts = new Map<string, number>();
@@ -158,10 +160,12 @@ export class DisasterRecoveryService {
       },
     });
     registerBackupMetrics(this.metrics.registry, this.backups);
+    this.pgArchiving = PostgresArchiving.fromConfig(config, () => this.currentPrimary(), log);
+    // One set of archive metrics, both engines' archivers reporting.
+    registerArchiveMetrics(this.metrics.registry, { archiverReports: () => [...this.pgArchiving.archiverReports(), ...this.archive.archiverReports()] });
+    this.pointInTime = new PointInTimeRestores(this.backups, destinations);
     registerOffsiteMetrics(this.metrics.registry, this.offsite);
     this.backups.onOutcome(() => this.offsite.wake());
-    registerArchiveMetrics(this.metrics.registry, this.archive);
-    this.pointInTime = new PointInTimeRestores(this.backups);
     registerReplicationMetrics(this.metrics.registry, enabled.filter((d) => d.target.engine === 'sqlite').map((d) => d.name), this.copies.totals);
     this.procedure = new FailoverProcedure({
       config,
@@ -229,6 +233,18 @@ export class DisasterRecoveryService {
     this.monitor.on('probe', (health, previous) => this.ha.onProbe(health, previous));
   }
 
+  restoreWindows(database?: string): Promise<RestoreWindow[]> {
+    return this.pointInTime.windows(database);
+  }
+
+  restoreToTime(request: Omit<PointInTimeRequest, 'database'> & { database?: string }, options: { skipSafetyBackup?: boolean } = {}): Promise<PointInTimeOutcome> {
+    return this.pointInTime.restore(request, options);
+  }
+
+  verifyArchives(): Promise<ArchiveVerification[]> {
+    return this.pointInTime.verify();
+  }
+
   /** A submitter waits this long for a leader to claim its intent: a lease's TTL (a dead leader replaced) and some. */
   private intentClaimWaitMs(): number {
     const etcd = this.config.state.backend === 'etcd' ? this.config.state.etcd : undefined;
@@ -250,6 +266,8 @@ export class DisasterRecoveryService {
   private onLeadership(leading: boolean): void {
     if (leading) this.backups.startSchedule();
     else void this.backups.stop();
+    if (leading) this.pgArchiving.start();
+    else void this.pgArchiving.stop();
     if (leading) this.offsite.start();
     else void this.offsite.stop();
     if (leading) this.archive.start();
@@ -577,6 +595,7 @@ export class DisasterRecoveryService {
     this.watch?.stop();
     await this.ha.stop();
     await this.backups.stop();
+    await this.pgArchiving.stop();
     await this.offsite.stop();
     await this.alerts.drain();
     await this.monitor.stop();

@@ -102,6 +102,18 @@ export function builtInRules(config: Config): PrometheusRule[] {
       },
     },
   ];
+  // Always present: the metric exists only while a PostgreSQL primary is archived, and an idle rule costs nothing.
+  const slotBytes = Math.round(backup.archive.max_slot_wal_keep_mb * 1048576 * 0.8);
+  rules.push({
+    alert: 'DrArchiveSlotRetainedHigh',
+    expr: `dr_archive_slot_retained_bytes > ${slotBytes}`,
+    for: '5m',
+    labels: { severity: 'warning', rule: 'archive_slot_retained_high', dr_action: 'none' },
+    annotations: {
+      summary: "The archive's replication slot makes {{ $labels.database }} keep {{ $value | humanize1024 }}B of WAL",
+      description: `The sidecar's archive is not keeping up; at backup.archive.max_slot_wal_keep_mb (${backup.archive.max_slot_wal_keep_mb} MB) the slot is dropped and the archive has a gap.`,
+    },
+  });
   if (backup.enable_auto_backup) {
     const tooOld = backup.backup_interval * 2 + 60;
     rules.push({

@@ -13,6 +13,7 @@ import type { DumpProgress } from './engine-backup.js';
 import type { BackupTrigger } from './manifest.js';
 import { validateBackupName } from './naming.js';
 import { executeRestore, planRestore, type RestoreOptions, type RestoreOutcome, type RestorePlan, type RestoreRequest } from './restore.js';
+import { pruneArchive } from './postgres-archive-prune.js';
 import { planRetention } from './retention.js';
 import { BackupSchedule } from './schedule.js';
 import { takeBackup, type BackupRecord } from './take-backup.js';
@@ -124,7 +125,7 @@ export class Backups {
     try {
       this.cleanLeftovers(db.name);
       const record = await takeBackup(
-        { catalogue: this.catalogue, compress: this.deps.config.backup.enable_compression, signal: this.abort.signal },
+        { catalogue: this.catalogue, compress: this.deps.config.backup.enable_compression, archived: this.deps.config.backup.archive.enabled, signal: this.abort.signal },
         { db, name, trigger, started, onProgress },
       );
       const mib = (record.size_bytes / 1048576).toFixed(1);
@@ -176,7 +177,8 @@ export class Backups {
 
   /** Applies `max_backups` and `retention_days` to a database's backups; returns what it removed. */
   prune(database: string, now = new Date()): CatalogueEntry[] {
-    const entries = this.catalogue.list(database).filter((e) => e.manifest);
+    // Base backups follow the archive's retention (every moment of retention_days restorable), not max_backups.
+    const entries = this.catalogue.list(database).filter((e) => e.manifest && e.manifest.format !== 'postgresql-base');
     const byId = new Map(entries.map((e) => [e.path, e]));
     const plan = planRetention(
       entries.map((e) => ({ id: e.path, createdAt: new Date(e.manifest!.created_at), good: e.problem === undefined })),
@@ -185,6 +187,9 @@ export class Backups {
     );
     const removed = plan.remove.map((r) => byId.get(r.id)!);
     for (const entry of removed) this.catalogue.remove(entry);
+    const archive = pruneArchive(this.catalogue, database, this.deps.config.backup.retention_days, now);
+    removed.push(...archive.backups);
+    if (archive.segments > 0) this.deps.log.info({ database, segments: archive.segments }, `archive retention removed ${archive.segments} WAL segment(s) of ${database}`);
     if (removed.length > 0) {
       this.deps.log.info(
         { database, removed: removed.map((e) => e.path) },

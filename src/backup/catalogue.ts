@@ -49,7 +49,6 @@ export class Catalogue {
     const entries = manifests.map((m) => this.entryAt(path.join(dir, m.slice(0, -MANIFEST_SUFFIX.length)), database));
     const described = new Set(manifests.map((m) => m.slice(0, -MANIFEST_SUFFIX.length)));
     const strays = names
-      // archive/: the continuous archive (its own catalogue: engines/sqlite/archive-catalogue.ts).
       .filter((n) => !n.startsWith('.') && n !== 'archive' && !n.endsWith(MANIFEST_SUFFIX) && !described.has(n))
       .sort()
       .map((n) => strayEntry(database, path.join(dir, n)));

@@ -25,6 +25,8 @@ export interface Dump {
   sourceBytes: number | undefined;
   /** Settles once `content` has ended: rows per table in the snapshot (null: not counted), or why the dump failed. */
   finished: Promise<TableCounts | null>;
+  /** A base backup's WAL span, known once `finished` settled. */
+  wal?: () => { timeline: number; start_lsn: string; end_lsn: string } | undefined;
   /** Releases the snapshot (scratch copy, child process, connection); safe to call more than once. */
   close(): Promise<void>;
 }

@@ -39,6 +39,8 @@ export const manifestSchema = z.object({
   }),
   /** Rows per table as of the snapshot: what a restore must bring back. Null when unknown. */
   tables: z.record(z.string(), z.number().int().nonnegative()).nullable(),
+  /** A base backup (`postgresql-base`): the WAL span it needs, so a point-in-time restore can pick the nearest earlier one. */
+  wal: z.object({ timeline: z.number().int().positive(), start_lsn: z.string(), end_lsn: z.string() }).optional(),
   /** The last `verify` of this backup. */
   verification: z.object({ at: isoDate, ok: z.boolean(), detail: z.string() }).optional(),
 });

@@ -8,6 +8,8 @@ export const BACKUP_FORMATS = {
   'sqlite-database': { engine: 'sqlite', extension: 'db' },
   /** `pg_dump --format=custom --compress=0`: an archive that `pg_restore` reads (from stdin too). */
   'postgresql-custom': { engine: 'postgresql', extension: 'dump' },
+  /** `pg_basebackup -Ft -X fetch`: a whole cluster's data directory as a tar, with the WAL it needs; with the archive, the start of a point-in-time restore. */
+  'postgresql-base': { engine: 'postgresql', extension: 'tar' },
 } as const;
 
 export type BackupFormat = keyof typeof BACKUP_FORMATS;

@@ -5,7 +5,7 @@ import { ConflictError, DrError, InputError } from '../errors.js';
 import { fileDigest, fsError, readBackupContent } from './backup-file.js';
 import type { BackupRecord, Backups } from './backups.js';
 import type { TableCounts } from './engine-backup.js';
-import { engineBackupFor } from './engines.js';
+import { engineBackupOfFormat } from './engines.js';
 import { FOREIGN_FORMATS, identifyForeignBackup, inspectRestored, restoreForeign, type ForeignBackup } from './foreign-backup.js';
 import type { Manifest } from './manifest.js';
 import { isInside } from './naming.js';
@@ -126,7 +126,7 @@ export async function executeRestore(backups: Backups, plan: RestorePlan, option
 }
 
 function restoreContent(plan: RestorePlan, handle: fs.promises.FileHandle): Promise<void> {
-  if (plan.manifest) return engineBackupFor(plan.manifest.engine).restore(plan.target, readBackupContent(handle, plan.manifest.compression === 'gzip'));
+  if (plan.manifest) return engineBackupOfFormat(plan.manifest.format).restore(plan.target, readBackupContent(handle, plan.manifest.compression === 'gzip'));
   return restoreForeign(plan.target, plan.foreign, readBackupContent(handle, plan.foreign.compressed));
 }
 

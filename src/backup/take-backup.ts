@@ -17,6 +17,8 @@ export type BackupRecord = Manifest & { path: string };
 export interface TakeContext {
   catalogue: Catalogue;
   compress: boolean;
+  /** Continuous archiving is on: a PostgreSQL backup is a base backup (`postgresql-base`), the start of point-in-time restores. */
+  archived?: boolean;
   /** Aborted when the sidecar stops: the backup ends and leaves nothing behind. */
   signal: AbortSignal;
 }
@@ -49,7 +51,7 @@ export async function takeBackup(context: TakeContext, request: TakeRequest): Pr
     if (signal.aborted) throw new DrError('the sidecar is stopping');
     onProgress?.(p);
   };
-  const engine = engineBackupFor(db.target.engine);
+  const engine = engineBackupFor(db.target.engine, context.archived);
   const dump = await engine.dump(db, dir, progress);
   try {
     const file = freeName(dir, request.name, dump.snapshotAt, engine.format, context.compress);
@@ -59,6 +61,8 @@ export async function takeBackup(context: TakeContext, request: TakeRequest): Pr
       const written = await writeBackupContent(dump.content, temporary, { compress: context.compress, onBytes, signal });
       const manifest = manifestOf(context, request, dump, engine.format, file, written);
       manifest.tables = await dump.finished;
+      const wal = dump.wal?.();
+      if (wal) manifest.wal = wal;
       manifest.finished_at = new Date().toISOString();
       manifest.duration_seconds = (performance.now() - request.started) / 1000;
       // Manifest first: until the file is published beside it, the catalogue calls it missing, never good.

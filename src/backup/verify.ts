@@ -6,7 +6,7 @@ import type { FetchedBackup, SourcedBackup } from './backup-sources.js';
 import type { Backups } from './backups.js';
 import type { CatalogueEntry } from './catalogue.js';
 import { ScratchUnavailableError, type TableCounts } from './engine-backup.js';
-import { engineBackupFor } from './engines.js';
+import { engineBackupOfFormat } from './engines.js';
 import type { Manifest } from './manifest.js';
 
 export interface VerifyResult {
@@ -105,7 +105,7 @@ async function proveRestorable(backups: Backups, entry: CatalogueEntry, manifest
   if (digest.sha256 !== manifest.sha256) return bad(`checksum mismatch: the file's sha256 is ${digest.sha256}, its manifest says ${manifest.sha256}`);
   if (digest.sizeBytes !== manifest.size_bytes) return bad(`size mismatch: ${digest.sizeBytes} bytes, its manifest says ${manifest.size_bytes}`);
   const db = backups.deps.config.topology.get(manifest.database);
-  const check = await engineBackupFor(manifest.engine).check(readBackupContent(entry.path, manifest.compression === 'gzip'), path.dirname(entry.path), db);
+  const check = await engineBackupOfFormat(manifest.format).check(readBackupContent(entry.path, manifest.compression === 'gzip'), path.dirname(entry.path), db);
   const differences = compareTables(manifest.tables, check.tables);
   if (differences) return bad(`restored, but ${differences}`, check.tables);
   const rows = Object.values(check.tables).reduce((sum, n) => sum + n, 0);

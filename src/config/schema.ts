@@ -55,13 +55,6 @@ export const offsiteSchema = z.strictObject({
   force_path_style: bool().default(false),
 });
 
-/** Addition: continuous archiving (SQLite: committed WAL frames kept as segments between snapshots). */
-export const archiveSchema = z.strictObject({
-  enabled: bool().default(false),
-  /** Seconds between two SQLite snapshots (each starts a generation; retention removes whole generations). */
-  snapshot_interval: positive().default(86400),
-});
-
 export const backupSchema = z.strictObject({
   backup_dir: text().default('backups'),
   enable_auto_backup: bool().default(true),
@@ -69,9 +62,20 @@ export const backupSchema = z.strictObject({
   max_backups: positiveInt().default(10),
   retention_days: positive().default(30),
   enable_compression: bool().default(true),
+  /** Addition: continuous archiving, for restores to any moment (`restore --to-time`). */
+  archive: z
+    .strictObject({
+      enabled: bool().default(false),
+      /** Seconds: a quiet PostgreSQL primary's commits reach a finished archived segment within this (pg_switch_wal). */
+      segment_interval: positive().default(60),
+      /** MB of WAL the sidecar's replication slot may make a primary keep (max_slot_wal_keep_size); past it the slot is dropped. */
+      max_slot_wal_keep_mb: positiveInt().default(1024),
+      /** Seconds between two SQLite snapshots (each starts a generation; retention removes whole generations). */
+      snapshot_interval: positive().default(86400),
+    })
+    .prefault({}),
   /** Addition: offsite destinations, each receiving everything `backup_dir` receives. */
   offsite: z.array(offsiteSchema, { error: 'expected a list of destinations' }).default([]),
-  archive: archiveSchema.prefault({}),
 });
 
 export const failoverSchema = z.strictObject({

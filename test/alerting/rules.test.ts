@@ -190,7 +190,14 @@ describe('rules: built-in rules and the rule file', () => {
     assert.equal(on.expr, 'time() - dr_backup_last_success_timestamp_seconds > 1260');
     assert.deepEqual(on.labels, { severity: 'warning', rule: 'backup_too_old', dr_action: 'backup' });
     const off = builtInRules(config({ backup: 'enable_auto_backup: false' }));
-    assert.deepEqual(off.map((r) => r.alert), ['DrPrimaryDown', 'DrReplicationLagHigh']);
+    assert.deepEqual(off.map((r) => r.alert), ['DrPrimaryDown', 'DrReplicationLagHigh', 'DrArchiveSlotRetainedHigh']);
+  });
+
+  test('archive slot: warns at 80% of max_slot_wal_keep_mb held for 5 minutes, asks for nothing', () => {
+    const slot = byAlert(builtInRules(config({ backup: 'archive: { enabled: true, max_slot_wal_keep_mb: 100 }' })), 'DrArchiveSlotRetainedHigh');
+    assert.equal(slot.expr, 'dr_archive_slot_retained_bytes > 83886080');
+    assert.equal(slot.for, '5m');
+    assert.deepEqual(slot.labels, { severity: 'warning', rule: 'archive_slot_retained_high', dr_action: 'none' });
   });
 
   test('disabled rules are left out; the others keep the config\'s order', () => {
@@ -233,7 +240,7 @@ describe('rules: built-in rules and the rule file', () => {
       writeFileSync(file, renderRuleFile(c));
       const check = spawnSync(promtool, ['check', 'rules', file], { encoding: 'utf8' });
       assert.equal(check.status, 0, check.stdout + check.stderr);
-      assert.match(check.stdout, new RegExp(`SUCCESS: ${rules.length + 3} rules found`));
+      assert.match(check.stdout, new RegExp(`SUCCESS: ${rules.length + 4} rules found`));
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -252,7 +259,7 @@ describe('rules: the shipped Prometheus and Alertmanager files', () => {
     const promtool = requireTool('promtool', 'apt-get install -y prometheus');
     const r = spawnSync(promtool, ['check', 'rules', fromRoot('prometheus/rules/dr.rules.yml')], { encoding: 'utf8' });
     assert.equal(r.status, 0, r.stdout + r.stderr);
-    assert.match(r.stdout, /SUCCESS: 7 rules found/);
+    assert.match(r.stdout, /SUCCESS: 8 rules found/);
   });
 
   test('promtool test rules prometheus/rules/dr.rules.test.yml: each rule fires, and stays quiet, where it should', () => {

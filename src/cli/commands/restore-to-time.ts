@@ -1,56 +1,67 @@
+import fs from 'node:fs';
 import type { Command } from 'commander';
-import type { PointInTimeOutcome } from '../../backup/point-in-time.js';
+import type { Config } from '../../config/load.js';
 import { InputError } from '../../errors.js';
-import { restoreWindowStatus, type RestoreWindowStatus } from '../../status.js';
-import { loadCommandConfig, optionsOf, printJson, withService } from '../context.js';
+import type { PointInTimeOutcome, RestoreWindow } from '../../backup/point-in-time.js';
+import { optionsOf, printJson, withService } from '../context.js';
 import { formatSeconds, printable } from '../format.js';
 import { backupLogger } from './backup.js';
-import { confirmOverwrite } from './restore.js';
 
 export interface PointInTimeFlags {
-  database?: string;
-  yes?: boolean;
   toTime?: string;
   into?: string;
   listTimes?: boolean;
+  database?: string;
+  yes?: boolean;
+  skipSafetyBackup?: boolean;
 }
 
-/** `restore --to-time T [--database D] [--into FILE]`. */
-export async function restoreToTime(flags: PointInTimeFlags, command: Command): Promise<void> {
+/** `restore --to-time` and `restore --list-times`: parsing and printing; each engine's archive answers. */
+export async function runPointInTime(file: string | undefined, flags: PointInTimeFlags, command: Command, config: Config): Promise<void> {
+  if (file !== undefined) throw new InputError('restore takes a backup file, or --to-time / --list-times, not both');
+  const json = optionsOf(command).json === true;
+  if (flags.listTimes) {
+    const windows = await withService(config, backupLogger(config), (service) => service.restoreWindows(flags.database));
+    if (json) printJson(windows);
+    else process.stdout.write(windows.map(renderWindow).join(''));
+    return;
+  }
   const time = parseTime(flags.toTime!);
-  const config = loadCommandConfig(command);
+  if (flags.into === undefined && !flags.yes) {
+    throw new InputError('restore --to-time replaces the database (after a safety backup); pass --yes to confirm, or --into DIR to leave a data directory instead');
+  }
   const outcome = await withService(config, backupLogger(config), (service) =>
-    service.pointInTime.restore({ database: flags.database ?? '', time, ...(flags.into ? { into: flags.into } : {}) }, (db) =>
-      confirmOverwrite(`Restore ${db.name} to ${time.toISOString()} from its archive\n  over ${db.target.engine === 'sqlite' ? db.target.file : db.displayUrl}\nIts current contents are replaced (a safety backup of them is taken first).`, db.name, flags.yes === true),
-    ),
+    service.restoreToTime({ database: flags.database ?? '', time, ...(flags.into !== undefined ? { into: flags.into } : {}) }, { skipSafetyBackup: flags.skipSafetyBackup }),
   );
-  if (optionsOf(command).json) printJson(outcomeJson(outcome));
+  if (json) printJson(outcomeJson(outcome));
   else process.stdout.write(renderOutcome(outcome));
 }
 
-/** `restore --list-times [--database D]`. */
-export async function listTimes(flags: PointInTimeFlags, command: Command): Promise<void> {
-  const config = loadCommandConfig(command);
-  const windows = await withService(config, backupLogger(config), (service) => service.pointInTime.windows(flags.database), 'if-present');
-  const shown = windows.map(restoreWindowStatus);
-  if (optionsOf(command).json) printJson(shown);
-  else process.stdout.write(shown.length === 0 ? 'no archived database (backup.archive.enabled)\n' : shown.map(renderWindow).join(''));
-}
-
-/** An ISO 8601 time with its zone: a time without one would mean the clock of whichever machine reads it. */
 export function parseTime(text: string): Date {
-  const iso = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$/i;
-  const ms = Date.parse(text.replace(' ', 'T'));
-  if (!iso.test(text.trim()) || Number.isNaN(ms)) {
-    throw new InputError(`--to-time ${JSON.stringify(text)}: expected an ISO 8601 time with its zone, such as 2026-11-30T14:03:07Z or 2026-11-30T22:03:07+08:00`);
+  // A time without a zone would be read in the machine's zone: too easy to get wrong by hours.
+  if (!/^\d{4}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:?\d\d)$/i.test(text.trim())) {
+    throw new InputError(`--to-time ${JSON.stringify(text)} is not an ISO 8601 time with a zone (e.g. 2026-11-30T14:03:07Z or 2026-11-30T22:03:07+08:00)`);
   }
-  return new Date(ms);
+  const time = new Date(text.trim().replace(' ', 'T'));
+  if (Number.isNaN(time.getTime())) throw new InputError(`--to-time ${JSON.stringify(text)} is not a valid time`);
+  return time;
 }
 
-export function renderWindow(w: RestoreWindowStatus): string {
-  const lines = [`${printable(w.database)} (${w.engine}): ${w.ranges.length === 0 ? 'nothing archived yet' : w.ranges.map((r) => `${r.from} .. ${r.to}`).join(', ')}`];
-  for (const gap of w.gaps) lines.push(`  gap ${gap.from} .. ${gap.to}: ${printable(gap.reason)}`);
+export function renderWindow(w: RestoreWindow): string {
+  const lines = [`${printable(w.database)} (${w.engine}):`];
+  if (w.ranges.length === 0) lines.push('  no point-in-time window (archiving off, or no base backup and archived commit yet)');
+  for (const r of w.ranges) lines.push(`  restorable ${r.from.toISOString()} .. ${r.to.toISOString()}`);
+  for (const g of w.gaps) lines.push(`  gap        ${g.from.toISOString()} .. ${g.to.toISOString()}: ${printable(g.reason)}`);
   return `${lines.join('\n')}\n`;
+}
+
+function renderOutcome(o: PointInTimeOutcome): string {
+  // A PostgreSQL restore leaves a data directory; a SQLite one a database file.
+  const ready = o.into && isDirectory(o.into) ? ' (recovered, promoted and stopped: a data directory ready to start)' : '';
+  const where = o.into ? `into ${printable(o.into)}${ready}` : `over ${printable(o.database)}`;
+  const last = o.lastTransactionAt ? `; last transaction it holds committed at ${o.lastTransactionAt.toISOString()}` : '';
+  const safety = o.safetyBackup ? `\n  previous contents saved to ${printable(o.safetyBackup)}` : '';
+  return `restored ${printable(o.database)} to ${o.time.toISOString()} ${where} from ${printable(o.base)} (${o.source}) in ${formatSeconds(o.durationSeconds)}${last}${safety}\n`;
 }
 
 function outcomeJson(o: PointInTimeOutcome): Record<string, unknown> {
@@ -66,9 +77,10 @@ function outcomeJson(o: PointInTimeOutcome): Record<string, unknown> {
   };
 }
 
-function renderOutcome(o: PointInTimeOutcome): string {
-  const last = o.lastTransactionAt ? `its last transaction seen committed at ${o.lastTransactionAt.toISOString()}` : 'no transaction after the snapshot';
-  const where = o.into ? `written into ${printable(o.into)}` : `restored over ${printable(o.database)}`;
-  const safety = o.into ? '' : o.safetyBackup ? `  previous contents saved to ${printable(o.safetyBackup)}\n` : '  no safety backup (nothing to save)\n';
-  return `${printable(o.database)} as of ${o.time.toISOString()} ${where} in ${formatSeconds(o.durationSeconds)} (${last}; from ${printable(o.base)} in ${o.source})\n${safety}`;
+function isDirectory(file: string): boolean {
+  try {
+    return fs.statSync(file).isDirectory();
+  } catch {
+    return false;
+  }
 }

@@ -6,7 +6,7 @@ import { DrError, InputError } from '../../errors.js';
 import { loadCommandConfig, optionsOf, printJson, withService } from '../context.js';
 import { formatBytes, formatSeconds, printable } from '../format.js';
 import { backupLogger } from './backup.js';
-import { listTimes, restoreToTime } from './restore-to-time.js';
+import { runPointInTime, type PointInTimeFlags } from './restore-to-time.js';
 
 interface RestoreFlags {
   database?: string;
@@ -15,9 +15,6 @@ interface RestoreFlags {
   skipSafetyBackup?: boolean;
   /** commander's `--no-manifest`: false when given. */
   manifest?: boolean;
-  toTime?: string;
-  into?: string;
-  listTimes?: boolean;
 }
 
 export function registerRestore(program: Command): void {
@@ -30,19 +27,14 @@ export function registerRestore(program: Command): void {
     .option('--allow-outside-backup-dir', 'accept a backup file that is not under backup_dir')
     .option('--no-manifest', 'a backup made elsewhere, without a manifest: plain SQL (.sql, .sql.gz), a pg_dump custom archive, or a SQLite file; no checksum or row counts are checked')
     .option('--skip-safety-backup', 'do not save the current contents first (for a database that can no longer be read)')
-    .option('--to-time <time>', 'restore the state at this ISO 8601 time (2026-11-30T14:03:07Z) from the archive (backup.archive)')
-    .option('--into <file>', 'with --to-time: write the restored database into this new file instead of over the database')
-    .option('--list-times', 'print the window each archived database can be restored into')
+    .option('--to-time <time>', 'restore the state as of this ISO 8601 time (every transaction committed at or before it) from a full backup and the archive')
+    .option('--into <dir>', 'PostgreSQL, with --to-time: leave a recovered data directory in this new folder instead of replacing the database')
+    .option('--list-times', 'show the window each database can be restored into (--to-time)')
     .option('--json', 'print the outcome as JSON')
-    .action(async (file: string | undefined, flags: RestoreFlags, command: Command) => {
-      if (flags.listTimes) return listTimes(flags, command);
-      if (flags.toTime !== undefined) {
-        if (file !== undefined) throw new InputError('restore --to-time takes no backup file: it starts from the archive');
-        return restoreToTime(flags, command);
-      }
-      if (file === undefined) throw new InputError('restore needs a backup file, or --to-time TIME, or --list-times');
-      if (flags.into !== undefined) throw new InputError('--into goes with --to-time');
+    .action(async (file: string | undefined, flags: RestoreFlags & PointInTimeFlags, command: Command) => {
       const config = loadCommandConfig(command);
+      if (flags.listTimes || flags.toTime !== undefined) return runPointInTime(file, flags, command, config);
+      if (file === undefined) throw new InputError('restore needs a backup file, or --to-time TIME, or --list-times');
       const outcome = await withService(config, backupLogger(config), async (service) => {
         // Not in the local folder (lost with the machine?): from the first offsite destination that has it, checksum checked.
         const fetched = flags.manifest === false ? undefined : await service.backups.fetchOffsite(file);
@@ -87,18 +79,14 @@ function describeSource(plan: RestorePlan): string {
   return `taken from ${m.database} at ${m.created_at} (${m.engine}, ${formatBytes(m.size_bytes)}${rows})`;
 }
 
-function confirm(plan: RestorePlan, yes: boolean): Promise<void> {
-  return confirmOverwrite(describePlan(plan), plan.target.name, yes);
-}
-
-export async function confirmOverwrite(description: string, database: string, yes: boolean): Promise<void> {
+async function confirm(plan: RestorePlan, yes: boolean): Promise<void> {
   if (yes) return;
   if (!process.stdin.isTTY) {
-    throw new InputError(`restore would overwrite database ${database}; there is no terminal to confirm on, so pass --yes to confirm`);
+    throw new InputError(`restore would overwrite database ${plan.target.name}; there is no terminal to confirm on, so pass --yes to confirm`);
   }
   const prompt = readline.createInterface({ input: process.stdin, output: process.stderr });
   try {
-    const answer = await prompt.question(`${description}\nProceed? [y/N] `);
+    const answer = await prompt.question(`${describePlan(plan)}\nProceed? [y/N] `);
     if (!/^y(es)?$/i.test(answer.trim())) throw new DrError('restore cancelled; nothing was changed');
   } finally {
     prompt.close();

@@ -12,11 +12,13 @@ export function registerStatus(program: Command): void {
     .action(async (_options, command: Command) => {
       const config = loadCommandConfig(command);
       const report = await withService(config, commandLogger(config), async (service) => {
-        await Promise.all([service.test(), service.refreshCluster(), service.archive.refreshWindows()]);
-        return service.status();
+        await Promise.all([service.test(), service.refreshCluster()]);
+        // The window of a point-in-time restore, per database, while archiving is on.
+        const windows = config.backup.archive.enabled ? await service.restoreWindows() : [];
+        return { report: service.status(), windows };
       });
-      if (optionsOf(command).json) printJson(report);
-      else process.stdout.write(renderStatus(report));
+      if (optionsOf(command).json) printJson(report.windows.length > 0 ? { ...report.report, restore_windows: report.windows } : report.report);
+      else process.stdout.write(renderStatus(report.report) + (report.windows.length > 0 ? `\nPoint-in-time restore (restore --to-time):\n${report.windows.map(renderWindow).join('')}` : ''));
     });
 }
 
@@ -48,8 +50,6 @@ export function renderStatus(report: StatusReport): string {
       ]),
     ),
   ];
-  const windows = (report.restore_windows ?? []).filter((w) => w.ranges.length > 0 || w.gaps.length > 0);
-  if (windows.length > 0) lines.push('', 'Restore window (restore --to-time):', ...windows.map((w) => `  ${renderWindow(w).trimEnd().replaceAll('\n', '\n  ')}`));
   const demoted = report.databases.filter((d) => d.demoted_note);
   if (demoted.length > 0) lines.push('', ...demoted.map((d) => `${d.name} (demoted): ${d.demoted_note}`));
   const warned = report.databases.filter((d) => d.replication_warning);

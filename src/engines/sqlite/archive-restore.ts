@@ -92,10 +92,12 @@ export async function verifySqliteArchive(storage: Storage, database: string, sc
     const rebuilt = await rebuildAt(storage, database, newest.to, scratch);
     const rows = Object.entries(rebuilt.tables).map(([t, n]) => `${t} ${n}`).join(', ') || 'no tables';
     const ranges = window.ranges.map((r) => `${r.from.toISOString()} .. ${r.to.toISOString()}`).join(', ');
+    // As for PostgreSQL: a gap is a failure of the archive's promise (moments that cannot be restored), named by time range.
+    const gaps = window.gaps.length > 0 ? `; ${window.gaps.length} gap(s) in the window` : '';
     return {
       database,
-      ok: true,
-      detail: `restored to ${newest.to.toISOString()} (generation ${rebuilt.generation}, ${rebuilt.segments} segment(s)): integrity_check ok; ${rows}; window ${ranges}`,
+      ok: window.gaps.length === 0,
+      detail: `restored to ${newest.to.toISOString()} (generation ${rebuilt.generation}, ${rebuilt.segments} segment(s)): integrity_check ok; ${rows}; window ${ranges}${gaps}`,
       gaps: window.gaps,
     };
   } catch (error) {

@@ -126,9 +126,11 @@ export class SqliteArchive implements ShipArchive {
   }
 
   /** For the archive metrics (metrics/archive-metrics.ts): the same shape as the PostgreSQL archiver's. */
-  archiverReports(): Array<{ database: string; lastSegmentAt: Date | undefined; segments: number; bytes: number }> {
+  archiverReports(): Array<{ database: string; slotRetainedBytes: undefined; slotDrops: number; lastSegmentAt: Date | undefined; segments: number; bytes: number }> {
     return [...this.progressOf.values()].map((p) => ({
       database: p.database,
+      slotRetainedBytes: undefined,
+      slotDrops: 0,
       lastSegmentAt: p.lastSegmentMs === undefined ? undefined : new Date(p.lastSegmentMs),
       segments: p.segments,
       bytes: p.bytes,

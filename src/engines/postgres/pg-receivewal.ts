@@ -1,0 +1,46 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import type { PgTarget } from '../pg-client.js';
+import { pgToolEnv } from '../pg-tools.js';
+import { pgServerBinary } from './server-binaries.js';
+
+export interface ReceiveWal {
+  child: ChildProcess;
+  /** Exit code or signal name; never rejects. */
+  exited: Promise<number | string>;
+  /** The last lines it wrote on stderr. */
+  stderr(): string;
+}
+
+/**
+ * Streams the primary's WAL into `dir` through `slot`: `--synchronous` so
+ * each commit is flushed to the spool as it arrives, gzip for the finished
+ * segments (a switched, mostly empty segment shrinks to a few KiB). The
+ * connection and password go through the environment, never the command line.
+ */
+export function startReceiveWal(target: PgTarget, dir: string, slot: string): ReceiveWal {
+  const args = ['--directory', dir, '--slot', slot, '--synchronous', '--compress=gzip:1', '--no-loop', '--no-password', '--status-interval=1', '--verbose'];
+  const env = { ...pgToolEnv(target), PGCONNECT_TIMEOUT: '10' };
+  const child = spawn(pgServerBinary('pg_receivewal'), args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  let tail = '';
+  child.stderr!.setEncoding('utf8').on('data', (t: string) => (tail = (tail + t).slice(-8192)));
+  const exited = new Promise<number | string>((resolve) => {
+    child.once('error', (error) => {
+      tail += `\n${error.message}`;
+      resolve(-1);
+    });
+    child.once('close', (code, signal) => resolve(code ?? signal ?? -1));
+  });
+  return { child, exited, stderr: () => tail };
+}
+
+/** The line of pg_receivewal's stderr that says why it stopped. */
+export function receiveWalReason(stderr: string): string {
+  const lines = stderr.split('\n').map((l) => l.trim()).filter(Boolean);
+  const error = [...lines].reverse().find((l) => /error:|FATAL|fatal:/.test(l));
+  return (error ?? lines.at(-1) ?? 'no message').replace(/^pg_receivewal:\s*/, '');
+}
+
+/** The server no longer has the WAL the spool continues from (a slot invalidated, or a new primary's fresh slot). */
+export function walWasRemoved(stderr: string): boolean {
+  return /has already been removed|can no longer get changes|invalidated|is not reserved|does not exist/i.test(stderr);
+}
