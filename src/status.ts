@@ -1,3 +1,4 @@
+import type { RestoreWindow } from './backup/point-in-time.js';
 import type { Config, DatabaseConfig } from './config/load.js';
 import { replicationWarning } from './engines/sqlite/journal-mode.js';
 import { demotedNote } from './failover/former-primary.js';
@@ -76,6 +77,24 @@ export interface StatusReport {
   cluster: ClusterStatus;
   /** Per `backup.offsite` destination: what arrived last, what is pending, the last error. */
   offsite: OffsiteStatus[];
+  /** What `restore --to-time` can restore into, per archived database (backup.archive). */
+  restore_windows?: RestoreWindowStatus[];
+}
+
+export interface RestoreWindowStatus {
+  database: string;
+  engine: 'sqlite' | 'postgresql';
+  ranges: Array<{ from: string; to: string }>;
+  gaps: Array<{ from: string; to: string; reason: string }>;
+}
+
+export function restoreWindowStatus(w: RestoreWindow): RestoreWindowStatus {
+  return {
+    database: w.database,
+    engine: w.engine,
+    ranges: w.ranges.map((r) => ({ from: r.from.toISOString(), to: r.to.toISOString() })),
+    gaps: w.gaps.map((g) => ({ from: g.from.toISOString(), to: g.to.toISOString(), reason: g.reason })),
+  };
 }
 
 export interface ClusterStatus {
