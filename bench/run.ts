@@ -24,18 +24,19 @@ import { periodicCopySection } from './periodic-copy.js';
 import { pgArchiveSection } from './pg-archive.js';
 import { probeCycleSection } from './probes.js';
 import { sidecarsSection } from './sidecars.js';
+import { sqliteArchiveSection } from './sqlite-archive.js';
 import { renderTable, Report } from './table.js';
 import { tracingSection } from './tracing.js';
 import { walShippingSection } from './wal-shipping.js';
 import { webhookSection } from './webhook.js';
 
-const ALL_SECTIONS: Section[] = [probeCycleSection, metricsLatencySection, idleRssSection, tracingSection, webhookSection, failoverSection, drillSection, periodicCopySection, walShippingSection, backupSection, integritySection, libraryCheckSection, sidecarsSection, offsiteSection, pgArchiveSection];
+const ALL_SECTIONS: Section[] = [probeCycleSection, metricsLatencySection, idleRssSection, tracingSection, webhookSection, failoverSection, drillSection, periodicCopySection, walShippingSection, backupSection, integritySection, libraryCheckSection, sidecarsSection, offsiteSection, pgArchiveSection, sqliteArchiveSection];
 /** `BENCH_SECTIONS=probe,tracing npm run bench` runs only the sections whose titles contain one of the words. */
 const wanted = (process.env.BENCH_SECTIONS ?? '').split(',').map((w) => w.trim().toLowerCase()).filter(Boolean);
 const SECTIONS = wanted.length === 0 ? ALL_SECTIONS : ALL_SECTIONS.filter((s) => wanted.some((w) => s.title.toLowerCase().includes(w)));
 const FLEET_TIMEOUT_MS = 60_000;
 /** The whole run, cleanup included; past it the bench prints what it has and exits 1. */
-const WATCHDOG_MS = 240_000 + drillSection.budgetMs + tracingSection.budgetMs + backupSection.budgetMs + integritySection.budgetMs + libraryCheckSection.budgetMs + sidecarsSection.budgetMs + walShippingSection.budgetMs + offsiteSection.budgetMs + pgArchiveSection.budgetMs;
+const WATCHDOG_MS = 240_000 + drillSection.budgetMs + tracingSection.budgetMs + backupSection.budgetMs + integritySection.budgetMs + libraryCheckSection.budgetMs + sidecarsSection.budgetMs + walShippingSection.budgetMs + offsiteSection.budgetMs + pgArchiveSection.budgetMs + sqliteArchiveSection.budgetMs;
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const started = Date.now();

@@ -25,6 +25,8 @@ import { Engines } from './engines/index.js';
 import { SqliteIdentities } from './engines/sqlite-identities.js';
 import { SqliteIntegrityChecks } from './engines/sqlite-integrity.js';
 import { SqliteReplication } from './engines/sqlite/replication.js';
+import { SqliteArchive } from './engines/sqlite/archive.js';
+import { LocalStorage } from './storage/local-storage.js';
 import type { SqliteWatch } from './engines/sqlite.js';
 import { answerPrimary, type PrimaryAnswer } from './failover/primary-answer.js';
 import { FailoverProcedure, type FailoverRequest } from './failover/procedure.js';
@@ -222,6 +224,8 @@ export class Sidecar {
   readonly notifier: Notifier;
   /** SQLite secondaries following their primary (WAL shipping; whole copies for a primary not in WAL mode). */
   readonly copies: SqliteReplication;
+  /** Continuous archiving of SQLite primaries (backup.archive), leader only. */
+  readonly archive: SqliteArchive;
   readonly alerts: AlertReceiver;
   readonly backups: Backups;
   /** Copies of backup_dir on the offsite destinations (copied by the leader; status read by every process). */
@@ -263,6 +267,17 @@ export class Sidecar {
     const probing = buildProbing(config, log, store, (name) => this.probeInterval(name));
     ({ engines: this.engines, monitor: this.monitor, sqliteIdentities: this.sqliteIdentities, integrity: this.integrity } = probing);
     this.notifier = buildNotifier(config, log);
+    this.archive = new SqliteArchive(
+      {
+        enabled: config.backup.archive.enabled,
+        root: config.backup.backup_dir,
+        snapshotIntervalSeconds: config.backup.archive.snapshot_interval,
+        retentionDays: config.backup.retention_days,
+        databases: enabled.filter((d) => d.target.engine === 'sqlite').map((d) => d.name),
+      },
+      new LocalStorage(config.backup.backup_dir),
+      log,
+    );
     this.copies = new SqliteReplication(
       this.engines,
       { intervalSeconds: config.failover.sync_interval },
@@ -278,6 +293,7 @@ export class Sidecar {
           ownLeadership: () => this.ha.leadership(),
         }),
       log,
+      this.archive,
     );
     probing.sqliteWatch.replication = this.copies;
     this.metrics = new Metrics({
@@ -300,7 +316,8 @@ export class Sidecar {
     this.windowCache = new RestoreWindowCache(() => this.pointInTime.windows(), log);
     // After a hole in the archive or a failover, a base backup at once: the window resumes without waiting for the schedule.
     this.pgArchiving = PostgresArchiving.fromConfig(config, () => this.currentPrimary(), log, (database, why) => void this.backups.create({ database, name: why, trigger: 'archive' }).catch(() => undefined));
-    registerArchiveMetrics(this.metrics.registry, this.pgArchiving);
+    // One set of archive metrics, both engines' archivers reporting.
+    registerArchiveMetrics(this.metrics.registry, { archiverReports: () => [...this.pgArchiving.archiverReports(), ...this.archive.archiverReports()] });
     registerOffsiteMetrics(this.metrics.registry, this.offsite);
     this.backups.onOutcome(() => this.offsite.wake());
     registerReplicationMetrics(this.metrics.registry, enabled.filter((d) => d.target.engine === 'sqlite').map((d) => d.name), this.copies.totals);
@@ -399,6 +416,7 @@ export class Sidecar {
     return [
       { name: 'backup schedule', start: () => this.backups.startSchedule(), stop: () => this.backups.stop() },
       { name: 'PostgreSQL WAL archiving', start: () => this.pgArchiving.start(), stop: () => this.pgArchiving.stop() },
+      { name: 'SQLite archiving', start: () => this.archive.start(), stop: () => this.archive.stop() },
       { name: 'offsite copies', start: () => this.offsite.start(), stop: () => this.offsite.stop() },
       { name: 'drill schedule', start: () => this.drills.startSchedule(), stop: () => this.drills.stop() },
     ];
@@ -618,6 +636,7 @@ export class Sidecar {
     await this.alerts.drain();
     await this.monitor.stop();
     await this.copies.stop();
+    await this.archive.stop();
     // A hung webhook must not hold the shutdown: deliveries get a short grace.
     await this.notifier.drain(2000);
     await this.engines.close();

@@ -111,18 +111,26 @@ async function runPlainSql(target: PgTarget, content: Readable, what: string): P
     return error;
   });
   const [code, fedError] = await Promise.all([run.exited, fed]);
-  if (fedError && (fedError as NodeJS.ErrnoException).code !== 'EPIPE') {
+  // psql gone (it stopped at an error): its stdin refuses writes (EPIPE, or a destroyed stream); its exit code says why.
+  if (fedError && !(fedError instanceof InputClosed)) {
     throw new DrError(`${what} was stopped and rolled back: ${fsError(fedError, 'reading the backup').message}`);
   }
   if (code !== 0) throw new DrError(`${what} failed and was rolled back: ${toolReason(run.stderr())}`);
   if (!stdout.includes(marker)) throw new DrError(`${what} did not reach its COMMIT and was rolled back: ${toolReason(run.stderr())}`);
 }
 
+/** A write to the tool's stdin failed: the tool is gone, not the backup unreadable. */
+class InputClosed extends Error {
+  constructor(cause: Error) {
+    super(cause.message, { cause });
+  }
+}
+
 /** Writes all of `content`, then `trailer`, then ends `stdin`; on an error of `content`, stdin is never ended. */
 async function feed(content: Readable, stdin: NodeJS.WritableStream, trailer: string): Promise<void> {
   const write = (chunk: Buffer | string) =>
     new Promise<void>((resolve, reject) => {
-      stdin.write(chunk, (error) => (error ? reject(error) : resolve()));
+      stdin.write(chunk, (error) => (error ? reject(new InputClosed(error)) : resolve()));
     });
   for await (const chunk of content as AsyncIterable<Buffer>) await write(chunk);
   await write(trailer);

@@ -71,6 +71,8 @@ export const backupSchema = z.strictObject({
       segment_interval: positive().default(60),
       /** MB of WAL the sidecar's replication slot may make a primary keep (max_slot_wal_keep_size); past it the slot is dropped. */
       max_slot_wal_keep_mb: positiveInt().default(1024),
+      /** Seconds between two SQLite snapshots (each starts a generation; retention removes whole generations). */
+      snapshot_interval: positive().default(86400),
     })
     .prefault({}),
   /** Addition: offsite destinations, each receiving everything `backup_dir` receives. */

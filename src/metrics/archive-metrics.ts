@@ -2,7 +2,8 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 
 /** What the archive metrics read: the archivers' figures (the current primary's, and earlier primaries' last). */
 export interface ArchiveMetricsSource {
-  archiverReports(): Array<{ database: string; slotRetainedBytes: number | undefined; lastSegmentAt: Date | undefined; slotDrops: number }>;
+  /** SQLite's archiver has no slot (slotRetainedBytes undefined, slotDrops 0); segments and bytes where the archiver counts them. */
+  archiverReports(): Array<{ database: string; slotRetainedBytes: number | undefined; lastSegmentAt: Date | undefined; slotDrops: number; segments?: number; bytes?: number }>;
 }
 
 export function registerArchiveMetrics(registry: Registry, source: ArchiveMetricsSource): void {
@@ -41,4 +42,26 @@ export function registerArchiveMetrics(registry: Registry, source: ArchiveMetric
       }
     },
   });
+  // Counted by the archivers that count them (SQLite's); the counters catch up at scrape time.
+  for (const [name, field, help] of [
+    ['dr_archive_segments_total', 'segments', 'Segments this sidecar archived per database.'],
+    ['dr_archive_bytes_total', 'bytes', 'Bytes this sidecar wrote to the archive per database (segments and snapshots, as stored).'],
+  ] as const) {
+    const seen = new Map<string, number>();
+    new Counter({
+      name,
+      help,
+      labelNames: ['database'],
+      registers: [registry],
+      collect() {
+        for (const r of source.archiverReports()) {
+          const now = r[field];
+          if (now === undefined) continue;
+          const before = seen.get(r.database) ?? 0;
+          this.inc({ database: r.database }, Math.max(0, now - before));
+          seen.set(r.database, Math.max(before, now));
+        }
+      },
+    });
+  }
 }

@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import type { Command } from 'commander';
 import type { Config } from '../../config/load.js';
 import { InputError } from '../../errors.js';
@@ -62,7 +63,9 @@ export function renderWindow(w: WindowLike): string {
 }
 
 function renderOutcome(o: PointInTimeOutcome): string {
-  const where = o.into ? `into ${printable(o.into)} (recovered, promoted and stopped: a data directory ready to start)` : `over ${printable(o.database)}`;
+  // A PostgreSQL restore leaves a data directory; a SQLite one a database file.
+  const ready = o.into && isDirectory(o.into) ? ' (recovered, promoted and stopped: a data directory ready to start)' : '';
+  const where = o.into ? `into ${printable(o.into)}${ready}` : `over ${printable(o.database)}`;
   const last = o.lastTransactionAt ? `; last transaction it holds committed at ${o.lastTransactionAt.toISOString()}` : '';
   const safety = o.safetyBackup ? `\n  previous contents saved to ${printable(o.safetyBackup)}` : '';
   return `restored ${printable(o.database)} to ${o.time.toISOString()} ${where} from ${printable(o.base)} (${o.source}) in ${formatSeconds(o.durationSeconds)}${last}${safety}\n`;
@@ -79,4 +82,12 @@ function outcomeJson(o: PointInTimeOutcome): Record<string, unknown> {
     safety_backup: o.safetyBackup ?? null,
     duration_seconds: o.durationSeconds,
   };
+}
+
+function isDirectory(file: string): boolean {
+  try {
+    return fs.statSync(file).isDirectory();
+  } catch {
+    return false;
+  }
 }

@@ -3,6 +3,7 @@ import type { Engines } from '../index.js';
 import { SqliteEngine } from '../sqlite.js';
 import { CopyCancelled } from '../sqlite-copy.js';
 import type { Logger } from '../../log.js';
+import type { ShipArchive } from './archive.js';
 import { WalReplicator } from './wal-replicator.js';
 import type { ShipOutcome } from './wal-shipper.js';
 
@@ -92,6 +93,8 @@ export class SqliteReplication {
     private readonly options: ReplicationOptions,
     private readonly plan: () => Promise<CopyPlan>,
     private readonly log: Logger,
+    /** Continuous archiving: every read of a primary's WAL is also archived (archive.ts). */
+    private readonly archive?: ShipArchive,
   ) {}
 
   start(): void {
@@ -152,7 +155,10 @@ export class SqliteReplication {
       const follower = this.followers.get(target.name);
       if (!current?.replicator || current.primary !== source.name || !follower?.following) return undefined;
       const started = performance.now();
-      const shipped = await this.withGuard(async () => undefined, () => current.replicator!.ship({ targets: [{ name: target.name, file: target.file }], final: true }));
+      const shipped = await this.withGuard(async () => undefined, () =>
+        current.replicator!.ship({ targets: [{ name: target.name, file: target.file }], final: true, archive: this.archive?.request(source.name) }),
+      );
+      this.archive?.absorb(source.name, shipped);
       if (shipped.lost !== undefined) {
         this.log.warn({ from: source.name, to: target.name }, `disaster-recovery sync: cannot ship the rest of ${source.name}: ${shipped.lost}`);
         return undefined;
@@ -192,8 +198,9 @@ export class SqliteReplication {
       if (!current?.replicator || current.primary !== source || !follower?.following || !(engine instanceof SqliteEngine)) return undefined;
       const peek = await this.withGuard(
         async () => 'counted, not shipped',
-        () => current.replicator!.ship({ targets: [{ name: target, file: engine.file }], final: true }),
+        () => current.replicator!.ship({ targets: [{ name: target, file: engine.file }], final: true, archive: this.archive?.request(source) }),
       );
+      this.archive?.absorb(source, peek);
       if (peek.lost !== undefined) return undefined;
       const left = peek.targets[0];
       const since = follower.heldUntil === undefined ? '' : `, all committed within the last ${((Date.now() - follower.heldUntil) / 1000).toFixed(1)} s`;
@@ -227,14 +234,18 @@ export class SqliteReplication {
     await this.withGuard(
       () => plan.stillValid(),
       async () => {
-        if (!this.current!.walMode) return this.copyWhole(primary, targets, plan);
+        if (!this.current!.walMode) {
+          if (this.archive?.request(primary.name)) this.warnOnce(`archive:${primary.name}`, `disaster-recovery archive: ${primary.name} is not archived: only a primary in WAL mode is (PRAGMA journal_mode=WAL)`);
+          return this.copyWhole(primary, targets, plan);
+        }
         for (const target of targets) {
           const follower = this.follower(target.name, plan.epoch);
           if (follower.following) continue;
           if (!(await this.startGeneration(primary, target, plan, follower))) return;
         }
         const following = targets.filter((t) => this.followers.get(t.name)?.following);
-        const shipped = await this.current!.replicator!.ship({ targets: following.map((t) => ({ name: t.name, file: t.file })) });
+        const shipped = await this.current!.replicator!.ship({ targets: following.map((t) => ({ name: t.name, file: t.file })), archive: this.archive?.request(primary.name) });
+        this.archive?.absorb(primary.name, shipped);
         this.absorb(primary, shipped);
       },
     );

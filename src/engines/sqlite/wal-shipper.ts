@@ -24,6 +24,7 @@
  */
 import fs from 'node:fs';
 import Database from 'better-sqlite3';
+import { ArchiveWriter, type ArchiveReport, type ArchiveRequest, type ArchiveSource } from './archive-writer.js';
 import { placeHotJournal, secondaryPageOne } from './hot-journal.js';
 import { readCommitted, readWalHeader, sameLog, startOf, type CommittedRange, type WalPosition } from './wal.js';
 
@@ -47,6 +48,8 @@ export interface ShipRequest {
   targets: ShipTarget[];
   /** The primary is being replaced: read to its last commit, no checkpoint. */
   final?: boolean;
+  /** Archive what is read (archive-writer.ts); without it, the archive's generation ends. */
+  archive?: ArchiveRequest;
 }
 
 export type TargetStatus = 'applied' | 'behind' | 'needs-copy' | 'cancelled';
@@ -77,6 +80,7 @@ export interface ShipOutcome {
   /** Set when this call checkpointed: whether the checkpoint copied the whole log. */
   checkpoint?: { complete: boolean };
   targets: TargetOutcome[];
+  archive?: ArchiveReport;
 }
 
 export interface BeginOutcome {
@@ -111,6 +115,7 @@ export class WalShipper {
   private expectRestart = false;
   private pageSize = 0;
   private readonly pending = new Map<string, Pending>();
+  private readonly archiver = new ArchiveWriter();
 
   constructor(
     private readonly options: ShipperOptions,
@@ -148,7 +153,10 @@ export class WalShipper {
     const primaryDeleted = statOrUndefined(this.options.primary) === undefined;
     const outcome: ShipOutcome = { readAt, frames: 0, transactions: 0, pageBytes: 0, walBytes: fs.fstatSync(this.walFd).size, uncommittedFrames: 0, primaryDeleted, targets: [] };
     const lost = primaryDeleted ? undefined : this.continuityProblem();
-    if (lost !== undefined) return { ...outcome, lost };
+    if (lost !== undefined) {
+      this.archiver.close();
+      return { ...outcome, lost };
+    }
     let read: Read | { lost: string } | undefined;
     if (!request.final && outcome.walBytes > this.options.walBoundBytes) {
       // A short wait: an application transaction holds the lock for long only rarely; the next call tries again.
@@ -157,8 +165,14 @@ export class WalShipper {
     }
     // The last read of a primary being replaced goes to its end; others take at most 64 MB a call.
     read ??= this.readWithImages(request.final ? Infinity : undefined);
-    if ('lost' in read) return { ...outcome, lost: read.lost };
+    if ('lost' in read) {
+      this.archiver.close();
+      return { ...outcome, lost: read.lost };
+    }
     const { range, images } = read;
+    // Before the secondaries: the archive delay is one read plus an fsync, whatever they do.
+    if (request.archive) outcome.archive = await this.archiver.record(request.archive, range, images, Date.now(), () => this.archiveSource());
+    else this.archiver.close();
     outcome.frames = range.frames;
     outcome.transactions = range.transactions;
     outcome.uncommittedFrames = range.uncommittedFrames;
@@ -180,6 +194,11 @@ export class WalShipper {
     this.position = undefined;
     this.expectRestart = false;
     this.pending.clear();
+    this.archiver.close();
+  }
+
+  private archiveSource(): ArchiveSource {
+    return { dbFd: this.dbFd!, walFd: this.walFd!, pageSize: this.pageSize, position: this.position! };
   }
 
   /** Why the files at the primary's paths are no longer the ones followed, if they are not. */

@@ -98,10 +98,11 @@ export interface CommittedRange {
 /**
  * Reads the committed frames of the log open at `fd` from `from` on. `limitBytes`
  * bounds one read (the rest is read next time): a range always ends on a commit.
+ * `endOffset` stops the read there (a position already read: the archive's snapshot).
  */
-export function readCommitted(fd: number, from: WalPosition, limitBytes = 64 * 1024 * 1024): CommittedRange {
+export function readCommitted(fd: number, from: WalPosition, limitBytes = 64 * 1024 * 1024, endOffset = Infinity): CommittedRange {
   const frameBytes = WAL_FRAME_HEADER_BYTES + from.pageSize;
-  const size = fs.fstatSync(fd).size;
+  const size = Math.min(fs.fstatSync(fd).size, endOffset);
   const range: CommittedRange = { pages: new Map(), dbSize: 0, frames: 0, transactions: 0, end: from, uncommittedFrames: 0 };
   let pending = new Map<number, number>();
   let pendingFrames = 0;
