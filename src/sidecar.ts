@@ -485,7 +485,7 @@ export class Sidecar {
       config: this.config,
       state: this.state,
       running: this.started,
-      unconfirmed: this.ha.cutOff() ?? this.state.problem,
+      unconfirmed: this.ha.unconfirmed() ?? this.state.problem,
       health: (name) => this.monitor.health(name),
       probeNow: (name) => this.monitor.probeNow(name),
     });

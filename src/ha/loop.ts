@@ -61,6 +61,8 @@ export class HaLoop {
   private lastAttemptAt: number | undefined;
   private held: Hold | undefined;
   private cutOffWhy: string | undefined;
+  /** When the store stopped answering (the first failed call since the last one that answered). */
+  private cutOffSince = 0;
   private lastCampaignAt = 0;
   private lastHeartbeatAt = 0;
   private lastPublishAt = 0;
@@ -107,6 +109,17 @@ export class HaLoop {
     return this.cutOffWhy;
   }
 
+  /**
+   * Why this sidecar can no longer vouch for the cluster state to routers (`/primary` 503): the store
+   * has not answered for longer than a lease. Acting stops at the first failed call; routing rides out
+   * what a healthy etcd cluster does in less than a lease (an election after its leader died, a slow
+   * answer), as the library's writers do: they stop committing past the same lease.
+   */
+  unconfirmed(now = Date.now()): string | undefined {
+    if (!this.cutOffWhy || now - this.cutOffSince < this.deps.ttlMs) return undefined;
+    return `${this.cutOffWhy} (for ${((now - this.cutOffSince) / 1000).toFixed(1)} s, longer than the lease)`;
+  }
+
   /** Members as last read (every TTL), and the lease (the leader's own, or as last read). */
   members(): MemberRecord[] {
     return this.cachedMembers;
@@ -129,7 +142,8 @@ export class HaLoop {
   /** A store call failed (the watch, or one of the loop's own): cut off until one succeeds. */
   storeFailed(error: Error): void {
     const why = `the state store does not answer: ${error.message}`;
-    if (this.cutOffWhy !== why) this.deps.log.error(`disaster-recovery: ${why}; /primary answers 503 and this sidecar does not act until it answers again`);
+    if (!this.cutOffWhy) this.cutOffSince = Date.now();
+    if (this.cutOffWhy !== why) this.deps.log.error(`disaster-recovery: ${why}; this sidecar does not act until it answers again, and /primary answers 503 once that lasts longer than the lease`);
     this.cutOffWhy = why;
   }
 

@@ -218,3 +218,36 @@ describe('a failover held for want of a majority, on etcd', () => {
     await waitFor('the leader fails over on the follower\'s published view', 10_000, () => failovers.length === 1);
   });
 });
+
+describe('a sidecar cut off from the store', () => {
+  test('stops acting at the first failed call, yet answers /primary 503 only once the store has not answered for longer than the lease', () => {
+    const loop = new HaLoop({
+      config: { failover: { detection_threshold: 3, cooldown: 0, retry_delay: 0 } } as unknown as Config,
+      store: {} as StateStore, // never called: the loop is not started
+      log: silentLogger(),
+      member: 'a',
+      holder: 'a/1.1',
+      ttlMs: 3_000,
+      claimEveryMs: 1000,
+      claimWaitMs: 30_000,
+      state: () => ({ primary: 'primary', epoch: 1, demoted: [], autoFailover: undefined, lastAutoFailoverAt: undefined }),
+      currentPrimary: () => 'primary',
+      autoFailoverEnabled: () => true,
+      storeProblem: () => undefined,
+      healths: () => [],
+      lagSeconds: () => undefined,
+      failoverUnderWay: () => false,
+      runFailover: () => Promise.reject(new Error('not in this test')),
+      fenceResurrected: () => Promise.resolve(),
+      execute: () => Promise.resolve({ ok: true, message: 'done' }),
+      onLeadership: () => undefined,
+    });
+    const failedAt = Date.now();
+    loop.storeFailed(new Error('etcd did not answer /v3/kv/txn within 1500 ms'));
+    assert.match(loop.cutOff() ?? '', /did not answer/, 'acting stops at once');
+    assert.equal(loop.unconfirmed(failedAt + 2_900), undefined, 'an etcd election inside the lease changes no routing answer');
+    // Further failures inside the lease do not restart the clock.
+    loop.storeFailed(new Error('etcd did not answer /v3/kv/range within 1500 ms'));
+    assert.match(loop.unconfirmed(failedAt + 3_100) ?? '', /range within 1500 ms \(for 3\.\d s, longer than the lease\)/);
+  });
+});
