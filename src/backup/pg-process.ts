@@ -1,23 +1,13 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import type { DatabaseTarget } from '../config/database-url.js';
-import { pgBinary, pgToolEnv } from '../engines/pg-tools.js';
+import { pgBinary, pgToolEnv, spawnPgProgram, type PgToolRun } from '../engines/pg-tools.js';
 import { DrError } from '../errors.js';
 import { fsError } from './backup-file.js';
 
 export type PgTarget = Extract<DatabaseTarget, { engine: 'postgresql' }>;
 
-/** A running pg_dump or pg_restore, with the tail of what it said on stderr. */
-export interface PgToolRun {
-  child: ChildProcess;
-  /** Exit code, or a signal name; never rejects. */
-  exited: Promise<number | string>;
-  /** The last lines the tool wrote to stderr. */
-  stderr(): string;
-}
-
-const STDERR_TAIL_BYTES = 8 * 1024;
+export type { PgToolRun };
 
 /** Starts a PostgreSQL client program; the connection (and password) goes through the environment only. */
 export function startPgTool(
@@ -27,19 +17,7 @@ export function startPgTool(
   stdio: { stdin: 'pipe' | 'ignore'; stdout: 'pipe' | 'ignore' },
 ): PgToolRun {
   const env = { ...pgToolEnv(target), PGCONNECT_TIMEOUT: '10', PGOPTIONS: '-c client_min_messages=warning' };
-  const child = spawn(pgBinary(name), args, { env, stdio: [stdio.stdin, stdio.stdout, 'pipe'] });
-  let tail = '';
-  child.stderr!.setEncoding('utf8').on('data', (text: string) => {
-    tail = (tail + text).slice(-STDERR_TAIL_BYTES);
-  });
-  const exited = new Promise<number | string>((resolve) => {
-    child.once('error', (error) => {
-      tail += `\n${error.message}`;
-      resolve(-1);
-    });
-    child.once('close', (code, signal) => resolve(code ?? signal ?? -1));
-  });
-  return { child, exited, stderr: () => tail };
+  return spawnPgProgram(pgBinary(name), args, env, [stdio.stdin, stdio.stdout]);
 }
 
 /** The line of a tool's stderr that says what went wrong (the first ERROR/FATAL, else the last line). */

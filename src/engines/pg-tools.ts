@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess, type StdioOptions } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { DatabaseTarget } from '../config/database-url.js';
@@ -49,4 +49,32 @@ export function pgToolEnv(target: PgTarget, base: NodeJS.ProcessEnv = process.en
   if (sslmode) env.PGSSLMODE = sslmode;
   env.PGAPPNAME = 'dr-sidecar';
   return env;
+}
+
+/** A running PostgreSQL program (pg_dump, pg_restore, psql, pg_receivewal), with the tail of what it said on stderr. */
+export interface PgToolRun {
+  child: ChildProcess;
+  /** Exit code, or a signal name; never rejects. */
+  exited: Promise<number | string>;
+  /** The last lines the program wrote to stderr. */
+  stderr(): string;
+}
+
+const STDERR_TAIL_BYTES = 8 * 1024;
+
+/** Spawns `binary`, keeping the last bytes of its stderr; its connection and password go through `env` only. */
+export function spawnPgProgram(binary: string, args: string[], env: NodeJS.ProcessEnv, stdio: [StdioOptions, StdioOptions]): PgToolRun {
+  const child = spawn(binary, args, { env, stdio: [stdio[0], stdio[1], 'pipe'] as StdioOptions });
+  let tail = '';
+  child.stderr!.setEncoding('utf8').on('data', (text: string) => {
+    tail = (tail + text).slice(-STDERR_TAIL_BYTES);
+  });
+  const exited = new Promise<number | string>((resolve) => {
+    child.once('error', (error) => {
+      tail += `\n${error.message}`;
+      resolve(-1);
+    });
+    child.once('close', (code, signal) => resolve(code ?? signal ?? -1));
+  });
+  return { child, exited, stderr: () => tail };
 }

@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { test } from 'node:test';
 import { StorageNotFound, type Storage } from '../../src/storage/storage.js';
+import { digestOf } from '../../src/backup/offsite.js';
 
 export interface ContractSubject {
   storage: Storage;
@@ -38,16 +39,6 @@ export function streamOf(size: number, seed: number, failAfter?: number): { body
   const hash = createHash('sha256');
   for (let at = 0; at < size; at += 65536) hash.update(chunkAt(seed, at, Math.min(65536, size - at)));
   return { body, sha256: hash.digest('hex') };
-}
-
-async function digestOf(stream: Readable): Promise<{ sha256: string; size: number }> {
-  const hash = createHash('sha256');
-  let size = 0;
-  for await (const chunk of stream as AsyncIterable<Buffer>) {
-    hash.update(chunk);
-    size += chunk.length;
-  }
-  return { sha256: hash.digest('hex'), size };
 }
 
 const small = (text: string) => Readable.from([Buffer.from(text)]);

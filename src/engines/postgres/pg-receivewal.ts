@@ -1,15 +1,8 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import type { PgTarget } from '../pg-client.js';
-import { pgToolEnv } from '../pg-tools.js';
+import { pgToolEnv, spawnPgProgram, type PgToolRun } from '../pg-tools.js';
 import { pgServerBinary } from './server-binaries.js';
 
-export interface ReceiveWal {
-  child: ChildProcess;
-  /** Exit code or signal name; never rejects. */
-  exited: Promise<number | string>;
-  /** The last lines it wrote on stderr. */
-  stderr(): string;
-}
+export type ReceiveWal = PgToolRun;
 
 /**
  * Streams the primary's WAL into `dir` through `slot`: `--synchronous` so
@@ -20,17 +13,7 @@ export interface ReceiveWal {
 export function startReceiveWal(target: PgTarget, dir: string, slot: string): ReceiveWal {
   const args = ['--directory', dir, '--slot', slot, '--synchronous', '--compress=gzip:1', '--no-loop', '--no-password', '--status-interval=1', '--verbose'];
   const env = { ...pgToolEnv(target), PGCONNECT_TIMEOUT: '10' };
-  const child = spawn(pgServerBinary('pg_receivewal'), args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
-  let tail = '';
-  child.stderr!.setEncoding('utf8').on('data', (t: string) => (tail = (tail + t).slice(-8192)));
-  const exited = new Promise<number | string>((resolve) => {
-    child.once('error', (error) => {
-      tail += `\n${error.message}`;
-      resolve(-1);
-    });
-    child.once('close', (code, signal) => resolve(code ?? signal ?? -1));
-  });
-  return { child, exited, stderr: () => tail };
+  return spawnPgProgram(pgServerBinary('pg_receivewal'), args, env, ['ignore', 'ignore']);
 }
 
 /** The line of pg_receivewal's stderr that says why it stopped. */
