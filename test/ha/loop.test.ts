@@ -152,7 +152,8 @@ describe('a follower on etcd, idle', () => {
     await new Promise((resolve) => setTimeout(resolve, 6_000)); // an observation window: two TTLs
     const tried = campaigns - before.campaigns;
     const read = memberReads - before.memberReads;
-    assert.ok(tried <= 2, `the idle follower tried for the lease ${tried} times in 6 s (once a TTL at most, as a safety net)`);
+    // Once a TTL as a safety net: 2 in two TTLs, 3 when both ends of the window catch one; polling every second tried 5 or 6 times.
+    assert.ok(tried <= 3, `the idle follower tried for the lease ${tried} times in 6 s (once a TTL at most, as a safety net)`);
     assert.ok(read <= 1, `the idle follower read the members ${read} times in 6 s`);
     assert.equal(b.loop.members().length, 2, 'the members as the watch keeps them');
 
