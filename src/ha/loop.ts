@@ -319,7 +319,9 @@ export class HaLoop {
     if (changed) this.lastChangeAt = now;
     this.lastPublishAt = now;
     this.lastSignature = signature;
-    await this.call(() => this.deps.store.publishMember(this.deps.member, view as unknown as Record<string, unknown>, this.deps.ttlMs));
+    const published = await this.call(() => this.deps.store.publishMember(this.deps.member, view as unknown as Record<string, unknown>, this.deps.ttlMs).then(() => true));
+    // Its own view as just published: status and the page show it now, not after the next read of the members.
+    if (published) this.setOwnView({ name: this.deps.member, view: view as unknown as MemberRecord['view'], publishedAt: now });
     if (now - this.lastHeartbeatAt < this.deps.ttlMs && this.lastHeartbeatAt !== 0) return;
     this.lastHeartbeatAt = now;
     await this.readMembers();
@@ -343,6 +345,12 @@ export class HaLoop {
     if (members) this.setMembers(members);
     else if (readMembers) this.lastMembersReadAt = 0;
     this.cachedLease = lease;
+  }
+
+  private setOwnView(own: MemberRecord): void {
+    this.watchedMembers?.set(own.name, own);
+    const others = this.cachedMembers.filter((m) => m.name !== own.name);
+    this.cachedMembers = liveMembers([...others, own]).sort((a, b) => a.name.localeCompare(b.name));
   }
 
   private setMembers(members: MemberRecord[]): void {

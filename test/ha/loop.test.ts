@@ -7,15 +7,18 @@
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Config } from '../../src/config/load.js';
 import { HaLoop } from '../../src/ha/loop.js';
 import { silentLogger } from '../../src/log.js';
 import { EtcdStateStore } from '../../src/state/etcd-store.js';
+import { SqliteStateStore } from '../../src/state/sqlite-store.js';
+import { sightingOf } from '../../src/ha/member-view.js';
 import type { DatabaseHealth } from '../../src/monitor/health.js';
 import type { ClusterState, FailoverRecord, StateStore } from '../../src/state/store.js';
 import { startEtcdCluster, type EtcdCluster } from '../support/etcd.js';
-import { waitFor } from '../support/failover.js';
+import { tempFolder, waitFor } from '../support/failover.js';
 
 /** Longer than the test: intents are not found by the loop's once-a-TTL safety poll. */
 const TTL_MS = 60_000;
@@ -250,5 +253,25 @@ describe('a sidecar cut off from the store', () => {
     // Further failures inside the lease do not restart the clock.
     loop.storeFailed(new Error('etcd did not answer /v3/kv/range within 1500 ms'));
     assert.match(loop.unconfirmed(failedAt + 3_100) ?? '', /range within 1500 ms \(for 3\.\d s, longer than the lease\)/);
+  });
+});
+
+describe("a sidecar's own view, as status shows it", () => {
+  test('is what it just published, not what it read of the members a lease ago', async (t) => {
+    const tmp = tempFolder('dr-loop-view-');
+    t.after(() => tmp.cleanup());
+    const store = new SqliteStateStore(path.join(tmp.dir, 'state.db'), { create: true });
+    t.after(() => store.close());
+    let status: 'up' | 'down' = 'up';
+    // A lease far longer than the test: the members are read once, at the start, and not again.
+    const a = loopOn(store, 'a', TTL_MS, { healths: () => [healthOf(status, status === 'up' ? 0 : 1)], primary: 'pg' });
+    t.after(() => a.stop());
+    await a.loop.start();
+    const sees = () => sightingOf(a.loop.members().find((m) => m.name === 'a')?.view ?? {}, 'pg');
+    a.loop.onProbe(healthOf('up', 0), healthOf('up', 0));
+    await waitFor('its view of pg: up', 10_000, () => sees() === 'up');
+    status = 'down';
+    a.loop.onProbe(healthOf('down', 1), healthOf('up', 0));
+    await waitFor('its view of pg: down, as published (changes go out at most once a second)', 10_000, () => sees() === 'down');
   });
 });
