@@ -16,22 +16,14 @@ import Database from 'better-sqlite3';
 import { randomBytes } from 'node:crypto';
 import { childWriter, sleep, sqliteCluster } from '../test/support/sqlite-cluster.js';
 import { countImages } from '../test/support/sqlite.js';
+import { waitFor } from '../test/support/failover.js';
 import type { BenchContext, Section } from './context.js';
+import { percentile } from './stats.js';
 import type { Report } from './table.js';
 
 const DB_MB = Number(process.env.BENCH_ARCHIVE_MB ?? 1000);
 const WRITE_SECONDS = 20;
 const SYNC_INTERVAL = 1;
-
-const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
-
-async function waitFor(what: string, timeoutMs: number, check: () => boolean): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
-    await sleep(50);
-  }
-}
 
 /** Segments as they appear (polled every 5 ms): name -> [time in its name, when it was first seen]. */
 function segmentWatch(archiveDir: string): { seen: Map<string, { committedMs: number; seenAt: number }>; stop(): void } {

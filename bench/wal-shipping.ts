@@ -9,7 +9,9 @@
 import fs from 'node:fs';
 import Database from 'better-sqlite3';
 import { childWriter, padDatabase, sleep, sqliteCluster, startSidecar, type ChildWriter } from '../test/support/sqlite-cluster.js';
+import { waitFor } from '../test/support/failover.js';
 import type { BenchContext, Section } from './context.js';
+import { percentile } from './stats.js';
 import type { Report } from './table.js';
 
 const IDLE_MB = Number(process.env.BENCH_WAL_IDLE_MB ?? 1000);
@@ -24,16 +26,6 @@ function writtenBytes(): number {
 function cpuSeconds(): number {
   const usage = process.cpuUsage();
   return (usage.user + usage.system) / 1e6;
-}
-
-const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
-
-async function waitFor(what: string, timeoutMs: number, check: () => boolean): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
-    await sleep(50);
-  }
 }
 
 /** When each acknowledged id was first seen on the secondary: polled every few ms through a connection of its own. */

@@ -8,7 +8,7 @@
  * holder's process and the members' raw views. Passwords are masked in the
  * report already; nothing here depends on that.
  */
-import { drillReportJson, type DrillReport } from '../drill/drill-record.js';
+import { sumRows } from '../drill/drill-record.js';
 import { failoverRecordJson, type FailoverRecordJson } from '../failover/history.js';
 import type { AlertRecord, FailoverRecord } from '../state/store.js';
 import type { RestoreWindowStatus } from '../backup/restore-window-cache.js';
@@ -209,22 +209,20 @@ function pageHistoryEntry(record: FailoverRecord): FailoverRecordJson {
 }
 
 function pageDrill(record: FailoverRecord): StatusPageDrill {
-  const report = drillReportJson(record.drill as DrillReport);
-  const switchover = report.switchover as Record<string, unknown> | undefined;
-  const restore = report.restore as Record<string, unknown> | undefined;
-  const num = (v: unknown): number | null => (typeof v === 'number' ? v : null);
+  const drill = record.drill!;
+  const switchover = drill.switchover;
   return {
     id: record.id ?? 0,
     started_at: record.startedAt,
     finished_at: record.finishedAt,
-    kind: String(report.kind),
-    result: String(report.result),
-    detail: String(report.detail),
-    requested_by: String(report.requested_by),
-    outage_there_seconds: num(switchover?.outage_there_seconds),
-    outage_back_seconds: num(switchover?.outage_back_seconds),
-    rows_checked: num(switchover?.rows_checked ?? restore?.rows_checked),
-    ended_on: typeof switchover?.ended_on === 'string' ? switchover.ended_on : null,
+    kind: drill.kind,
+    result: drill.result,
+    detail: drill.detail,
+    requested_by: drill.requestedBy,
+    outage_there_seconds: switchover?.outageThereSeconds ?? null,
+    outage_back_seconds: switchover?.outageBackSeconds ?? null,
+    rows_checked: switchover ? sumRows(switchover.rowsBefore) : (drill.restore?.rowsChecked ?? null),
+    ended_on: switchover?.endedOn ?? null,
   };
 }
 

@@ -7,13 +7,11 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import type { RestoreWindow } from '../../backup/point-in-time.js';
 import type { Logger } from '../../log.js';
 import type { Storage } from '../../storage/storage.js';
 import { readArchive } from './archive-catalogue.js';
 import { archivePrefix } from './archive-layout.js';
 import { planArchiveRetention } from './archive-retention.js';
-import { archiveView } from './archive-window.js';
 import type { ArchiveRequest } from './archive-writer.js';
 import type { ShipOutcome } from './wal-shipper.js';
 
@@ -41,16 +39,14 @@ export interface ArchiveProgress {
   bytes: number;
 }
 
-/** The window is re-read from the folder (a listing of every segment) at most this often while segments arrive. */
-const WINDOW_REFRESH_MS = 60_000;
+/** The folder (a listing of every segment) is re-read at most this often while segments arrive. */
+const PROGRESS_READ_MS = 60_000;
 
 export class SqliteArchive implements ShipArchive {
   private active = false;
   private readonly nextReason = new Map<string, string>();
   private readonly progressOf = new Map<string, ArchiveProgress>();
-  private readonly windows = new Map<string, RestoreWindow>();
-  private windowsReadAt = 0;
-  private refreshing = false;
+  private progressReadAt = 0;
   private lastError: string | undefined;
   private retention: Promise<void> = Promise.resolve();
 
@@ -66,7 +62,7 @@ export class SqliteArchive implements ShipArchive {
   start(): void {
     if (!this.settings.enabled || this.active) return;
     this.active = true;
-    void this.refreshWindows().then(() => this.applyRetention());
+    void this.readProgress().then(() => this.applyRetention());
   }
 
   async stop(): Promise<void> {
@@ -112,8 +108,8 @@ export class SqliteArchive implements ShipArchive {
         { database, generation: o.generation, snapshot_bytes: o.snapshotBytes, seconds: o.snapshotSeconds },
         `disaster-recovery archive: new generation ${o.generation} of ${database} (${o.reason}); snapshot ${(o.snapshotBytes / 1048576).toFixed(1)} MiB in ${o.snapshotSeconds.toFixed(2)} s`,
       );
-      void this.refreshWindows().then(() => this.applyRetention());
-    } else if (report.segment && Date.now() - this.windowsReadAt > WINDOW_REFRESH_MS) void this.refreshWindows();
+      void this.readProgress().then(() => this.applyRetention());
+    } else if (report.segment && Date.now() - this.progressReadAt > PROGRESS_READ_MS) void this.readProgress();
   }
 
   progress(database: string): ArchiveProgress {
@@ -137,25 +133,12 @@ export class SqliteArchive implements ShipArchive {
     }));
   }
 
-  /**
-   * The windows as last read (status answers synchronously). Read again in the
-   * background when older than a minute: a sidecar that does not lead (and
-   * does not archive) still shows them in /api/status from its second call on.
-   */
-  cachedWindows(): RestoreWindow[] {
-    if (this.settings.enabled && !this.refreshing && Date.now() - this.windowsReadAt > WINDOW_REFRESH_MS) {
-      this.refreshing = true;
-      void this.refreshWindows().finally(() => (this.refreshing = false));
-    }
-    return this.settings.databases.map((database) => this.windows.get(database) ?? { database, engine: 'sqlite', ranges: [], gaps: [] });
-  }
-
-  async refreshWindows(): Promise<RestoreWindow[]> {
-    this.windowsReadAt = Date.now();
+  /** The newest archived commit per database, as the folder holds it (the last-segment gauge survives a restart). */
+  async readProgress(): Promise<void> {
+    this.progressReadAt = Date.now();
     for (const database of this.settings.databases) {
       try {
         const generations = await readArchive(this.storage, database);
-        this.windows.set(database, { database, engine: 'sqlite', ...archiveView(generations) });
         const progress = this.progress(database);
         const newest = Math.max(0, ...generations.flatMap((g) => g.segments.map((s) => s.committedMs)));
         if (newest > (progress.lastSegmentMs ?? 0)) progress.lastSegmentMs = newest;
@@ -163,7 +146,6 @@ export class SqliteArchive implements ShipArchive {
         this.log.warn({ database }, `disaster-recovery archive: reading the archive of ${database} failed: ${(error as Error).message}`);
       }
     }
-    return this.cachedWindows();
   }
 
   /** Removes the generations no moment of the last retention_days needs (whole: a generation's segments need its snapshot). */
