@@ -256,7 +256,16 @@ async function newCluster(size: number): Promise<Cluster> {
   const root = realpathSync(mkdtempSync(path.join(os.tmpdir(), 'dr-etcd-')));
   const names = Array.from({ length: size }, (_, i) => `m${i}`);
   const ports = [] as Array<{ client: number; peer: number }>;
-  for (const _ of names) ports.push({ client: await freePort(), peer: await freePort() });
+  // Six ports probed one after another: the system may hand one out twice (each probe closes its socket), and two
+  // members on one port leave a cluster of two that a single kill takes below quorum.
+  const taken = new Set<number>();
+  const distinctPort = async (): Promise<number> => {
+    for (;;) {
+      const port = await freePort();
+      if (!taken.has(port)) return taken.add(port), port;
+    }
+  };
+  for (const _ of names) ports.push({ client: await distinctPort(), peer: await distinctPort() });
   const peerUrl = (i: number) => `http://127.0.0.1:${ports[i]!.peer}`;
   const initialCluster = names.map((n, i) => `${n}=${peerUrl(i)}`).join(',');
   const token = path.basename(root);
